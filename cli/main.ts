@@ -1,0 +1,243 @@
+/**
+ * The operator CLI: `npm run cli -- <command>` or the `certbridge` bin.
+ * An adapter like the HTTP routes: parse and validate arguments with zod,
+ * call one lib/ function, print. Errors end the process with one line on
+ * stderr and a non-zero status (2 for usage, 1 otherwise).
+ */
+import fs from "node:fs";
+import os from "node:os";
+import { parseArgs } from "node:util";
+import { z } from "zod";
+import { loadConfig } from "../lib/config";
+import { CertbridgeError, asCertbridgeError, invalidRequest } from "../lib/errors";
+import { parseDuration, formatDuration } from "../lib/duration";
+import { startCertbridge, openCa, type Certbridge } from "../lib/certbridge";
+import { describeCa } from "../lib/ca/authority";
+import { exportTrustDirectory } from "../lib/ca/trustBundle";
+import { publishCrl, revokeUserCertificate, parseRevocationReason } from "../lib/ca/revocation";
+import { issueProxy } from "../lib/issuance/issueProxy";
+import { writeFileAtomic } from "../lib/files";
+import { findCertificate, listAuditEvents, listCertificates, getCaRecord } from "../lib/db";
+import { systemClock } from "../lib/clock";
+
+const USAGE = `usage: certbridge <command> [options]
+
+  ca init                          create the CA (first start does this too)
+  ca info                          show the CA certificate and CRL status
+  ca bundle --out DIR              export the trust directory (X509_CERT_DIR)
+  ca crl --out FILE [--der]        publish a fresh CRL
+  cert list [--kind user|proxy] [--status valid|expired|revoked] [--subject TEXT] [--limit N]
+  cert show SERIAL|ID              decode a certificate and print its audit trail
+  cert revoke SERIAL|ID --reason REASON --comment TEXT
+  proxy issue --claims FILE.json [--csr FILE] [--lifetime 12h] --out FILE
+
+Configuration comes from CERTBRIDGE_* environment variables (see README).`;
+
+class UsageError extends Error {}
+
+const actor = () => `cli:${os.userInfo().username}`;
+
+type Out = (line: string) => void;
+
+function table(rows: Record<string, unknown>[], out: Out) {
+  if (rows.length === 0) return out("(none)");
+  const cols = Object.keys(rows[0]!);
+  const cell = (v: unknown) => (v instanceof Date ? v.toISOString() : String(v ?? ""));
+  const width = cols.map((c) => Math.max(c.length, ...rows.map((r) => cell(r[c]).length)));
+  out(cols.map((c, i) => c.padEnd(width[i]!)).join("  "));
+  for (const r of rows) out(cols.map((c, i) => cell(r[c]).padEnd(width[i]!)).join("  ").trimEnd());
+}
+
+/** A certificate named by id (UUID) or serial (hex, optional colons, or decimal for proxies). */
+function certRef(arg: string | undefined): { id: string } | { serialHex: string } {
+  if (!arg) throw new UsageError("name a certificate by serial (hex) or id");
+  if (/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(arg)) return { id: arg.toLowerCase() };
+  const hex = arg.replace(/:/g, "").toLowerCase();
+  if (!/^[0-9a-f]+$/.test(hex)) throw new UsageError(`"${arg}" is neither a certificate id nor a hex serial`);
+  return { serialHex: hex.replace(/^0+(?=.)/, "") };
+}
+
+const proxyIssueArgs = z.object({
+  claims: z.string({ error: "--claims FILE.json is required" }),
+  csr: z.string().optional(),
+  lifetime: z.string().optional(),
+  out: z.string({ error: "--out FILE is required" }),
+});
+
+const claimsFile = z.object({ iss: z.string(), sub: z.string() }).loose();
+
+async function run(argv: string[], out: Out): Promise<void> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    strict: true,
+    options: {
+      out: { type: "string" },
+      der: { type: "boolean" },
+      kind: { type: "string" },
+      status: { type: "string" },
+      subject: { type: "string" },
+      limit: { type: "string" },
+      reason: { type: "string" },
+      comment: { type: "string" },
+      claims: { type: "string" },
+      csr: { type: "string" },
+      lifetime: { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+  const [group, command, arg] = positionals;
+  if (values.help || !group) {
+    out(USAGE);
+    return;
+  }
+  const config = loadConfig();
+
+  if (group === "ca" && command === "init") {
+    const { ca, created } = await openCa(config, systemClock, true, () => {});
+    if (!created) throw new CertbridgeError("conflict", `a CA already exists at ${config.ca.certFile}`);
+    const cb = await startCertbridge(config, { createCa: false });
+    await cb.close();
+    out(`created CA ${ca.subject}`);
+    out(`certificate: ${config.ca.certFile}`);
+    out(`key (encrypted PKCS#8): ${config.ca.keyFile}`);
+    return;
+  }
+
+  const cb = await startCertbridge(config, { log: () => {} });
+  try {
+    await dispatch(cb, group, command, arg, values, out);
+  } finally {
+    await cb.close();
+  }
+}
+
+async function dispatch(
+  cb: Certbridge,
+  group: string,
+  command: string | undefined,
+  arg: string | undefined,
+  values: Record<string, string | boolean | undefined>,
+  out: Out,
+) {
+  const str = (k: string) => (typeof values[k] === "string" ? (values[k] as string) : undefined);
+  switch (`${group} ${command ?? ""}`) {
+    case "ca info": {
+      const info = describeCa(cb.ca);
+      const rec = await getCaRecord(cb.db, cb.ca.fingerprint);
+      const daysLeft = Math.floor((info.notAfter.getTime() - cb.clock().getTime()) / 86_400_000);
+      out(`subject:      ${info.subject}`);
+      out(`serial:       ${info.serial}`);
+      out(`valid:        ${info.notBefore.toISOString()} .. ${info.notAfter.toISOString()} (${daysLeft} days left)`);
+      out(`key:          RSA ${info.keyBits} bits`);
+      out(`sha256:       ${info.fingerprintSha256}`);
+      out(`skid:         ${info.subjectKeyIdentifier}`);
+      out(`certificate:  ${cb.config.ca.certFile}`);
+      out(`crl:          ${rec?.crlIssuedAt ? `#${rec.crlNumber} issued ${rec.crlIssuedAt.toISOString()}, next update ${rec.crlNextUpdate?.toISOString()}` : "never published"}`);
+      return;
+    }
+    case "ca bundle": {
+      const dir = str("out");
+      if (!dir) throw new UsageError("ca bundle needs --out DIR");
+      const b = await exportTrustDirectory(cb, dir);
+      out(`wrote ${b.files.length} files to ${b.directory} (hash ${b.hash}, old hash ${b.hashOld})`);
+      return;
+    }
+    case "ca crl": {
+      const file = str("out");
+      if (!file) throw new UsageError("ca crl needs --out FILE");
+      const crl = await publishCrl(cb);
+      writeFileAtomic(file, values.der ? crl.der : crl.pem, 0o644);
+      out(`CRL #${crl.number}: ${crl.revokedCount} revoked, next update ${crl.nextUpdate.toISOString()} -> ${file}`);
+      return;
+    }
+    case "cert list": {
+      const f = z
+        .object({
+          kind: z.enum(["user", "proxy"]).optional(),
+          status: z.enum(["valid", "expired", "revoked"]).optional(),
+          subject: z.string().min(1).optional(),
+          limit: z.coerce.number().int().min(1).max(10_000).default(50),
+        })
+        .safeParse({ kind: str("kind"), status: str("status"), subject: str("subject"), limit: str("limit") });
+      if (!f.success) throw new UsageError(f.error.issues.map((i) => `--${i.path.join(".")}: ${i.message}`).join("; "));
+      const now = cb.clock();
+      const rows = await listCertificates(cb.db, { ...f.data, subjectContains: f.data.subject, now });
+      table(
+        rows.map((r) => ({
+          serial: r.serialHex,
+          kind: r.kind,
+          status: r.status === "valid" && r.notAfter <= now ? "expired" : r.status,
+          notAfter: r.notAfter,
+          keySource: r.keySource,
+          subject: r.subject,
+        })),
+        out,
+      );
+      return;
+    }
+    case "cert show": {
+      const cert = await findCertificate(cb.db, certRef(arg));
+      if (!cert) throw new CertbridgeError("not_found", `no certificate ${arg}`);
+      const { pem, ...fields } = cert;
+      for (const [k, v] of Object.entries(fields)) out(`${k.padEnd(18)} ${v instanceof Date ? v.toISOString() : String(v ?? "")}`);
+      out("audit:");
+      for (const e of await listAuditEvents(cb.db, { certificateId: cert.id, limit: 100 })) {
+        out(`  ${e.at.toISOString()}  ${e.action}  ${e.outcome}  ${e.actor}${e.ip ? ` from ${e.ip}` : ""}  ${e.details}`);
+      }
+      out(pem.trimEnd());
+      return;
+    }
+    case "cert revoke": {
+      const reason = parseRevocationReason(str("reason") ?? "");
+      const comment = str("comment")?.trim();
+      if (!comment) throw new UsageError("cert revoke needs --comment TEXT (why, for the audit trail)");
+      const r = await revokeUserCertificate(cb, certRef(arg), reason, { actor: actor(), comment });
+      out(`revoked ${r.serialHex} (${r.subject}), reason ${reason}; publish the CRL with: certbridge ca crl --out FILE`);
+      return;
+    }
+    case "proxy issue": {
+      const a = proxyIssueArgs.safeParse({ claims: str("claims"), csr: str("csr"), lifetime: str("lifetime"), out: str("out") });
+      if (!a.success) throw new UsageError(a.error.issues.map((i) => i.message).join("; "));
+      let claimsJson: unknown;
+      try {
+        claimsJson = JSON.parse(fs.readFileSync(a.data.claims, "utf8"));
+      } catch (e) {
+        throw invalidRequest(`cannot read claims from ${a.data.claims}: ${(e as Error).message}`);
+      }
+      const claims = claimsFile.safeParse(claimsJson);
+      if (!claims.success) throw invalidRequest(`${a.data.claims}: claims need string "iss" and "sub"`);
+      let lifetimeSeconds: number | undefined;
+      try {
+        lifetimeSeconds = a.data.lifetime === undefined ? undefined : parseDuration(a.data.lifetime);
+      } catch (e) {
+        throw new UsageError(`--lifetime: ${(e as Error).message}`);
+      }
+      const publicKey = a.data.csr === undefined ? undefined : fs.readFileSync(a.data.csr, "utf8");
+      const proxy = await issueProxy(cb, { claims: claims.data, publicKey, lifetimeSeconds, actor: actor() });
+      writeFileAtomic(a.data.out, proxy.pem, 0o600);
+      out(`issued proxy ${proxy.serial} for ${proxy.subject}`);
+      out(`valid until ${proxy.notAfter.toISOString()} (${formatDuration(proxy.lifetime.seconds)}${proxy.lifetime.clamped ? `, clamped by the ${proxy.lifetime.cappedBy} maximum` : ""}); key: ${proxy.keySource} -> ${a.data.out}`);
+      return;
+    }
+    default:
+      throw new UsageError(`unknown command "${[group, command].filter(Boolean).join(" ")}"`);
+  }
+}
+
+export async function main(argv: string[]): Promise<number> {
+  try {
+    await run(argv, (l) => process.stdout.write(`${l}\n`));
+    return 0;
+  } catch (e) {
+    if (e instanceof UsageError || (e as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) {
+      process.stderr.write(`certbridge: ${(e as Error).message}\n${USAGE.split("\n")[0]} (certbridge --help)\n`);
+      return 2;
+    }
+    const err = asCertbridgeError(e);
+    process.stderr.write(`certbridge: ${err.code === "server_error" ? `internal error: ${(e as Error).message}` : err.message}\n`);
+    return 1;
+  }
+}
+
+process.exitCode = await main(process.argv.slice(2));

@@ -1,0 +1,151 @@
+/**
+ * The CA's own certificate and key: created on first start (RSA-3072+,
+ * SHA-256, basicConstraints CA critical, keyCertSign+cRLSign, SKI/AKI), or
+ * loaded from an operator's PEM files. A generated key is written only as
+ * encrypted PKCS#8 (PBES2/AES-256-CBC) with mode 0600.
+ */
+import crypto from "node:crypto";
+import fs from "node:fs";
+import path from "node:path";
+import * as pkijs from "pkijs";
+import { CertbridgeError, invalidConfig } from "../errors";
+import { SoftwareKey, type KeyCustody } from "../pki/custody";
+import * as der from "../pki/der";
+import { encodeName, parseSlashDn, pkijsNameToSlash } from "../pki/dn";
+import {
+  certificateParts,
+  encodeTbsCertificate,
+  ext,
+  keyIdentifier,
+  KeyUsage,
+  OID,
+  randomSerial,
+  signStructure,
+  type CertificateParts,
+} from "../pki/x509";
+import type { Clock } from "../clock";
+
+export interface CertificateAuthority {
+  subject: string;
+  parts: CertificateParts;
+  certPem: string;
+  keyId: Uint8Array;
+  /** SHA-256 of the certificate DER, hex: also the CA's database id. */
+  fingerprint: string;
+  custody: KeyCustody;
+}
+
+export interface CaFiles {
+  certFile: string;
+  keyFile: string;
+  keyPassphrase: string;
+}
+
+export interface CaCreation {
+  subject: string;
+  keyBits: number;
+  lifetimeSeconds: number;
+}
+
+function describe(parts: CertificateParts, certPem: string, custody: KeyCustody): CertificateAuthority {
+  const cert = pkijs.Certificate.fromBER(new Uint8Array(parts.der));
+  return {
+    subject: pkijsNameToSlash(cert.subject),
+    parts,
+    certPem,
+    keyId: keyIdentifier(parts.spki),
+    fingerprint: crypto.createHash("sha256").update(parts.der).digest("hex"),
+    custody,
+  };
+}
+
+/** Build a self-signed CA certificate for `key` (no file I/O). */
+export async function createCaCertificate(key: KeyCustody, c: CaCreation, now: Date): Promise<Uint8Array> {
+  const name = encodeName(parseSlashDn(c.subject));
+  const keyId = keyIdentifier(key.publicKeySpki);
+  const tbs = encodeTbsCertificate({
+    serial: randomSerial(),
+    issuer: name,
+    subject: name,
+    notBefore: new Date(now.getTime() - 60_000),
+    notAfter: new Date(now.getTime() + c.lifetimeSeconds * 1000),
+    spki: key.publicKeySpki,
+    extensions: [
+      ext.basicConstraints(true),
+      ext.keyUsage([KeyUsage.keyCertSign, KeyUsage.cRLSign]),
+      ext.subjectKeyIdentifier(keyId),
+      ext.authorityKeyIdentifier(keyId),
+    ],
+  });
+  return signStructure(tbs, key);
+}
+
+/** Create the CA files; refuses to overwrite an existing CA. */
+export async function initCaFiles(files: CaFiles, c: CaCreation, clock: Clock): Promise<CertificateAuthority> {
+  if (fs.existsSync(files.certFile) || fs.existsSync(files.keyFile)) {
+    throw new CertbridgeError("conflict", `a CA already exists at ${files.certFile}; remove it first to create a new one`);
+  }
+  if (!files.keyPassphrase) throw invalidConfig("CERTBRIDGE_CA_KEY_PASSPHRASE is needed to create a CA");
+  const key = await SoftwareKey.generate(c.keyBits);
+  const certDer = await createCaCertificate(key, c, clock());
+  const certPem = der.toPem("CERTIFICATE", certDer);
+  fs.mkdirSync(path.dirname(files.keyFile), { recursive: true, mode: 0o700 });
+  fs.mkdirSync(path.dirname(files.certFile), { recursive: true, mode: 0o700 });
+  // Write the key first, exclusively: two processes racing to init cannot both win.
+  fs.writeFileSync(files.keyFile, key.exportEncryptedPem(files.keyPassphrase), { mode: 0o600, flag: "wx" });
+  fs.writeFileSync(files.certFile, certPem, { mode: 0o644, flag: "wx" });
+  return describe(certificateParts(certDer), certPem, key);
+}
+
+function isCaCertificate(cert: pkijs.Certificate): boolean {
+  const bc = cert.extensions?.find((e) => e.extnID === OID.basicConstraints);
+  const parsed = bc?.parsedValue as pkijs.BasicConstraints | undefined;
+  return Boolean(parsed?.cA);
+}
+
+/** Load an existing CA, checking that it is a CA and that the key belongs to it. */
+export function loadCaFiles(files: CaFiles): CertificateAuthority {
+  let certPem: string;
+  let keyPem: string;
+  try {
+    certPem = fs.readFileSync(files.certFile, "utf8");
+    keyPem = fs.readFileSync(files.keyFile, "utf8");
+  } catch (e) {
+    throw invalidConfig(`cannot read the CA files (${files.certFile}, ${files.keyFile}): ${(e as Error).message}`, e);
+  }
+  const block = der.pemBlocks(certPem).find((b) => b.label === "CERTIFICATE");
+  if (!block) throw invalidConfig(`${files.certFile} holds no PEM CERTIFICATE`);
+  let cert: pkijs.Certificate;
+  try {
+    cert = pkijs.Certificate.fromBER(new Uint8Array(block.der));
+  } catch (e) {
+    throw invalidConfig(`${files.certFile} is not a valid X.509 certificate`, e);
+  }
+  if (!isCaCertificate(cert)) throw invalidConfig(`${files.certFile} is not a CA certificate (basicConstraints CA:TRUE missing)`);
+  let key: SoftwareKey;
+  try {
+    key = SoftwareKey.fromPem(keyPem, files.keyPassphrase);
+  } catch (e) {
+    throw invalidConfig(`cannot open the CA key ${files.keyFile}: wrong CERTBRIDGE_CA_KEY_PASSPHRASE or not an RSA key`, e);
+  }
+  const parts = certificateParts(block.der);
+  if (!Buffer.from(key.publicKeySpki).equals(Buffer.from(parts.spki))) {
+    throw invalidConfig(`the CA key ${files.keyFile} does not belong to the certificate ${files.certFile}`);
+  }
+  return describe(parts, der.toPem("CERTIFICATE", block.der), key);
+}
+
+/** Day-to-day CA facts for `ca info` and the consoles. */
+export function describeCa(ca: CertificateAuthority) {
+  const cert = pkijs.Certificate.fromBER(new Uint8Array(ca.parts.der));
+  return {
+    subject: ca.subject,
+    issuer: pkijsNameToSlash(cert.issuer),
+    serial: Buffer.from(ca.parts.serial).toString("hex"),
+    notBefore: ca.parts.notBefore,
+    notAfter: ca.parts.notAfter,
+    keyBits: ca.custody.bits,
+    fingerprintSha256: ca.fingerprint.match(/../g)!.join(":").toUpperCase(),
+    subjectKeyIdentifier: Buffer.from(ca.keyId).toString("hex"),
+  };
+}

@@ -1,0 +1,37 @@
+/**
+ * The IGTF-style trust directory a relying party installs as
+ * /etc/grid-security/certificates (X509_CERT_DIR). Both hash names are
+ * written, as IGTF distributions do: OpenSSL, Globus and VOMS-C look up the
+ * SHA-1 "new" hash, canl-java (voms-proxy-init3, voms-api-java) the MD5 "old"
+ * one. Globus refuses a CA without its signing_policy.
+ */
+import fs from "node:fs";
+import path from "node:path";
+import { signingPolicy, namespacesPolicy, subjectHash, subjectHashOld } from "../pki/trustdir";
+import { writeFileAtomic } from "../files";
+import { publishCrl } from "./revocation";
+import type { Certbridge } from "../certbridge";
+
+export interface TrustBundle {
+  directory: string;
+  hash: string;
+  hashOld: string;
+  files: string[];
+}
+
+export async function exportTrustDirectory(cb: Certbridge, directory: string): Promise<TrustBundle> {
+  const hash = subjectHash(cb.ca.parts.subject);
+  const hashOld = subjectHashOld(cb.ca.parts.subject);
+  const namespaces = [cb.config.subject.base];
+  const crl = await publishCrl(cb);
+  const content: Record<string, string> = {};
+  for (const h of new Set([hash, hashOld])) {
+    content[`${h}.0`] = cb.ca.certPem;
+    content[`${h}.signing_policy`] = signingPolicy(cb.ca.subject, namespaces);
+    content[`${h}.namespaces`] = namespacesPolicy(cb.ca.subject, namespaces);
+    content[`${h}.r0`] = crl.pem;
+  }
+  fs.mkdirSync(directory, { recursive: true, mode: 0o755 });
+  for (const [name, text] of Object.entries(content)) writeFileAtomic(path.join(directory, name), text, 0o644);
+  return { directory, hash, hashOld, files: Object.keys(content).sort() };
+}

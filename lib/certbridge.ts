@@ -1,0 +1,79 @@
+/**
+ * The composition root: config → database (migrated) → CA custody → key pool,
+ * built once per process and passed down. The CLI and the server entry both
+ * start here; nothing else opens the database or loads the CA.
+ */
+import fs from "node:fs";
+import * as pkijs from "pkijs";
+import { webcrypto } from "node:crypto";
+import type { Config } from "./config";
+import { systemClock, type Clock } from "./clock";
+import { openDatabase, openMigratedDatabase, upsertCaRecord, type Db } from "./db";
+import { initCaFiles, loadCaFiles, type CertificateAuthority } from "./ca/authority";
+import { KeyPool } from "./pki/keyPool";
+import { UserKeyCache } from "./issuance/userCertificate";
+
+// pkijs runs on Node's WebCrypto (used when it verifies signatures it parsed).
+pkijs.setEngine("node", new pkijs.CryptoEngine({ name: "node", crypto: webcrypto as unknown as Crypto }));
+
+export interface Certbridge {
+  config: Config;
+  db: Db;
+  ca: CertificateAuthority;
+  keyPool: KeyPool;
+  clock: Clock;
+  userKeys: UserKeyCache;
+  close(): Promise<void>;
+}
+
+export interface StartOptions {
+  clock?: Clock;
+  /** Fill the server-key pool in the background (the server does; one-shot CLI commands don't). */
+  keyPool?: boolean;
+  /** Create the CA when none exists (first start). */
+  createCa?: boolean;
+  log?: (msg: string) => void;
+}
+
+/** Open or create the CA files according to configuration. */
+export async function openCa(config: Config, clock: Clock, create: boolean, log: (m: string) => void) {
+  const files = { certFile: config.ca.certFile, keyFile: config.ca.keyFile, keyPassphrase: config.ca.keyPassphrase };
+  if (!config.ca.external && create && !fs.existsSync(files.certFile) && !fs.existsSync(files.keyFile)) {
+    const ca = await initCaFiles(files, { subject: config.ca.subject, keyBits: config.ca.keyBits, lifetimeSeconds: config.ca.lifetimeSeconds }, clock);
+    log(`created a new CA "${ca.subject}" in ${files.certFile}`);
+    return { ca, created: true };
+  }
+  return { ca: loadCaFiles(files), created: false };
+}
+
+export async function startCertbridge(config: Config, opts: StartOptions = {}): Promise<Certbridge> {
+  const clock = opts.clock ?? systemClock;
+  const log = opts.log ?? ((m: string) => console.error(`certbridge: ${m}`));
+  const { db, applied } = await openMigratedDatabase(config.databaseUrl, openDatabase);
+  try {
+    if (applied.length) log(`applied database migrations: ${applied.join(", ")}`);
+    const { ca, created } = await openCa(config, clock, opts.createCa ?? true, log);
+    await upsertCaRecord(
+      db,
+      { fingerprint: ca.fingerprint, subject: ca.subject, certPem: ca.certPem, notAfter: ca.parts.notAfter },
+      { action: created ? "ca.create" : "ca.register", actor: "system", details: { subject: ca.subject, fingerprint: ca.fingerprint } },
+    );
+    const keyPool = new KeyPool(opts.keyPool ? config.proxy.keyPoolSize : 0);
+    if (opts.keyPool) keyPool.start();
+    return {
+      config,
+      db,
+      ca,
+      keyPool,
+      clock,
+      userKeys: new UserKeyCache(),
+      async close() {
+        keyPool.stop();
+        await db.$disconnect();
+      },
+    };
+  } catch (e) {
+    await db.$disconnect();
+    throw e;
+  }
+}

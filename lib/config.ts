@@ -1,0 +1,168 @@
+/**
+ * Configuration: the only module that reads process.env. It is validated once,
+ * at boot, into a typed object that the composition root passes down.
+ * Development defaults let `npm start` work on a fresh machine; each one warns,
+ * and with NODE_ENV=production each one is refused (cf. oidc-provider's
+ * "mustChange" pattern).
+ */
+import path from "node:path";
+import { z } from "zod";
+import { invalidConfig } from "./errors";
+import { parseDuration } from "./duration";
+import { parseSlashDn } from "./pki/dn";
+
+/** Dev-only secrets: harmless on a laptop, fatal in production. */
+export const DEV_CA_PASSPHRASE = "certbridge-dev-ca-passphrase-change-me";
+export const DEV_KEK = Buffer.alloc(32, 0x42).toString("base64");
+
+const duration = (name: string) =>
+  z.string().transform((s, ctx) => {
+    try {
+      return parseDuration(s);
+    } catch (e) {
+      ctx.addIssue({ code: "custom", message: `${name}: ${(e as Error).message}` });
+      return z.NEVER;
+    }
+  });
+
+const dn = z.string().refine((s) => {
+  try {
+    parseSlashDn(s);
+    return true;
+  } catch {
+    return false;
+  }
+}, "must be a DN in slash form, e.g. /DC=org/DC=example/CN=Name");
+
+const oid = z.string().regex(/^[0-2](\.(0|[1-9][0-9]*))+$/, "must be a dotted OID");
+
+const positiveInt = z.coerce.number().int().positive();
+
+const envSchema = z.object({
+  NODE_ENV: z.enum(["development", "production", "test"]).default("development"),
+  CERTBRIDGE_DATA_DIR: z.string().min(1).default("./data"),
+  DATABASE_URL: z
+    .string()
+    .regex(/^(file:|postgres(ql)?:\/\/)/, "must start with file: (SQLite) or postgresql:// (PostgreSQL)")
+    .optional(),
+  CERTBRIDGE_PUBLIC_URL: z.httpUrl().default("http://localhost:3000"),
+  CERTBRIDGE_CA_SUBJECT: dn.default("/DC=org/DC=certbridge/CN=Certbridge Online CA"),
+  CERTBRIDGE_CA_CERT_FILE: z.string().min(1).optional(),
+  CERTBRIDGE_CA_KEY_FILE: z.string().min(1).optional(),
+  CERTBRIDGE_CA_KEY_PASSPHRASE: z.string().min(12, "must be at least 12 characters").optional(),
+  CERTBRIDGE_CA_KEY_BITS: z.coerce.number().int().refine((n) => [3072, 4096].includes(n), "must be 3072 or 4096").default(3072),
+  CERTBRIDGE_CA_LIFETIME: duration("CERTBRIDGE_CA_LIFETIME").prefault("3650d"),
+  CERTBRIDGE_KEK: z
+    .string()
+    .refine((s) => Buffer.from(s, "base64").length === 32, "must be 32 bytes, base64-encoded (openssl rand -base64 32)")
+    .optional(),
+  CERTBRIDGE_SUBJECT_BASE: dn.default("/DC=org/DC=certbridge/DC=users"),
+  CERTBRIDGE_IDP_NAME: z.string().min(1).default("Certbridge Users"),
+  CERTBRIDGE_CERT_POLICY_OID: oid.default("2.25.141105318398215245305837624359461290813"),
+  CERTBRIDGE_USER_KEY_BITS: z.coerce.number().int().refine((n) => [2048, 3072, 4096].includes(n), "must be 2048, 3072 or 4096").default(2048),
+  CERTBRIDGE_USER_CERT_LIFETIME: duration("CERTBRIDGE_USER_CERT_LIFETIME").prefault("11d"),
+  CERTBRIDGE_USER_CERT_RENEW_BEFORE: duration("CERTBRIDGE_USER_CERT_RENEW_BEFORE").prefault("1d"),
+  CERTBRIDGE_PROXY_DEFAULT_LIFETIME: duration("CERTBRIDGE_PROXY_DEFAULT_LIFETIME").prefault("12h"),
+  CERTBRIDGE_PROXY_MAX_LIFETIME: duration("CERTBRIDGE_PROXY_MAX_LIFETIME").prefault("10d"),
+  CERTBRIDGE_CRL_LIFETIME: duration("CERTBRIDGE_CRL_LIFETIME").prefault("7d"),
+  CERTBRIDGE_KEY_POOL_SIZE: z.coerce.number().int().min(0).max(1024).default(16),
+  CERTBRIDGE_ALLOW_DEV_SECRETS: z.enum(["0", "1"]).default("0"),
+});
+
+export interface Config {
+  env: "development" | "production" | "test";
+  dataDir: string;
+  databaseUrl: string;
+  publicUrl: string;
+  ca: {
+    subject: string;
+    certFile: string;
+    keyFile: string;
+    /** true when the operator supplied the files (never generated over them) */
+    external: boolean;
+    keyPassphrase: string;
+    keyBits: number;
+    lifetimeSeconds: number;
+    crlLifetimeSeconds: number;
+    crlUrl: string;
+  };
+  kek: Buffer;
+  subject: { base: string; defaultOrganisation: string };
+  userCert: { keyBits: number; lifetimeSeconds: number; renewBeforeSeconds: number; policyOid: string };
+  proxy: { defaultLifetimeSeconds: number; maxLifetimeSeconds: number; keyPoolSize: number };
+}
+
+/**
+ * Validate an environment (process.env by default) into a Config. Every
+ * problem is reported at once, each naming its variable.
+ */
+export function loadConfig(
+  env: Record<string, string | undefined> = process.env,
+  warn: (msg: string) => void = (m) => console.warn(`certbridge: warning: ${m}`),
+): Config {
+  const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ""));
+  const parsed = envSchema.safeParse(cleaned);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `${i.path.join(".") || "environment"}: ${i.message}`);
+    throw invalidConfig(`invalid configuration: ${lines.join("; ")}`);
+  }
+  const e = parsed.data;
+  const production = e.NODE_ENV === "production";
+  const allowDev = e.CERTBRIDGE_ALLOW_DEV_SECRETS === "1";
+
+  function devDefault<T>(name: string, value: T | undefined, fallback: T): T {
+    if (value !== undefined) return value;
+    if (production && !allowDev) {
+      throw invalidConfig(`invalid configuration: ${name} must be set when NODE_ENV=production (the development default is public)`);
+    }
+    warn(`${name} is not set; using the public development default. Never use this for real certificates.`);
+    return fallback;
+  }
+
+  if ((e.CERTBRIDGE_CA_CERT_FILE === undefined) !== (e.CERTBRIDGE_CA_KEY_FILE === undefined)) {
+    throw invalidConfig("invalid configuration: CERTBRIDGE_CA_CERT_FILE and CERTBRIDGE_CA_KEY_FILE must be given together");
+  }
+  if (e.CERTBRIDGE_PROXY_DEFAULT_LIFETIME > e.CERTBRIDGE_PROXY_MAX_LIFETIME) {
+    throw invalidConfig("invalid configuration: CERTBRIDGE_PROXY_DEFAULT_LIFETIME exceeds CERTBRIDGE_PROXY_MAX_LIFETIME");
+  }
+  if (e.CERTBRIDGE_USER_CERT_RENEW_BEFORE >= e.CERTBRIDGE_USER_CERT_LIFETIME) {
+    throw invalidConfig("invalid configuration: CERTBRIDGE_USER_CERT_RENEW_BEFORE must be shorter than CERTBRIDGE_USER_CERT_LIFETIME");
+  }
+
+  const dataDir = path.resolve(e.CERTBRIDGE_DATA_DIR);
+  const external = e.CERTBRIDGE_CA_CERT_FILE !== undefined;
+  const publicUrl = e.CERTBRIDGE_PUBLIC_URL.replace(/\/+$/, "");
+  return {
+    env: e.NODE_ENV,
+    dataDir,
+    databaseUrl: e.DATABASE_URL ?? `file:${path.join(dataDir, "certbridge.db")}`,
+    publicUrl,
+    ca: {
+      subject: e.CERTBRIDGE_CA_SUBJECT,
+      certFile: path.resolve(e.CERTBRIDGE_CA_CERT_FILE ?? path.join(dataDir, "ca", "ca.pem")),
+      keyFile: path.resolve(e.CERTBRIDGE_CA_KEY_FILE ?? path.join(dataDir, "ca", "ca-key.pem")),
+      external,
+      // An operator's own unencrypted key needs no passphrase; a generated one always gets one.
+      keyPassphrase: external && e.CERTBRIDGE_CA_KEY_PASSPHRASE === undefined
+        ? ""
+        : devDefault("CERTBRIDGE_CA_KEY_PASSPHRASE", e.CERTBRIDGE_CA_KEY_PASSPHRASE, DEV_CA_PASSPHRASE),
+      keyBits: e.CERTBRIDGE_CA_KEY_BITS,
+      lifetimeSeconds: e.CERTBRIDGE_CA_LIFETIME,
+      crlLifetimeSeconds: e.CERTBRIDGE_CRL_LIFETIME,
+      crlUrl: `${publicUrl}/ca/crl.der`,
+    },
+    kek: Buffer.from(devDefault("CERTBRIDGE_KEK", e.CERTBRIDGE_KEK, DEV_KEK), "base64"),
+    subject: { base: e.CERTBRIDGE_SUBJECT_BASE, defaultOrganisation: e.CERTBRIDGE_IDP_NAME },
+    userCert: {
+      keyBits: e.CERTBRIDGE_USER_KEY_BITS,
+      lifetimeSeconds: e.CERTBRIDGE_USER_CERT_LIFETIME,
+      renewBeforeSeconds: e.CERTBRIDGE_USER_CERT_RENEW_BEFORE,
+      policyOid: e.CERTBRIDGE_CERT_POLICY_OID,
+    },
+    proxy: {
+      defaultLifetimeSeconds: e.CERTBRIDGE_PROXY_DEFAULT_LIFETIME,
+      maxLifetimeSeconds: e.CERTBRIDGE_PROXY_MAX_LIFETIME,
+      keyPoolSize: e.CERTBRIDGE_KEY_POOL_SIZE,
+    },
+  };
+}

@@ -1,0 +1,36 @@
+/**
+ * Opening the database. SQLite (a file under the data directory) is the
+ * embedded default; PostgreSQL serves production and multi-instance
+ * deployments. Prisma generates one client per provider from the same models,
+ * so both expose the same API and the rest of the code sees one `Db` type.
+ */
+import fs from "node:fs";
+import path from "node:path";
+import { PrismaBetterSQLite3 } from "@prisma/adapter-better-sqlite3";
+import { PrismaPg } from "@prisma/adapter-pg";
+import { PrismaClient as SqliteClient } from "./generated/sqlite/client";
+import { PrismaClient as PgClient } from "./generated/pg/client";
+
+export type Db = InstanceType<typeof SqliteClient>;
+export type DbKind = "sqlite" | "postgresql";
+
+export const dbKindOf = (url: string): DbKind => (/^postgres(ql)?:\/\//.test(url) ? "postgresql" : "sqlite");
+
+export function sqliteFilePath(url: string): string {
+  return path.resolve(url.replace(/^file:/, "").replace(/\?.*$/, ""));
+}
+
+export async function openDatabase(url: string): Promise<Db> {
+  if (dbKindOf(url) === "postgresql") {
+    // Same models, same generated API: the PostgreSQL client is structurally the SQLite one.
+    return new PgClient({ adapter: new PrismaPg({ connectionString: url, max: 10 }) }) as unknown as Db;
+  }
+  const file = sqliteFilePath(url);
+  fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+  // timeout = busy timeout: the CLI and the server may write at the same time.
+  const db = new SqliteClient({ adapter: new PrismaBetterSQLite3({ url: file, timeout: 10_000 }) });
+  // WAL lets readers (the consoles) run while an issuance commits.
+  await db.$queryRawUnsafe("PRAGMA journal_mode = WAL");
+  await db.$queryRawUnsafe("PRAGMA synchronous = NORMAL");
+  return db;
+}

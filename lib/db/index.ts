@@ -1,0 +1,299 @@
+/**
+ * The one Prisma module: verb-noun functions with explicit selects. Sealed
+ * private keys are selected only by `findUserCertificateWithKey`. Every state
+ * change that must be audited takes its audit event and writes both in one
+ * transaction.
+ */
+import crypto from "node:crypto";
+import type { Db } from "./client";
+
+export type { Db } from "./client";
+export { openDatabase, dbKindOf } from "./client";
+export { openMigratedDatabase } from "./migrate";
+
+export type CertificateKind = "user" | "proxy";
+export type KeySource = "csr" | "spki" | "server" | "ca";
+
+export interface AuditInput {
+  action: string;
+  actor: string;
+  outcome?: "success" | "refused" | "failure";
+  identityId?: string | null;
+  certificateId?: string | null;
+  clientId?: string | null;
+  ip?: string | null;
+  details?: Record<string, unknown>;
+}
+
+export const newId = () => crypto.randomUUID();
+
+function auditData(a: AuditInput, overrides: { identityId?: string; certificateId?: string } = {}) {
+  return {
+    id: newId(),
+    action: a.action,
+    actor: a.actor,
+    outcome: a.outcome ?? "success",
+    identityId: overrides.identityId ?? a.identityId ?? null,
+    certificateId: overrides.certificateId ?? a.certificateId ?? null,
+    clientId: a.clientId ?? null,
+    ip: a.ip ?? null,
+    details: JSON.stringify(a.details ?? {}),
+  };
+}
+
+/* ---------- CA ---------- */
+
+export const caRecordSelect = {
+  id: true,
+  subject: true,
+  certPem: true,
+  fingerprint: true,
+  notAfter: true,
+  crlNumber: true,
+  crlIssuedAt: true,
+  crlNextUpdate: true,
+  createdAt: true,
+} as const;
+
+export async function upsertCaRecord(
+  db: Db,
+  ca: { fingerprint: string; subject: string; certPem: string; notAfter: Date },
+  audit: AuditInput | null,
+) {
+  const existing = await db.caRecord.findUnique({ where: { id: ca.fingerprint }, select: { id: true } });
+  if (existing) return;
+  await db.$transaction([
+    db.caRecord.create({ data: { id: ca.fingerprint, ...ca } }),
+    ...(audit ? [db.auditEvent.create({ data: auditData(audit) })] : []),
+  ]);
+}
+
+export function getCaRecord(db: Db, fingerprint: string) {
+  return db.caRecord.findUnique({ where: { id: fingerprint }, select: caRecordSelect });
+}
+
+/** Reserve the next CRL number (RFC 5280 §5.2.3: monotonically increasing) and record the publication. */
+export async function recordCrlPublication(db: Db, fingerprint: string, issuedAt: Date, nextUpdate: Date): Promise<number> {
+  const row = await db.caRecord.update({
+    where: { id: fingerprint },
+    data: { crlNumber: { increment: 1 }, crlIssuedAt: issuedAt, crlNextUpdate: nextUpdate },
+    select: { crlNumber: true },
+  });
+  return row.crlNumber;
+}
+
+/* ---------- identities ---------- */
+
+export const identitySelect = {
+  id: true,
+  identifierHash: true,
+  issuer: true,
+  sub: true,
+  subject: true,
+  displayName: true,
+  email: true,
+  organisation: true,
+  createdAt: true,
+  lastSeenAt: true,
+} as const;
+
+export function findIdentityByIdentifierHash(db: Db, identifierHash: string) {
+  return db.identity.findUnique({ where: { identifierHash }, select: identitySelect });
+}
+
+export function findIdentityWithClaims(db: Db, identifierHash: string) {
+  return db.identity.findUnique({ where: { identifierHash }, select: { ...identitySelect, claims: true } });
+}
+
+export async function isSubjectTaken(db: Db, subject: string): Promise<boolean> {
+  return (await db.identity.count({ where: { subject } })) > 0;
+}
+
+export async function createIdentity(
+  db: Db,
+  data: {
+    identifierHash: string;
+    issuer: string;
+    sub: string;
+    subject: string;
+    displayName: string;
+    email: string | null;
+    organisation: string;
+    claims: unknown;
+  },
+  audit: AuditInput,
+) {
+  const id = newId();
+  const [identity] = await db.$transaction([
+    db.identity.create({ data: { id, ...data, claims: JSON.stringify(data.claims) }, select: identitySelect }),
+    db.auditEvent.create({ data: auditData(audit, { identityId: id }) }),
+  ]);
+  return identity;
+}
+
+export function touchIdentity(db: Db, id: string, data: { displayName: string; email: string | null; claims: unknown; at: Date }) {
+  return db.identity.update({
+    where: { id },
+    data: { displayName: data.displayName, email: data.email, claims: JSON.stringify(data.claims), lastSeenAt: data.at },
+    select: { id: true },
+  });
+}
+
+export function findIdentity(db: Db, id: string) {
+  return db.identity.findUnique({ where: { id }, select: identitySelect });
+}
+
+/* ---------- certificates ---------- */
+
+export const certificateSelect = {
+  id: true,
+  kind: true,
+  serialHex: true,
+  serialDec: true,
+  subject: true,
+  issuer: true,
+  identityId: true,
+  parentId: true,
+  notBefore: true,
+  notAfter: true,
+  keySource: true,
+  keyBits: true,
+  clientId: true,
+  vo: true,
+  fqans: true,
+  status: true,
+  revokedAt: true,
+  revocationReason: true,
+  createdAt: true,
+} as const;
+
+export interface NewCertificate {
+  kind: CertificateKind;
+  serialHex: string;
+  serialDec: string;
+  subject: string;
+  issuer: string;
+  identityId: string;
+  parentId?: string | null;
+  notBefore: Date;
+  notAfter: Date;
+  pem: string;
+  keyEnc?: string | null;
+  keySource: KeySource;
+  keyBits: number;
+  clientId?: string | null;
+  vo?: string | null;
+  fqans?: string[] | null;
+}
+
+/** Store a certificate and its issuance event atomically; returns the new id. */
+export async function storeIssuedCertificate(db: Db, cert: NewCertificate & { id?: string }, audit: AuditInput): Promise<string> {
+  const id = cert.id ?? newId();
+  await db.$transaction([
+    db.certificate.create({
+      data: { ...cert, id, fqans: cert.fqans ? JSON.stringify(cert.fqans) : null },
+      select: { id: true },
+    }),
+    db.auditEvent.create({ data: auditData(audit, { certificateId: id, identityId: cert.identityId }) }),
+  ]);
+  return id;
+}
+
+/** The newest valid user certificate of a person that lasts at least until `minNotAfter`, with its sealed key. */
+export function findUserCertificateWithKey(db: Db, identityId: string, minNotAfter: Date) {
+  return db.certificate.findFirst({
+    where: { identityId, kind: "user", status: "valid", notAfter: { gte: minNotAfter } },
+    orderBy: { notAfter: "desc" },
+    select: { ...certificateSelect, pem: true, keyEnc: true },
+  });
+}
+
+export function findCertificate(db: Db, where: { id: string } | { serialHex: string }) {
+  return "id" in where
+    ? db.certificate.findUnique({ where: { id: where.id }, select: { ...certificateSelect, pem: true } })
+    : db.certificate.findFirst({ where: { serialHex: where.serialHex.toLowerCase() }, select: { ...certificateSelect, pem: true } });
+}
+
+export interface CertificateFilter {
+  kind?: CertificateKind;
+  status?: "valid" | "revoked" | "expired";
+  subjectContains?: string;
+  identityId?: string;
+  now: Date;
+  limit: number;
+}
+
+export function listCertificates(db: Db, f: CertificateFilter) {
+  return db.certificate.findMany({
+    where: {
+      kind: f.kind,
+      identityId: f.identityId,
+      subject: f.subjectContains ? { contains: f.subjectContains } : undefined,
+      ...(f.status === "revoked"
+        ? { status: "revoked" }
+        : f.status === "valid"
+          ? { status: "valid", notAfter: { gt: f.now } }
+          : f.status === "expired"
+            ? { status: "valid", notAfter: { lte: f.now } }
+            : {}),
+    },
+    orderBy: [{ createdAt: "desc" }, { id: "desc" }],
+    take: f.limit,
+    select: certificateSelect,
+  });
+}
+
+export async function revokeCertificate(
+  db: Db,
+  id: string,
+  revocation: { at: Date; reason: number },
+  audit: AuditInput,
+): Promise<boolean> {
+  const [updated] = await db.$transaction([
+    db.certificate.updateMany({
+      where: { id, status: "valid" },
+      data: { status: "revoked", revokedAt: revocation.at, revocationReason: revocation.reason },
+    }),
+    db.auditEvent.create({ data: auditData(audit, { certificateId: id }) }),
+  ]);
+  return updated.count === 1;
+}
+
+/** Revoked user certificates of one CA that have not yet expired (expired ones may leave the CRL, RFC 5280 §3.3). */
+export function listRevokedForCrl(db: Db, issuer: string, now: Date) {
+  return db.certificate.findMany({
+    where: { issuer, kind: "user", status: "revoked", notAfter: { gt: now } },
+    orderBy: { revokedAt: "asc" },
+    select: { serialHex: true, revokedAt: true, revocationReason: true },
+  });
+}
+
+/* ---------- audit ---------- */
+
+export function recordAudit(db: Db, audit: AuditInput) {
+  return db.auditEvent.create({ data: auditData(audit), select: { id: true } });
+}
+
+export function listAuditEvents(db: Db, f: { certificateId?: string; identityId?: string; action?: string; limit: number }) {
+  return db.auditEvent.findMany({
+    where: { certificateId: f.certificateId, identityId: f.identityId, action: f.action },
+    orderBy: [{ at: "desc" }, { id: "desc" }],
+    take: f.limit,
+    select: {
+      id: true,
+      at: true,
+      action: true,
+      actor: true,
+      outcome: true,
+      identityId: true,
+      certificateId: true,
+      clientId: true,
+      ip: true,
+      details: true,
+    },
+  });
+}
+
+export function isUniqueViolation(e: unknown): boolean {
+  return typeof e === "object" && e !== null && (e as { code?: string }).code === "P2002";
+}

@@ -1,0 +1,62 @@
+/**
+ * The one error type of Certbridge. It carries what each transport needs:
+ * an OAuth-style code (RFC 6749 §5.2 / RFC 6750 §3.1 names where one fits),
+ * an HTTP status, a message that is safe to show to the caller, and the
+ * internal cause for logs. Transports map it in exactly one place each
+ * (the CLI in cli/main.ts, HTTP routes in their adapter).
+ */
+export type ErrorCode =
+  | "invalid_request"
+  | "invalid_csr"
+  | "invalid_token"
+  | "insufficient_scope"
+  | "access_denied"
+  | "not_found"
+  | "conflict"
+  | "invalid_config"
+  | "server_error";
+
+const statusOf: Record<ErrorCode, number> = {
+  invalid_request: 400,
+  invalid_csr: 400,
+  invalid_token: 401,
+  insufficient_scope: 403,
+  access_denied: 403,
+  not_found: 404,
+  conflict: 409,
+  invalid_config: 500,
+  server_error: 500,
+};
+
+export class CertbridgeError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown; status?: number }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = "CertbridgeError";
+    this.code = code;
+    this.status = options?.status ?? statusOf[code];
+  }
+
+  /** OAuth-style body (RFC 6749 §5.2): never includes the internal cause. */
+  toJSON(): { error: ErrorCode; error_description: string } {
+    return { error: this.code, error_description: this.message };
+  }
+}
+
+export const invalidRequest = (message: string, cause?: unknown) =>
+  new CertbridgeError("invalid_request", message, { cause });
+export const invalidCsr = (message: string, cause?: unknown) =>
+  new CertbridgeError("invalid_csr", message, { cause });
+export const accessDenied = (message: string, cause?: unknown) =>
+  new CertbridgeError("access_denied", message, { cause });
+export const notFound = (message: string) => new CertbridgeError("not_found", message);
+export const invalidConfig = (message: string, cause?: unknown) =>
+  new CertbridgeError("invalid_config", message, { cause });
+
+/** Anything that is not already a CertbridgeError becomes an opaque server error. */
+export function asCertbridgeError(err: unknown): CertbridgeError {
+  if (err instanceof CertbridgeError) return err;
+  return new CertbridgeError("server_error", "internal error", { cause: err });
+}

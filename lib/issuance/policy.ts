@@ -1,0 +1,34 @@
+/**
+ * Proxy lifetime policy, pure so it can be table-tested. A request above a cap
+ * is clamped (and reported as such), not refused: the MasterPortal's 400 for
+ * an over-long proxylifetime broke gateways that ask for "as long as allowed".
+ */
+import { invalidRequest } from "../errors";
+
+export interface LifetimeInput {
+  requestedSeconds?: number;
+  defaultSeconds: number;
+  maxSeconds: number;
+  clientMaxSeconds?: number;
+}
+
+export interface LifetimeDecision {
+  seconds: number;
+  clamped: boolean;
+  /** Which cap applied, when clamped. */
+  cappedBy?: "global" | "client";
+}
+
+/** Below this a proxy is useless (and clock skew would eat it). */
+export const MIN_PROXY_SECONDS = 60;
+
+export function decideLifetime(i: LifetimeInput): LifetimeDecision {
+  const requested = i.requestedSeconds ?? i.defaultSeconds;
+  if (!Number.isSafeInteger(requested) || requested < MIN_PROXY_SECONDS) {
+    throw invalidRequest(`proxy lifetime must be a whole number of seconds, at least ${MIN_PROXY_SECONDS}`);
+  }
+  const clientCap = i.clientMaxSeconds ?? Infinity;
+  const cap = Math.min(i.maxSeconds, clientCap);
+  if (requested <= cap) return { seconds: requested, clamped: false };
+  return { seconds: cap, clamped: true, cappedBy: clientCap < i.maxSeconds ? "client" : "global" };
+}

@@ -1,0 +1,65 @@
+/**
+ * Key custody: everything that signs does so through this interface, so a
+ * PKCS#11/HSM implementation can replace software keys without touching the
+ * issuance code (cf. smallstep kms/apiv1). Signatures are always
+ * sha256WithRSAEncryption (RFC 4055 §5): SHA-1 proxies are refused by EL9.
+ */
+import crypto, { type KeyObject } from "node:crypto";
+
+export const SHA256_WITH_RSA = "1.2.840.113549.1.1.11";
+
+export interface KeyCustody {
+  /** DER SubjectPublicKeyInfo of the signing key. */
+  readonly publicKeySpki: Uint8Array;
+  /** RSA modulus length in bits. */
+  readonly bits: number;
+  /** sha256WithRSAEncryption (PKCS#1 v1.5) signature over `data`. */
+  sign(data: Uint8Array): Promise<Uint8Array>;
+}
+
+/** A private key held in process memory. */
+export class SoftwareKey implements KeyCustody {
+  readonly publicKeySpki: Uint8Array;
+  readonly bits: number;
+
+  constructor(private readonly key: KeyObject) {
+    if (key.type !== "private" || key.asymmetricKeyType !== "rsa") throw new Error("SoftwareKey needs an RSA private key");
+    this.publicKeySpki = new Uint8Array(crypto.createPublicKey(key).export({ type: "spki", format: "der" }));
+    this.bits = key.asymmetricKeyDetails?.modulusLength ?? 0;
+  }
+
+  /** The async form runs in libuv's thread pool, so concurrent issuances use every core. */
+  sign(data: Uint8Array): Promise<Uint8Array> {
+    return new Promise((resolve, reject) =>
+      crypto.sign("sha256", data, this.key, (err, sig) => (err ? reject(err) : resolve(new Uint8Array(sig)))),
+    );
+  }
+
+  /** Unencrypted PKCS#8 DER, for sealing or for the proxy file. */
+  exportPkcs8(): Uint8Array {
+    return new Uint8Array(this.key.export({ type: "pkcs8", format: "der" }));
+  }
+
+  /** PKCS#8 PEM encrypted with PBES2/AES-256-CBC (RFC 8018), as `openssl pkcs8 -topk8 -v2 aes-256-cbc` writes. */
+  exportEncryptedPem(passphrase: string): string {
+    return this.key.export({ type: "pkcs8", format: "pem", cipher: "aes-256-cbc", passphrase }) as string;
+  }
+
+  static async generate(bits: number): Promise<SoftwareKey> {
+    const { privateKey } = await new Promise<{ privateKey: KeyObject }>((resolve, reject) =>
+      crypto.generateKeyPair("rsa", { modulusLength: bits, publicExponent: 0x10001 }, (err, _pub, privateKey) =>
+        err ? reject(err) : resolve({ privateKey }),
+      ),
+    );
+    return new SoftwareKey(privateKey);
+  }
+
+  static fromPkcs8(der: Uint8Array): SoftwareKey {
+    return new SoftwareKey(crypto.createPrivateKey({ key: Buffer.from(der), format: "der", type: "pkcs8" }));
+  }
+
+  /** PEM in PKCS#8 (plain or encrypted) or PKCS#1 form. */
+  static fromPem(pem: string, passphrase?: string): SoftwareKey {
+    return new SoftwareKey(crypto.createPrivateKey({ key: pem, format: "pem", passphrase: passphrase || undefined }));
+  }
+}
