@@ -52,6 +52,8 @@ export async function revokeUserCertificate(
   return { ...cert, status: "revoked" as const, revokedAt: at, reason };
 }
 
+export const CRL_BACKDATE_SECONDS = 5 * 60;
+
 export interface Crl {
   der: Uint8Array;
   pem: string;
@@ -63,9 +65,12 @@ export interface Crl {
 
 /** Sign a fresh CRL with the current revocations; each publication gets the next CRL number. */
 export async function publishCrl(cb: { db: Db; ca: Certbridge["ca"]; clock: Certbridge["clock"]; config: Certbridge["config"] }): Promise<Crl> {
-  const thisUpdate = new Date(Math.floor(cb.clock().getTime() / 1000) * 1000);
-  const nextUpdate = new Date(thisUpdate.getTime() + cb.config.ca.crlLifetimeSeconds * 1000);
-  const revoked = await listRevokedForCrl(cb.db, cb.ca.subject, thisUpdate);
+  const now = new Date(Math.floor(cb.clock().getTime() / 1000) * 1000);
+  // Back-dated like proxies: Globus ignores a CRL whose thisUpdate is not yet
+  // in the past on a relying party whose clock runs slightly behind ours.
+  const thisUpdate = new Date(now.getTime() - CRL_BACKDATE_SECONDS * 1000);
+  const nextUpdate = new Date(now.getTime() + cb.config.ca.crlLifetimeSeconds * 1000);
+  const revoked = await listRevokedForCrl(cb.db, cb.ca.subject, now);
   const number = await recordCrlPublication(cb.db, cb.ca.fingerprint, thisUpdate, nextUpdate);
   const tbs = encodeTbsCrl({
     issuer: cb.ca.parts.subject,
