@@ -10,6 +10,7 @@ import { z } from "zod";
 import { invalidConfig } from "./errors";
 import { parseDuration } from "./duration";
 import { parseSlashDn } from "./pki/dn";
+import { MIN_PROXY_SECONDS } from "./issuance/policy";
 
 /** Dev-only secrets: harmless on a laptop, fatal in production. */
 export const DEV_CA_PASSPHRASE = "certbridge-dev-ca-passphrase-change-me";
@@ -109,25 +110,36 @@ export function loadConfig(
   const e = parsed.data;
   const production = e.NODE_ENV === "production";
   const allowDev = e.CERTBRIDGE_ALLOW_DEV_SECRETS === "1";
+  const problems: string[] = [];
+  const warnings: string[] = [];
 
   function devDefault<T>(name: string, value: T | undefined, fallback: T): T {
     if (value !== undefined) return value;
-    if (production && !allowDev) {
-      throw invalidConfig(`invalid configuration: ${name} must be set when NODE_ENV=production (the development default is public)`);
-    }
-    warn(`${name} is not set; using the public development default. Never use this for real certificates.`);
+    if (production && !allowDev) problems.push(`${name} must be set when NODE_ENV=production (the development default is public)`);
+    else warnings.push(`${name} is not set; using the public development default. Never use this for real certificates.`);
     return fallback;
   }
 
   if ((e.CERTBRIDGE_CA_CERT_FILE === undefined) !== (e.CERTBRIDGE_CA_KEY_FILE === undefined)) {
-    throw invalidConfig("invalid configuration: CERTBRIDGE_CA_CERT_FILE and CERTBRIDGE_CA_KEY_FILE must be given together");
+    problems.push("CERTBRIDGE_CA_CERT_FILE and CERTBRIDGE_CA_KEY_FILE must be given together");
+  }
+  for (const name of ["CERTBRIDGE_PROXY_DEFAULT_LIFETIME", "CERTBRIDGE_PROXY_MAX_LIFETIME"] as const) {
+    if (e[name] < MIN_PROXY_SECONDS) problems.push(`${name} must be at least ${MIN_PROXY_SECONDS} seconds`);
   }
   if (e.CERTBRIDGE_PROXY_DEFAULT_LIFETIME > e.CERTBRIDGE_PROXY_MAX_LIFETIME) {
-    throw invalidConfig("invalid configuration: CERTBRIDGE_PROXY_DEFAULT_LIFETIME exceeds CERTBRIDGE_PROXY_MAX_LIFETIME");
+    problems.push("CERTBRIDGE_PROXY_DEFAULT_LIFETIME exceeds CERTBRIDGE_PROXY_MAX_LIFETIME");
   }
   if (e.CERTBRIDGE_USER_CERT_RENEW_BEFORE >= e.CERTBRIDGE_USER_CERT_LIFETIME) {
-    throw invalidConfig("invalid configuration: CERTBRIDGE_USER_CERT_RENEW_BEFORE must be shorter than CERTBRIDGE_USER_CERT_LIFETIME");
+    problems.push("CERTBRIDGE_USER_CERT_RENEW_BEFORE must be shorter than CERTBRIDGE_USER_CERT_LIFETIME");
   }
+
+  const caPassphrase =
+    e.CERTBRIDGE_CA_CERT_FILE !== undefined && e.CERTBRIDGE_CA_KEY_PASSPHRASE === undefined
+      ? "" // an operator's own unencrypted key needs none; a generated one always gets one
+      : devDefault("CERTBRIDGE_CA_KEY_PASSPHRASE", e.CERTBRIDGE_CA_KEY_PASSPHRASE, DEV_CA_PASSPHRASE);
+  const kek = devDefault("CERTBRIDGE_KEK", e.CERTBRIDGE_KEK, DEV_KEK);
+  if (problems.length) throw invalidConfig(`invalid configuration: ${problems.join("; ")}`);
+  for (const w of warnings) warn(w);
 
   const dataDir = path.resolve(e.CERTBRIDGE_DATA_DIR);
   const external = e.CERTBRIDGE_CA_CERT_FILE !== undefined;
@@ -142,16 +154,13 @@ export function loadConfig(
       certFile: path.resolve(e.CERTBRIDGE_CA_CERT_FILE ?? path.join(dataDir, "ca", "ca.pem")),
       keyFile: path.resolve(e.CERTBRIDGE_CA_KEY_FILE ?? path.join(dataDir, "ca", "ca-key.pem")),
       external,
-      // An operator's own unencrypted key needs no passphrase; a generated one always gets one.
-      keyPassphrase: external && e.CERTBRIDGE_CA_KEY_PASSPHRASE === undefined
-        ? ""
-        : devDefault("CERTBRIDGE_CA_KEY_PASSPHRASE", e.CERTBRIDGE_CA_KEY_PASSPHRASE, DEV_CA_PASSPHRASE),
+      keyPassphrase: caPassphrase,
       keyBits: e.CERTBRIDGE_CA_KEY_BITS,
       lifetimeSeconds: e.CERTBRIDGE_CA_LIFETIME,
       crlLifetimeSeconds: e.CERTBRIDGE_CRL_LIFETIME,
       crlUrl: `${publicUrl}/ca/crl.der`,
     },
-    kek: Buffer.from(devDefault("CERTBRIDGE_KEK", e.CERTBRIDGE_KEK, DEV_KEK), "base64"),
+    kek: Buffer.from(kek, "base64"),
     subject: { base: e.CERTBRIDGE_SUBJECT_BASE, defaultOrganisation: e.CERTBRIDGE_IDP_NAME },
     userCert: {
       keyBits: e.CERTBRIDGE_USER_KEY_BITS,

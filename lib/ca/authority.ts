@@ -47,7 +47,8 @@ export interface CaCreation {
   lifetimeSeconds: number;
 }
 
-function describe(parts: CertificateParts, certPem: string, custody: KeyCustody): CertificateAuthority {
+/** A CertificateAuthority from its certificate and the custody of its key. */
+export function authorityFrom(parts: CertificateParts, certPem: string, custody: KeyCustody): CertificateAuthority {
   const cert = pkijs.Certificate.fromBER(new Uint8Array(parts.der));
   return {
     subject: pkijsNameToSlash(cert.subject),
@@ -60,11 +61,11 @@ function describe(parts: CertificateParts, certPem: string, custody: KeyCustody)
 }
 
 /** Build a self-signed CA certificate for `key` (no file I/O). */
-export async function createCaCertificate(key: KeyCustody, c: CaCreation, now: Date): Promise<Uint8Array> {
+export async function createCaCertificate(key: KeyCustody, c: CaCreation, now: Date, serial = randomSerial()): Promise<Uint8Array> {
   const name = encodeName(parseSlashDn(c.subject));
   const keyId = keyIdentifier(key.publicKeySpki);
   const tbs = encodeTbsCertificate({
-    serial: randomSerial(),
+    serial,
     issuer: name,
     subject: name,
     notBefore: new Date(now.getTime() - 60_000),
@@ -94,7 +95,7 @@ export async function initCaFiles(files: CaFiles, c: CaCreation, clock: Clock): 
   // Write the key first, exclusively: two processes racing to init cannot both win.
   fs.writeFileSync(files.keyFile, key.exportEncryptedPem(files.keyPassphrase), { mode: 0o600, flag: "wx" });
   fs.writeFileSync(files.certFile, certPem, { mode: 0o644, flag: "wx" });
-  return describe(certificateParts(certDer), certPem, key);
+  return authorityFrom(certificateParts(certDer), certPem, key);
 }
 
 function isCaCertificate(cert: pkijs.Certificate): boolean {
@@ -132,7 +133,7 @@ export function loadCaFiles(files: CaFiles): CertificateAuthority {
   if (!Buffer.from(key.publicKeySpki).equals(Buffer.from(parts.spki))) {
     throw invalidConfig(`the CA key ${files.keyFile} does not belong to the certificate ${files.certFile}`);
   }
-  return describe(parts, der.toPem("CERTIFICATE", block.der), key);
+  return authorityFrom(parts, der.toPem("CERTIFICATE", block.der), key);
 }
 
 /** Day-to-day CA facts for `ca info` and the consoles. */

@@ -3,7 +3,7 @@
  * is clamped (and reported as such), not refused: the MasterPortal's 400 for
  * an over-long proxylifetime broke gateways that ask for "as long as allowed".
  */
-import { invalidRequest } from "../errors";
+import { CertbridgeError, invalidRequest } from "../errors";
 
 export interface LifetimeInput {
   requestedSeconds?: number;
@@ -26,6 +26,12 @@ export function decideLifetime(i: LifetimeInput): LifetimeDecision {
   const requested = i.requestedSeconds ?? i.defaultSeconds;
   if (!Number.isSafeInteger(requested) || requested < MIN_PROXY_SECONDS) {
     throw invalidRequest(`proxy lifetime must be a whole number of seconds, at least ${MIN_PROXY_SECONDS}`);
+  }
+  for (const cap of [i.maxSeconds, i.clientMaxSeconds ?? i.maxSeconds, i.defaultSeconds]) {
+    // A cap below the minimum is an operator's mistake, not the caller's: say so.
+    if (!Number.isSafeInteger(cap) || cap < MIN_PROXY_SECONDS) {
+      throw new CertbridgeError("invalid_config", `proxy lifetime limits must be whole seconds of at least ${MIN_PROXY_SECONDS}`);
+    }
   }
   const clientCap = i.clientMaxSeconds ?? Infinity;
   const cap = Math.min(i.maxSeconds, clientCap);

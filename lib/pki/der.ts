@@ -153,6 +153,8 @@ export function readTlv(bytes: Uint8Array, offset = 0, limit = bytes.length): Tl
     if (p + n > limit) throw new Error("truncated DER");
     len = 0;
     for (let i = 0; i < n; i++) len = len * 256 + bytes[p + i]!;
+    // DER (X.690 §10.1): the shortest length form only.
+    if (len < 0x80 || bytes[p] === 0) throw new Error("non-minimal DER length");
     p += n;
   }
   if (p + len > limit) throw new Error("truncated DER");

@@ -60,20 +60,23 @@ function toDer(input: string | Uint8Array): { der: Uint8Array; label?: string } 
 }
 
 /** SubjectPublicKeyInfo → algorithm OID and, for RSA, the key (RFC 8017 §A.1.1 RSAPublicKey). */
-function readSpki(spki: Uint8Array): { algorithm: string; rsa?: { n: Uint8Array; e: Uint8Array } } {
+function readSpki(spki: Uint8Array): { algorithm: string; rsa?: { n: Uint8Array; e: Uint8Array; paramsNull: boolean } } {
   const top = der.readTlv(spki);
   if (top.tag !== 0x30 || top.end !== spki.length) throw new Error("SPKI is not one SEQUENCE");
-  const [algId, keyBits] = der.children(spki, top);
-  if (!algId || algId.tag !== 0x30 || !keyBits || keyBits.tag !== 0x03) throw new Error("SPKI fields are malformed");
-  const oidTlv = der.children(spki, algId)[0];
-  if (!oidTlv || oidTlv.tag !== 0x06) throw new Error("SPKI algorithm is malformed");
+  const [algId, keyBits, ...rest] = der.children(spki, top);
+  if (!algId || algId.tag !== 0x30 || !keyBits || keyBits.tag !== 0x03 || rest.length) throw new Error("SPKI fields are malformed");
+  const [oidTlv, params, ...extra] = der.children(spki, algId);
+  if (!oidTlv || oidTlv.tag !== 0x06 || extra.length) throw new Error("SPKI algorithm is malformed");
   const algorithm = der.oidToString(der.content(spki, oidTlv));
   if (algorithm !== RSA_ENCRYPTION) return { algorithm };
   if (spki[keyBits.contentStart] !== 0) throw new Error("RSA key BIT STRING has unused bits");
   const rsaKey = der.readTlv(spki, keyBits.contentStart + 1, keyBits.end);
-  const [n, e] = der.children(spki, rsaKey);
-  if (rsaKey.tag !== 0x30 || !n || !e || n.tag !== 0x02 || e.tag !== 0x02) throw new Error("RSAPublicKey is malformed");
-  return { algorithm, rsa: { n: der.content(spki, n), e: der.content(spki, e) } };
+  const [n, e, ...more] = der.children(spki, rsaKey);
+  if (rsaKey.tag !== 0x30 || rsaKey.end !== keyBits.end || !n || !e || more.length || n.tag !== 0x02 || e.tag !== 0x02) {
+    throw new Error("RSAPublicKey is malformed");
+  }
+  const paramsNull = params !== undefined && params.tag === 0x05 && params.end === params.contentStart;
+  return { algorithm, rsa: { n: der.content(spki, n), e: der.content(spki, e), paramsNull } };
 }
 
 const unsignedBytes = (b: Uint8Array) => {
@@ -100,6 +103,7 @@ function checkRsaKey(spki: Uint8Array): { bits: number; key: crypto.KeyObject } 
   const n = unsignedBytes(parsed.rsa.n);
   const e = unsignedBytes(parsed.rsa.e);
   if ((parsed.rsa.n[0]! & 0x80) !== 0) throw invalidCsr("the RSA modulus is negative");
+  if (parsed.rsa.paramsNull !== true) throw invalidCsr("the RSA algorithm identifier must have NULL parameters (RFC 3279 §2.3.1)");
   const bits = n.length * 8 - Math.clz32(n[0]!) + 24;
   if (bits < MIN_RSA_BITS) throw invalidCsr(`the RSA key has ${bits} bits; at least ${MIN_RSA_BITS} are required`);
   if (bits > MAX_RSA_BITS) throw invalidCsr(`the RSA key has ${bits} bits; at most ${MAX_RSA_BITS} are accepted`);
@@ -166,7 +170,9 @@ export function parseProxyPublicKey(input: string | Uint8Array): ProxyPublicKey 
   }
   const hash = CSR_SIGNATURE_HASH[sigOid];
   if (!hash) throw invalidCsr(`the request's signature algorithm ${sigOid} is not supported; use sha256WithRSAEncryption`);
-  const signature = der.content(bytes, sigBits).subarray(1); // skip the unused-bits octet
+  const sigContent = der.content(bytes, sigBits);
+  if (sigContent[0] !== 0) throw invalidCsr("the request's signature BIT STRING is malformed");
+  const signature = sigContent.subarray(1);
   if (!crypto.verify(hash, der.slice(bytes, info), key, signature)) {
     throw invalidCsr("the request's signature does not verify: proof of possession of the private key failed");
   }

@@ -17,14 +17,24 @@ export function sealKey(kek: Buffer, plaintext: Uint8Array, context: string): st
   return [VERSION, iv.toString("base64url"), cipher.getAuthTag().toString("base64url"), ct.toString("base64url")].join(".");
 }
 
+const B64URL = /^[A-Za-z0-9_-]*$/;
+
 export function openSealedKey(kek: Buffer, envelope: string, context: string): Uint8Array {
-  const [version, iv, tag, ct] = envelope.split(".");
-  if (version !== VERSION || !iv || !tag || !ct) throw new Error("sealed key has an unknown format");
-  const decipher = crypto.createDecipheriv("aes-256-gcm", kek, Buffer.from(iv, "base64url"));
+  if (kek.length !== 32) throw new Error("the key-encryption key must be 32 bytes");
+  const parts = envelope.split(".");
+  const [version, ivText, tagText, ctText] = parts;
+  if (parts.length !== 4 || version !== VERSION || ![ivText, tagText, ctText].every((p) => p !== undefined && B64URL.test(p))) {
+    throw new Error("sealed key has an unknown format");
+  }
+  const iv = Buffer.from(ivText!, "base64url");
+  const tag = Buffer.from(tagText!, "base64url");
+  // A short tag would make forgery far easier (NIST SP 800-38D §5.2.1.2): insist on all 128 bits.
+  if (iv.length !== 12 || tag.length !== 16) throw new Error("sealed key does not open: tampered record (IV or tag length)");
+  const decipher = crypto.createDecipheriv("aes-256-gcm", kek, iv, { authTagLength: 16 });
   decipher.setAAD(Buffer.from(context, "utf8"));
-  decipher.setAuthTag(Buffer.from(tag, "base64url"));
+  decipher.setAuthTag(tag);
   try {
-    return new Uint8Array(Buffer.concat([decipher.update(Buffer.from(ct, "base64url")), decipher.final()]));
+    return new Uint8Array(Buffer.concat([decipher.update(Buffer.from(ctText!, "base64url")), decipher.final()]));
   } catch (e) {
     throw new Error("sealed key does not open: wrong key-encryption key or tampered record", { cause: e });
   }

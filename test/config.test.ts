@@ -1,0 +1,256 @@
+/**
+ * Configuration (lib/config.ts): development defaults warn, production
+ * refuses them, and every bad value is an invalid_config naming its variable.
+ * loadConfig only reads the env object it is given; nothing here touches the
+ * filesystem or process.env.
+ */
+import { describe, test } from "node:test";
+import assert from "node:assert/strict";
+import crypto from "node:crypto";
+import os from "node:os";
+import path from "node:path";
+import { CertbridgeError } from "../lib/errors";
+import { DEV_CA_PASSPHRASE, DEV_KEK, loadConfig, type Config } from "../lib/config";
+
+const KEK = crypto.randomBytes(32);
+const SECRETS = { CERTBRIDGE_CA_KEY_PASSPHRASE: "a-real-passphrase-for-tests", CERTBRIDGE_KEK: KEK.toString("base64") };
+const DATA_DIR = path.join(os.tmpdir(), "certbridge-config-test-never-created");
+
+/** loadConfig with the warnings captured instead of printed. */
+function load(env: Record<string, string | undefined>): { config: Config; warnings: string[] } {
+  const warnings: string[] = [];
+  const config = loadConfig(env, (m) => warnings.push(m));
+  return { config, warnings };
+}
+
+/** Expect an invalid_config error whose message matches every pattern. */
+function assertInvalidConfig(env: Record<string, string | undefined>, patterns: RegExp[], label: string): void {
+  const warnings: string[] = [];
+  assert.throws(
+    () => loadConfig(env, (m) => warnings.push(m)),
+    (e: unknown) => {
+      assert.ok(e instanceof CertbridgeError, `${label}: expected a CertbridgeError, got ${String(e)}`);
+      assert.equal(e.code, "invalid_config", label);
+      assert.equal(e.status, 500, label);
+      for (const p of patterns) assert.match(e.message, p, label);
+      return true;
+    },
+    label,
+  );
+}
+
+const warnsAbout = (warnings: string[], name: string) =>
+  warnings.some((w) => w.startsWith(`${name} is not set`) && /public development default/.test(w));
+
+describe("development defaults", () => {
+  test("an empty environment works, with a warning for each dev secret", () => {
+    const { config, warnings } = load({});
+    assert.equal(warnings.length, 2, warnings.join("\n"));
+    assert.ok(warnsAbout(warnings, "CERTBRIDGE_CA_KEY_PASSPHRASE"), warnings.join("\n"));
+    assert.ok(warnsAbout(warnings, "CERTBRIDGE_KEK"), warnings.join("\n"));
+    assert.equal(config.env, "development");
+    assert.equal(config.ca.keyPassphrase, DEV_CA_PASSPHRASE);
+    assert.ok(config.kek.equals(Buffer.from(DEV_KEK, "base64")));
+    assert.equal(config.kek.length, 32);
+    assert.equal(config.publicUrl, "http://localhost:3000");
+    assert.equal(config.ca.crlUrl, "http://localhost:3000/ca/crl.der");
+    assert.equal(config.ca.keyBits, 3072);
+    assert.equal(config.ca.external, false);
+    assert.equal(config.proxy.defaultLifetimeSeconds, 12 * 3600);
+    assert.equal(config.proxy.maxLifetimeSeconds, 10 * 86400);
+    assert.equal(config.dataDir, path.resolve("./data"));
+  });
+
+  test("empty-string variables count as unset", () => {
+    const { config, warnings } = load({ CERTBRIDGE_KEK: "", CERTBRIDGE_CA_KEY_PASSPHRASE: "", CERTBRIDGE_PUBLIC_URL: "" });
+    assert.equal(warnings.length, 2);
+    assert.equal(config.publicUrl, "http://localhost:3000");
+  });
+
+  test("with both secrets set there is no warning and they are used", () => {
+    const { config, warnings } = load({ ...SECRETS });
+    assert.deepEqual(warnings, []);
+    assert.ok(config.kek.equals(KEK));
+    assert.equal(config.ca.keyPassphrase, SECRETS.CERTBRIDGE_CA_KEY_PASSPHRASE);
+  });
+});
+
+describe("production", () => {
+  test("refuses the dev passphrase, naming the variable", () => {
+    assertInvalidConfig(
+      { NODE_ENV: "production", CERTBRIDGE_KEK: SECRETS.CERTBRIDGE_KEK },
+      [/CERTBRIDGE_CA_KEY_PASSPHRASE must be set when NODE_ENV=production/],
+      "no passphrase",
+    );
+  });
+
+  test("refuses the dev KEK, naming the variable", () => {
+    assertInvalidConfig(
+      { NODE_ENV: "production", CERTBRIDGE_CA_KEY_PASSPHRASE: SECRETS.CERTBRIDGE_CA_KEY_PASSPHRASE },
+      [/CERTBRIDGE_KEK must be set when NODE_ENV=production/],
+      "no KEK",
+    );
+  });
+
+  test("refuses an empty environment", () => {
+    assertInvalidConfig({ NODE_ENV: "production" }, [/must be set when NODE_ENV=production/], "nothing set");
+  });
+
+  test("starts with both secrets and no warnings", () => {
+    const { config, warnings } = load({ NODE_ENV: "production", ...SECRETS });
+    assert.equal(config.env, "production");
+    assert.deepEqual(warnings, []);
+  });
+
+  test("CERTBRIDGE_ALLOW_DEV_SECRETS=1 starts with warnings", () => {
+    const { config, warnings } = load({ NODE_ENV: "production", CERTBRIDGE_ALLOW_DEV_SECRETS: "1" });
+    assert.equal(config.env, "production");
+    assert.equal(warnings.length, 2, warnings.join("\n"));
+    assert.ok(warnsAbout(warnings, "CERTBRIDGE_CA_KEY_PASSPHRASE"));
+    assert.ok(warnsAbout(warnings, "CERTBRIDGE_KEK"));
+    assert.ok(config.kek.equals(Buffer.from(DEV_KEK, "base64")));
+  });
+
+  test("CERTBRIDGE_ALLOW_DEV_SECRETS=0 still refuses", () => {
+    assertInvalidConfig({ NODE_ENV: "production", CERTBRIDGE_ALLOW_DEV_SECRETS: "0" }, [/must be set when NODE_ENV=production/], "=0");
+  });
+
+  test("an operator's own CA key needs no passphrase", () => {
+    const { config, warnings } = load({
+      NODE_ENV: "production",
+      CERTBRIDGE_KEK: SECRETS.CERTBRIDGE_KEK,
+      CERTBRIDGE_CA_CERT_FILE: "/etc/certbridge/ca.pem",
+      CERTBRIDGE_CA_KEY_FILE: "/etc/certbridge/ca-key.pem",
+    });
+    assert.deepEqual(warnings, []);
+    assert.equal(config.ca.external, true);
+    assert.equal(config.ca.keyPassphrase, "");
+    assert.equal(config.ca.certFile, "/etc/certbridge/ca.pem");
+    assert.equal(config.ca.keyFile, "/etc/certbridge/ca-key.pem");
+  });
+});
+
+describe("bad values", () => {
+  test("each bad value is an invalid_config naming its variable", () => {
+    const cases: [string, string, RegExp][] = [
+      ["CERTBRIDGE_PUBLIC_URL", "javascript:alert(1)", /CERTBRIDGE_PUBLIC_URL: /],
+      ["CERTBRIDGE_PUBLIC_URL", "ftp://example.org", /CERTBRIDGE_PUBLIC_URL: /],
+      ["CERTBRIDGE_CA_SUBJECT", "CN=no-slash", /CERTBRIDGE_CA_SUBJECT: must be a DN in slash form/],
+      ["CERTBRIDGE_SUBJECT_BASE", "/XX=nope", /CERTBRIDGE_SUBJECT_BASE: must be a DN in slash form/],
+      ["CERTBRIDGE_KEK", crypto.randomBytes(16).toString("base64"), /CERTBRIDGE_KEK: must be 32 bytes/],
+      ["CERTBRIDGE_KEK", crypto.randomBytes(33).toString("base64"), /CERTBRIDGE_KEK: must be 32 bytes/],
+      ["CERTBRIDGE_CA_KEY_PASSPHRASE", "short", /CERTBRIDGE_CA_KEY_PASSPHRASE: must be at least 12 characters/],
+      ["CERTBRIDGE_PROXY_MAX_LIFETIME", "forever", /CERTBRIDGE_PROXY_MAX_LIFETIME: .*"forever" is not a duration/],
+      ["CERTBRIDGE_PROXY_DEFAULT_LIFETIME", "0", /CERTBRIDGE_PROXY_DEFAULT_LIFETIME: .*must be a positive duration/],
+      ["CERTBRIDGE_CA_KEY_BITS", "1024", /CERTBRIDGE_CA_KEY_BITS: must be 3072 or 4096/],
+      ["CERTBRIDGE_USER_KEY_BITS", "1024", /CERTBRIDGE_USER_KEY_BITS: must be 2048, 3072 or 4096/],
+      ["CERTBRIDGE_KEY_POOL_SIZE", "many", /CERTBRIDGE_KEY_POOL_SIZE: /],
+      ["CERTBRIDGE_CERT_POLICY_OID", "1.2.x", /CERTBRIDGE_CERT_POLICY_OID: must be a dotted OID/],
+      ["DATABASE_URL", "mysql://x", /DATABASE_URL: must start with file: \(SQLite\) or postgresql:\/\//],
+      ["NODE_ENV", "staging", /NODE_ENV: /],
+      ["CERTBRIDGE_ALLOW_DEV_SECRETS", "yes", /CERTBRIDGE_ALLOW_DEV_SECRETS: /],
+    ];
+    for (const [name, value, message] of cases) {
+      assertInvalidConfig({ ...SECRETS, [name]: value }, [/^invalid configuration: /, message], `${name}=${value}`);
+    }
+  });
+
+  test("several bad values are reported together", () => {
+    assertInvalidConfig(
+      { ...SECRETS, CERTBRIDGE_CA_KEY_BITS: "1024", DATABASE_URL: "mysql://x" },
+      [/CERTBRIDGE_CA_KEY_BITS: /, /DATABASE_URL: /],
+      "two bad values",
+    );
+  });
+
+  test("a default proxy lifetime above the max is refused", () => {
+    assertInvalidConfig(
+      { ...SECRETS, CERTBRIDGE_PROXY_DEFAULT_LIFETIME: "2d", CERTBRIDGE_PROXY_MAX_LIFETIME: "1d" },
+      [/CERTBRIDGE_PROXY_DEFAULT_LIFETIME exceeds CERTBRIDGE_PROXY_MAX_LIFETIME/],
+      "default > max",
+    );
+    // Equal is fine.
+    const { config } = load({ ...SECRETS, CERTBRIDGE_PROXY_DEFAULT_LIFETIME: "1d", CERTBRIDGE_PROXY_MAX_LIFETIME: "24h" });
+    assert.equal(config.proxy.defaultLifetimeSeconds, config.proxy.maxLifetimeSeconds);
+  });
+
+  test("a max lifetime below the default 12h is refused when the default is left alone", () => {
+    assertInvalidConfig({ ...SECRETS, CERTBRIDGE_PROXY_MAX_LIFETIME: "6h" }, [/exceeds CERTBRIDGE_PROXY_MAX_LIFETIME/], "max 6h");
+  });
+
+  test("a renewal window as long as the user certificate is refused", () => {
+    assertInvalidConfig(
+      { ...SECRETS, CERTBRIDGE_USER_CERT_LIFETIME: "1d", CERTBRIDGE_USER_CERT_RENEW_BEFORE: "1d" },
+      [/CERTBRIDGE_USER_CERT_RENEW_BEFORE must be shorter than CERTBRIDGE_USER_CERT_LIFETIME/],
+      "renew >= lifetime",
+    );
+  });
+
+  test("a CA certificate file without its key file is refused, and vice versa", () => {
+    const message = /CERTBRIDGE_CA_CERT_FILE and CERTBRIDGE_CA_KEY_FILE must be given together/;
+    assertInvalidConfig({ ...SECRETS, CERTBRIDGE_CA_CERT_FILE: "/etc/certbridge/ca.pem" }, [message], "cert only");
+    assertInvalidConfig({ ...SECRETS, CERTBRIDGE_CA_KEY_FILE: "/etc/certbridge/ca-key.pem" }, [message], "key only");
+  });
+});
+
+describe("parsed values", () => {
+  test("durations are parsed into seconds", () => {
+    const { config } = load({
+      ...SECRETS,
+      CERTBRIDGE_CRL_LIFETIME: "12h",
+      CERTBRIDGE_PROXY_DEFAULT_LIFETIME: "12:30",
+      CERTBRIDGE_PROXY_MAX_LIFETIME: "1d12h",
+      CERTBRIDGE_CA_LIFETIME: "43200",
+      CERTBRIDGE_USER_CERT_LIFETIME: "90m",
+      CERTBRIDGE_USER_CERT_RENEW_BEFORE: "30s",
+    });
+    assert.equal(config.ca.crlLifetimeSeconds, 43200);
+    assert.equal(config.proxy.defaultLifetimeSeconds, 45000);
+    assert.equal(config.proxy.maxLifetimeSeconds, 129600);
+    assert.equal(config.ca.lifetimeSeconds, 43200);
+    assert.equal(config.userCert.lifetimeSeconds, 5400);
+    assert.equal(config.userCert.renewBeforeSeconds, 30);
+  });
+
+  test("duration defaults", () => {
+    const { config } = load({ ...SECRETS });
+    assert.equal(config.ca.lifetimeSeconds, 3650 * 86400);
+    assert.equal(config.ca.crlLifetimeSeconds, 7 * 86400);
+    assert.equal(config.userCert.lifetimeSeconds, 11 * 86400);
+    assert.equal(config.userCert.renewBeforeSeconds, 86400);
+  });
+
+  test("numbers are coerced", () => {
+    const { config } = load({ ...SECRETS, CERTBRIDGE_CA_KEY_BITS: "4096", CERTBRIDGE_USER_KEY_BITS: "3072", CERTBRIDGE_KEY_POOL_SIZE: "0" });
+    assert.equal(config.ca.keyBits, 4096);
+    assert.equal(config.userCert.keyBits, 3072);
+    assert.equal(config.proxy.keyPoolSize, 0);
+  });
+
+  test("DATABASE_URL defaults to a SQLite file in the data directory", () => {
+    const { config } = load({ ...SECRETS, CERTBRIDGE_DATA_DIR: DATA_DIR });
+    assert.equal(config.dataDir, DATA_DIR);
+    assert.equal(config.databaseUrl, `file:${path.join(DATA_DIR, "certbridge.db")}`);
+    assert.equal(config.ca.certFile, path.join(DATA_DIR, "ca", "ca.pem"));
+    assert.equal(config.ca.keyFile, path.join(DATA_DIR, "ca", "ca-key.pem"));
+  });
+
+  test("a relative data directory is made absolute", () => {
+    const { config } = load({ ...SECRETS, CERTBRIDGE_DATA_DIR: "rel/data" });
+    assert.ok(path.isAbsolute(config.dataDir));
+    assert.equal(config.dataDir, path.resolve("rel/data"));
+    assert.equal(config.databaseUrl, `file:${path.resolve("rel/data", "certbridge.db")}`);
+  });
+
+  test("an explicit DATABASE_URL is used as given", () => {
+    const url = "postgresql://certbridge@db.example.org/certbridge";
+    assert.equal(load({ ...SECRETS, DATABASE_URL: url }).config.databaseUrl, url);
+    assert.equal(load({ ...SECRETS, DATABASE_URL: "file:/srv/cb.db" }).config.databaseUrl, "file:/srv/cb.db");
+  });
+
+  test("the public URL loses its trailing slashes and gives the CRL URL", () => {
+    const { config } = load({ ...SECRETS, CERTBRIDGE_PUBLIC_URL: "https://ca.example.org/certbridge//" });
+    assert.equal(config.publicUrl, "https://ca.example.org/certbridge");
+    assert.equal(config.ca.crlUrl, "https://ca.example.org/certbridge/ca/crl.der");
+  });
+});
