@@ -23,13 +23,13 @@ export function openSealedKey(kek: Buffer, envelope: string, context: string): U
   if (kek.length !== 32) throw new Error("the key-encryption key must be 32 bytes");
   const parts = envelope.split(".");
   const [version, ivText, tagText, ctText] = parts;
-  if (parts.length !== 4 || version !== VERSION || ![ivText, tagText, ctText].every((p) => p !== undefined && B64URL.test(p))) {
+  if (parts.length !== 4 || version !== VERSION || !ivText || !tagText || ![ivText, tagText, ctText].every((p) => p !== undefined && B64URL.test(p))) {
     throw new Error("sealed key has an unknown format");
   }
   const iv = Buffer.from(ivText!, "base64url");
   const tag = Buffer.from(tagText!, "base64url");
   // A short tag would make forgery far easier (NIST SP 800-38D §5.2.1.2): insist on all 128 bits.
-  if (iv.length !== 12 || tag.length !== 16) throw new Error("sealed key does not open: tampered record (IV or tag length)");
+  if (iv.length !== 12 || tag.length !== 16) throw new Error("sealed key does not open: wrong key-encryption key or tampered record");
   const decipher = crypto.createDecipheriv("aes-256-gcm", kek, iv, { authTagLength: 16 });
   decipher.setAAD(Buffer.from(context, "utf8"));
   decipher.setAuthTag(tag);
