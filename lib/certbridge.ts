@@ -8,10 +8,11 @@ import * as pkijs from "pkijs";
 import { webcrypto } from "node:crypto";
 import type { Config } from "./config";
 import { systemClock, type Clock } from "./clock";
-import { openDatabase, openMigratedDatabase, upsertCaRecord, type Db } from "./db";
+import { openDatabase, openMigratedDatabase, upsertCaRecord, IssuanceWriter, type Db } from "./db";
 import { initCaFiles, loadCaFiles, type CertificateAuthority } from "./ca/authority";
 import { KeyPool } from "./pki/keyPool";
 import { UserKeyCache } from "./issuance/userCertificate";
+import { IdentityCache } from "./issuance/identity";
 
 // pkijs runs on Node's WebCrypto (used when it verifies signatures it parsed).
 pkijs.setEngine("node", new pkijs.CryptoEngine({ name: "node", crypto: webcrypto as unknown as Crypto }));
@@ -23,6 +24,8 @@ export interface Certbridge {
   keyPool: KeyPool;
   clock: Clock;
   userKeys: UserKeyCache;
+  identities: IdentityCache;
+  issuances: IssuanceWriter;
   close(): Promise<void>;
 }
 
@@ -67,6 +70,8 @@ export async function startCertbridge(config: Config, opts: StartOptions = {}): 
       keyPool,
       clock,
       userKeys: new UserKeyCache(),
+      identities: new IdentityCache(),
+      issuances: new IssuanceWriter(db),
       async close() {
         keyPool.stop();
         await db.$disconnect();

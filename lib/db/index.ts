@@ -199,6 +199,69 @@ export async function storeIssuedCertificate(db: Db, cert: NewCertificate & { id
   return id;
 }
 
+type PendingIssuance = {
+  cert: NewCertificate & { id: string };
+  audit: AuditInput;
+  resolve: (id: string) => void;
+  reject: (e: unknown) => void;
+};
+
+/**
+ * Group commit for proxy issuance: certificates stored while a write is in
+ * flight are written together in the next transaction (one createMany per
+ * table). Each certificate still commits together with its own audit event,
+ * so the audit trail never describes state that does not exist. If a batch
+ * fails (say, one repeated serial), its members are retried one by one so
+ * only the offender sees the error.
+ */
+export class IssuanceWriter {
+  private queue: PendingIssuance[] = [];
+  private writing = false;
+
+  constructor(private readonly db: Db, private readonly maxBatch = 256) {}
+
+  store(cert: NewCertificate, audit: AuditInput): Promise<string> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ cert: { ...cert, id: newId() }, audit, resolve, reject });
+      if (!this.writing) void this.drain();
+    });
+  }
+
+  private async drain(): Promise<void> {
+    this.writing = true;
+    // Let the callers that are ready in this turn of the event loop join the batch.
+    await new Promise((r) => setImmediate(r));
+    while (this.queue.length) {
+      const batch = this.queue.splice(0, this.maxBatch);
+      try {
+        if (batch.length === 1) {
+          const [one] = batch;
+          one!.resolve(await storeIssuedCertificate(this.db, one!.cert, one!.audit));
+          continue;
+        }
+        await this.db.$transaction([
+          this.db.certificate.createMany({
+            data: batch.map(({ cert }) => ({ ...cert, fqans: cert.fqans ? JSON.stringify(cert.fqans) : null })),
+          }),
+          this.db.auditEvent.createMany({
+            data: batch.map(({ cert, audit }) => auditData(audit, { certificateId: cert.id, identityId: cert.identityId })),
+          }),
+        ]);
+        for (const p of batch) p.resolve(p.cert.id);
+      } catch (e) {
+        if (batch.length === 1) {
+          batch[0]!.reject(e);
+          continue;
+        }
+        for (const p of batch) {
+          await storeIssuedCertificate(this.db, p.cert, p.audit).then(p.resolve, p.reject);
+        }
+      }
+    }
+    this.writing = false;
+  }
+}
+
 /** The newest valid user certificate of a person that lasts at least until `minNotAfter`, with its sealed key. */
 export function findUserCertificateWithKey(db: Db, identityId: string, minNotAfter: Date) {
   return db.certificate.findFirst({

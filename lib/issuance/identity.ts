@@ -18,6 +18,7 @@ import {
 } from "../db";
 import { subjectFromClaims, SEQUENCE_MAX, type SubjectPolicy, type VerifiedClaims } from "../identity/subject";
 import type { Clock } from "../clock";
+import { Lru } from "../lru";
 
 export type Identity = NonNullable<Awaited<ReturnType<typeof findIdentityByIdentifierHash>>>;
 
@@ -32,23 +33,41 @@ const TOUCH_INTERVAL_MS = 5 * 60_000;
 
 export const identifierHash = (identifier: string) => crypto.createHash("sha256").update(identifier, "utf8").digest("hex");
 
+/**
+ * Known people by identifier hash. A person's id and subject never change, so
+ * caching them is safe; the claims and the last write time decide when the
+ * record is refreshed.
+ */
+export class IdentityCache extends Lru<{ identity: Identity; claimsJson: string; touchedAt: number }> {
+  constructor(capacity = 10_000) {
+    super(capacity);
+  }
+}
+
 export async function ensureIdentity(
-  deps: { db: Db; clock: Clock; policy: SubjectPolicy },
+  deps: { db: Db; clock: Clock; policy: SubjectPolicy; identities?: IdentityCache },
   claims: VerifiedClaims,
   actor: string,
 ): Promise<Identity> {
   const base = subjectFromClaims(claims, deps.policy);
   const hash = identifierHash(base.identifier);
   const now = deps.clock();
-  const known = await findIdentityWithClaims(deps.db, hash);
   const email = typeof claims.email === "string" ? claims.email : null;
+  const claimsJson = JSON.stringify(claims);
+  const cached = deps.identities?.get(hash);
+  const known = cached
+    ? { ...cached.identity, claims: cached.claimsJson, lastSeenAt: new Date(cached.touchedAt) }
+    : await findIdentityWithClaims(deps.db, hash);
   if (known) {
+    const { claims: storedClaims, ...identity } = known;
+    let touchedAt = known.lastSeenAt.getTime();
     // Refresh what the IdP now says, but not on every proxy: one write per person per interval.
-    const claimsJson = JSON.stringify(claims);
-    if (known.claims !== claimsJson || now.getTime() - known.lastSeenAt.getTime() > TOUCH_INTERVAL_MS) {
+    if (storedClaims !== claimsJson || now.getTime() - touchedAt > TOUCH_INTERVAL_MS) {
       await touchIdentity(deps.db, known.id, { displayName: displayNameOf(claims), email, claims, at: now });
+      touchedAt = now.getTime();
     }
-    return known;
+    deps.identities?.set(hash, { identity, claimsJson, touchedAt });
+    return identity;
   }
   for (let seq = 0; seq <= SEQUENCE_MAX; seq++) {
     const s = seq === 0 ? base : subjectFromClaims(claims, deps.policy, seq);

@@ -13,7 +13,7 @@ import * as der from "../pki/der";
 import { parseProxyPublicKey } from "../pki/publicKey";
 import { buildProxyCertificate, PROXY_BACKDATE_SECONDS, randomProxySerial } from "../pki/proxy";
 import type { Extension, CertificateParts } from "../pki/x509";
-import { isUniqueViolation, recordAudit, storeIssuedCertificate, type KeySource } from "../db";
+import { isUniqueViolation, recordAudit, type KeySource } from "../db";
 import { CertbridgeError, asCertbridgeError } from "../errors";
 import type { VerifiedClaims } from "../identity/subject";
 import type { Certbridge } from "../certbridge";
@@ -64,7 +64,7 @@ export async function issueProxy(cb: Certbridge, req: ProxyIssuanceRequest): Pro
   try {
     // 1. template from the verified identity
     identity = await ensureIdentity(
-      { db: cb.db, clock: cb.clock, policy: cb.config.subject },
+      { db: cb.db, clock: cb.clock, policy: cb.config.subject, identities: cb.identities },
       req.claims,
       req.actor,
     );
@@ -103,8 +103,7 @@ export async function issueProxy(cb: Certbridge, req: ProxyIssuanceRequest): Pro
       // 6. store + audit, one transaction
       stage = "store";
       try {
-        const certificateId = await storeIssuedCertificate(
-          cb.db,
+        const certificateId = await cb.issuances.store(
           {
             kind: "proxy",
             serialHex: serial.toString(16),

@@ -5,6 +5,7 @@
  * proxy being asked for. Proxies are signed with this key.
  */
 import * as der from "../pki/der";
+import { Lru } from "../lru";
 import { SoftwareKey, type KeyCustody } from "../pki/custody";
 import { openSealedKey, sealKey } from "../pki/seal";
 import {
@@ -35,27 +36,13 @@ export interface UserCredential {
 
 /**
  * Opened user keys, by certificate id: opening a sealed key costs an AES-GCM
- * decryption and a PKCS#8 parse on every proxy otherwise. Bounded; entries
- * are dropped on revocation, and the database row (status, validity) is still
- * read on every issuance, so a revocation by another instance takes effect.
+ * decryption and a PKCS#8 parse on every proxy otherwise. Entries are dropped
+ * on revocation, and the database row (status, validity) is still read on
+ * every issuance, so a revocation by another instance takes effect at once.
  */
-export class UserKeyCache {
-  private readonly map = new Map<string, UserCredential>();
-  constructor(private readonly capacity = 4096) {}
-  get(id: string) {
-    const hit = this.map.get(id);
-    if (hit) {
-      this.map.delete(id);
-      this.map.set(id, hit);
-    }
-    return hit;
-  }
-  set(c: UserCredential) {
-    this.map.set(c.id, c);
-    if (this.map.size > this.capacity) this.map.delete(this.map.keys().next().value!);
-  }
-  delete(id: string) {
-    this.map.delete(id);
+export class UserKeyCache extends Lru<UserCredential> {
+  constructor(capacity = 4096) {
+    super(capacity);
   }
 }
 
@@ -132,7 +119,7 @@ async function issueUserCertificate(deps: UserCertDeps, identity: Identity, acto
     { action: "certificate.issue", actor, details: { kind: "user", serial: serialHex(parts.serial), subject: identity.subject, notAfter: parts.notAfter.toISOString() } },
   );
   const cred = { id, parts, pem, key };
-  deps.userKeys.set(cred);
+  deps.userKeys.set(cred.id, cred);
   return cred;
 }
 
@@ -157,7 +144,7 @@ export async function ensureUserCredential(
     if (cached) return cached;
     const key = SoftwareKey.fromPkcs8(openSealedKey(deps.config.kek, row.keyEnc, keyContext(row.id)));
     const cred = { id: row.id, parts: certificateParts(der.pemBlocks(row.pem)[0]!.der), pem: row.pem, key };
-    deps.userKeys.set(cred);
+    deps.userKeys.set(cred.id, cred);
     return cred;
   }
   const pending = inFlight.get(identity.id);

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# All tests: type check, then every suite (unit, database on SQLite and
+# PostgreSQL, grid-tool interop, CLI) in one run of Node's test runner.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+missing=()
+for tool in openssl grid-proxy-init grid-proxy-info voms-verify; do
+  command -v "$tool" >/dev/null || missing+=("$tool")
+done
+if ((${#missing[@]})); then
+  echo "test-all: missing ${missing[*]}: install with" >&2
+  echo "  sudo apt-get install -y globus-proxy-utils voms-clients myproxy openssl" >&2
+  exit 1
+fi
+
+echo "== type check"
+npx tsc --noEmit -p .
+echo "== tests"
+node --import tsx --test --test-concurrency=2 --test-timeout=300000 test/*.test.ts

@@ -1,0 +1,115 @@
+/**
+ * The operator CLI as an operator runs it: a child process of the real bin,
+ * configured by environment, against a fresh data directory and database.
+ */
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import path from "node:path";
+import { testEnvironment, run, opensslCsr, assembleProxyFile, ROOT } from "./helpers";
+
+let env: Record<string, string>;
+let dir: string;
+let cleanup: () => Promise<void>;
+
+const cli = (...args: string[]) => run(process.execPath, [path.join(ROOT, "bin/certbridge.mjs"), ...args], { env });
+
+before(async () => {
+  ({ env, dir, cleanup } = await testEnvironment());
+});
+after(async () => cleanup?.());
+
+describe("certbridge CLI", () => {
+  test("ca init creates an encrypted CA key once, and refuses to overwrite it", () => {
+    const first = cli("ca", "init");
+    assert.equal(first.status, 0, first.stderr);
+    assert.match(first.stdout, /created CA \/DC=org\/DC=certbridge-test\/CN=Certbridge Test CA/);
+    const keyFile = path.join(dir, "ca", "ca-key.pem");
+    assert.match(fs.readFileSync(keyFile, "utf8"), /^-----BEGIN ENCRYPTED PRIVATE KEY-----/);
+    assert.equal(fs.statSync(keyFile).mode & 0o777, 0o600);
+    const key = run("openssl", ["pkey", "-in", keyFile, "-passin", `pass:${env.CERTBRIDGE_CA_KEY_PASSPHRASE}`, "-noout", "-text"]);
+    assert.match(key.stdout, /Private-Key: \(3072 bit/);
+    const second = cli("ca", "init");
+    assert.equal(second.status, 1);
+    assert.match(second.stderr, /a CA already exists/);
+  });
+
+  test("ca info shows the subject, validity and key", () => {
+    const r = cli("ca", "info");
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /subject:\s+\/DC=org\/DC=certbridge-test\/CN=Certbridge Test CA/);
+    assert.match(r.stdout, /key:\s+RSA 3072 bits/);
+    assert.match(r.stdout, /\((3649|3650) days left\)/);
+  });
+
+  let serial = "";
+  test("proxy issue with a CSR writes a 0600 file that Globus accepts, and audits it", () => {
+    const work = path.join(dir, "work");
+    fs.mkdirSync(work, { recursive: true });
+    fs.writeFileSync(path.join(work, "claims.json"), JSON.stringify({ iss: "https://idp.example.org", sub: "op-smoke", name: "Operator Smoke Test" }));
+    const csr = opensslCsr(work);
+    fs.writeFileSync(path.join(work, "req.csr"), csr.csrPem);
+    const out = path.join(work, "issued.pem");
+    const r = cli("proxy", "issue", "--claims", path.join(work, "claims.json"), "--csr", path.join(work, "req.csr"), "--lifetime", "2h", "--out", out);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /issued proxy \d+ for \/DC=org\/DC=certbridge-test\/DC=users\/O=Certbridge Users\/CN=Operator Smoke Test [A-Za-z0-9-]{16}\/CN=\d+/);
+    assert.match(r.stdout, /\(2h\); key: csr/);
+    assert.equal(fs.statSync(out).mode & 0o777, 0o600);
+
+    const bundle = cli("ca", "bundle", "--out", path.join(dir, "certificates"));
+    assert.equal(bundle.status, 0, bundle.stderr);
+    assert.match(bundle.stdout, /wrote 8 files/);
+    const proxy = path.join(work, "proxy.pem");
+    fs.writeFileSync(proxy, assembleProxyFile(fs.readFileSync(out, "utf8"), csr.keyPem), { mode: 0o600 });
+    const g = run("grid-proxy-init", ["-verify", "-cert", proxy, "-key", proxy, "-certdir", path.join(dir, "certificates"), "-valid", "0:10", "-out", path.join(work, "derived.pem")]);
+    assert.equal(g.status, 0, g.stderr + g.stdout);
+
+    const list = cli("cert", "list", "--kind", "user");
+    assert.equal(list.status, 0, list.stderr);
+    serial = list.stdout.split("\n")[1]!.split(/\s+/)[0]!;
+    assert.match(serial, /^[0-9a-f]{40}$/);
+    const show = cli("cert", "show", serial);
+    assert.equal(show.status, 0, show.stderr);
+    assert.match(show.stdout, /certificate\.issue\s+success\s+cli:/);
+    assert.match(show.stdout, /-----BEGIN CERTIFICATE-----/);
+  });
+
+  test("cert revoke then ca crl: the DER CRL lists the serial with its reason", () => {
+    const noComment = cli("cert", "revoke", serial, "--reason", "keyCompromise");
+    assert.equal(noComment.status, 2);
+    assert.match(noComment.stderr, /--comment/);
+    const badReason = cli("cert", "revoke", serial, "--reason", "bored", "--comment", "x");
+    assert.equal(badReason.status, 1);
+    assert.match(badReason.stderr, /unknown revocation reason "bored"/);
+    const r = cli("cert", "revoke", serial, "--reason", "affiliationChanged", "--comment", "left the project");
+    assert.equal(r.status, 0, r.stderr);
+    const crlFile = path.join(dir, "crl.der");
+    const c = cli("ca", "crl", "--out", crlFile, "--der");
+    assert.equal(c.status, 0, c.stderr);
+    assert.match(c.stdout, /1 revoked/);
+    const text = run("openssl", ["crl", "-inform", "DER", "-in", crlFile, "-noout", "-text"]);
+    assert.match(text.stdout.replace(/\s/g, ""), new RegExp(`SerialNumber:${serial.toUpperCase()}`));
+    assert.match(text.stdout, /Affiliation Changed/);
+  });
+
+  test("errors are one clear line and a non-zero status", () => {
+    const unknown = cli("frobnicate");
+    assert.equal(unknown.status, 2);
+    assert.match(unknown.stderr, /^certbridge: unknown command "frobnicate"\n/);
+    const missing = cli("proxy", "issue", "--claims", "/nonexistent.json", "--out", path.join(dir, "x.pem"));
+    assert.equal(missing.status, 1);
+    assert.match(missing.stderr, /^certbridge: cannot read claims from \/nonexistent.json/m);
+    const badCsr = path.join(dir, "bad.csr");
+    fs.writeFileSync(badCsr, "-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n");
+    fs.writeFileSync(path.join(dir, "c.json"), JSON.stringify({ iss: "https://idp.example.org", sub: "x", name: "X Y" }));
+    const r = cli("proxy", "issue", "--claims", path.join(dir, "c.json"), "--csr", badCsr, "--out", path.join(dir, "x.pem"));
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /^certbridge: the request is not valid DER/m);
+    assert.equal(fs.existsSync(path.join(dir, "x.pem")), false);
+    const noClaim = cli("cert", "show", "zz-not-a-serial");
+    assert.equal(noClaim.status, 2);
+    const badEnv = run(process.execPath, [path.join(ROOT, "bin/certbridge.mjs"), "ca", "info"], { env: { ...env, CERTBRIDGE_CA_KEY_BITS: "1024" } });
+    assert.equal(badEnv.status, 1);
+    assert.match(badEnv.stderr, /CERTBRIDGE_CA_KEY_BITS: must be 3072 or 4096/);
+  });
+});

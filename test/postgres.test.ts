@@ -1,0 +1,12 @@
+/**
+ * The database-backed suites again, on PostgreSQL (the production and
+ * multi-instance engine). Each test file runs in its own process under
+ * `node --test`, so setting the variable here affects only these suites.
+ * CERTBRIDGE_TEST_POSTGRES overrides the server (default: the local one).
+ */
+process.env.CERTBRIDGE_TEST_DATABASE = process.env.CERTBRIDGE_TEST_POSTGRES ?? "postgresql://postgres@127.0.0.1:5432/test";
+
+await import("./issuance.test.ts");
+await import("./cli.test.ts");
+
+export {};
