@@ -15,7 +15,7 @@ import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import pg from "pg";
+import { createPgDatabase } from "../test/helpers";
 import { loadConfig } from "../lib/config";
 import { startCertbridge, type Certbridge } from "../lib/certbridge";
 import { issueProxy } from "../lib/issuance/issueProxy";
@@ -53,23 +53,7 @@ function line(label: string, r: { perSecond: number; p50: string; p99: string },
 
 async function database(dir: string): Promise<{ url: string; drop: () => Promise<void> }> {
   const base = process.env.BENCH_DATABASE_URL;
-  if (!base) return { url: `file:${path.join(dir, "bench.db")}`, drop: async () => {} };
-  const name = `certbridge_bench_${crypto.randomBytes(4).toString("hex")}`;
-  const admin = new pg.Client({ connectionString: base });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE "${name}"`);
-  await admin.end();
-  const u = new URL(base);
-  u.pathname = `/${name}`;
-  return {
-    url: u.toString(),
-    drop: async () => {
-      const c = new pg.Client({ connectionString: base });
-      await c.connect();
-      await c.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
-      await c.end();
-    },
-  };
+  return base ? createPgDatabase(base) : { url: `file:${path.join(dir, "bench.db")}`, drop: async () => {} };
 }
 
 async function main() {
