@@ -15,6 +15,7 @@ import { MIN_PROXY_SECONDS } from "./issuance/policy";
 /** Dev-only secrets: harmless on a laptop, fatal in production. */
 export const DEV_CA_PASSPHRASE = "certbridge-dev-ca-passphrase-change-me";
 export const DEV_KEK = Buffer.alloc(32, 0x42).toString("base64");
+export const DEV_COOKIE_KEYS = "certbridge-dev-cookie-key-change-me";
 
 const duration = (name: string) =>
   z.string().transform((s, ctx) => {
@@ -68,6 +69,19 @@ const envSchema = z.object({
   CERTBRIDGE_CRL_LIFETIME: duration("CERTBRIDGE_CRL_LIFETIME").prefault("7d"),
   CERTBRIDGE_KEY_POOL_SIZE: z.coerce.number().int().min(0).max(1024).default(16),
   CERTBRIDGE_ALLOW_DEV_SECRETS: z.enum(["0", "1"]).default("0"),
+  CERTBRIDGE_PORT: z.coerce.number().int().min(1).max(65535).default(3000),
+  CERTBRIDGE_LISTEN_HOST: z.string().min(1).default("localhost"),
+  CERTBRIDGE_COOKIE_KEYS: z.string().min(1).optional(),
+  CERTBRIDGE_ACCESS_TOKEN_TTL: duration("CERTBRIDGE_ACCESS_TOKEN_TTL").prefault("1h"),
+  CERTBRIDGE_REFRESH_TOKEN_TTL: duration("CERTBRIDGE_REFRESH_TOKEN_TTL").prefault("30d"),
+  CERTBRIDGE_CONSENT_TTL: duration("CERTBRIDGE_CONSENT_TTL").prefault("90d"),
+  CERTBRIDGE_UPSTREAM_ISSUER: z.httpUrl().optional(),
+  CERTBRIDGE_UPSTREAM_CLIENT_ID: z.string().min(1).optional(),
+  CERTBRIDGE_UPSTREAM_CLIENT_SECRET: z.string().min(1).optional(),
+  CERTBRIDGE_UPSTREAM_SCOPES: z.string().min(1).default("openid profile email eduperson_entitlement eduperson_unique_id voperson_id"),
+  CERTBRIDGE_DEV_USERS_FILE: z.string().min(1).default("examples/dev-users.json"),
+  CERTBRIDGE_ALLOW_DEV_IDP: z.enum(["0", "1"]).default("0"),
+  CERTBRIDGE_CLIENTS_FILE: z.string().min(1).optional(),
 });
 
 export interface Config {
@@ -91,6 +105,21 @@ export interface Config {
   subject: { base: string; defaultOrganisation: string };
   userCert: { keyBits: number; lifetimeSeconds: number; renewBeforeSeconds: number; policyOid: string };
   proxy: { defaultLifetimeSeconds: number; maxLifetimeSeconds: number; keyPoolSize: number };
+  portal: {
+    port: number;
+    listenHost: string;
+    /** The OIDC issuer gateways see (discovery at /.well-known/openid-configuration); endpoints live under /oidc/ */
+    issuer: string;
+    cookieKeys: string[];
+    accessTokenTtlSeconds: number;
+    refreshTokenTtlSeconds: number;
+    consentTtlSeconds: number;
+    /** Registered at every start (create or update): the operator's declarative client list. */
+    clientsFile: string | null;
+  };
+  /** The upstream OP (EGI Check-in in production); null runs the embedded development IdP. */
+  upstream: { issuer: string; clientId: string; clientSecret: string; scopes: string } | null;
+  devIdp: { usersFile: string; issuer: string } | null;
 }
 
 /**
@@ -138,6 +167,16 @@ export function loadConfig(
       ? "" // an operator's own unencrypted key needs none; a generated one always gets one
       : devDefault("CERTBRIDGE_CA_KEY_PASSPHRASE", e.CERTBRIDGE_CA_KEY_PASSPHRASE, DEV_CA_PASSPHRASE);
   const kek = devDefault("CERTBRIDGE_KEK", e.CERTBRIDGE_KEK, DEV_KEK);
+  const cookieKeys = devDefault("CERTBRIDGE_COOKIE_KEYS", e.CERTBRIDGE_COOKIE_KEYS, DEV_COOKIE_KEYS);
+  const upstreamParts = [e.CERTBRIDGE_UPSTREAM_ISSUER, e.CERTBRIDGE_UPSTREAM_CLIENT_ID, e.CERTBRIDGE_UPSTREAM_CLIENT_SECRET];
+  if (upstreamParts.some((v) => v !== undefined) && !upstreamParts.every((v) => v !== undefined)) {
+    problems.push("CERTBRIDGE_UPSTREAM_ISSUER, CERTBRIDGE_UPSTREAM_CLIENT_ID and CERTBRIDGE_UPSTREAM_CLIENT_SECRET must be given together");
+  }
+  const devIdp = e.CERTBRIDGE_UPSTREAM_ISSUER === undefined;
+  if (devIdp && production && e.CERTBRIDGE_ALLOW_DEV_IDP !== "1") {
+    problems.push("CERTBRIDGE_UPSTREAM_ISSUER must be set when NODE_ENV=production: the embedded development IdP logs anyone in (CERTBRIDGE_ALLOW_DEV_IDP=1 overrides, for demos only)");
+  }
+  if (!e.CERTBRIDGE_UPSTREAM_SCOPES.split(/\s+/).includes("openid")) problems.push("CERTBRIDGE_UPSTREAM_SCOPES must include openid");
   if (problems.length) throw invalidConfig(`invalid configuration: ${problems.join("; ")}`);
   for (const w of warnings) warn(w);
 
@@ -173,5 +212,24 @@ export function loadConfig(
       maxLifetimeSeconds: e.CERTBRIDGE_PROXY_MAX_LIFETIME,
       keyPoolSize: e.CERTBRIDGE_KEY_POOL_SIZE,
     },
+    portal: {
+      port: e.CERTBRIDGE_PORT,
+      listenHost: e.CERTBRIDGE_LISTEN_HOST,
+      issuer: publicUrl,
+      cookieKeys: cookieKeys.split(",").map((k) => k.trim()).filter(Boolean),
+      accessTokenTtlSeconds: e.CERTBRIDGE_ACCESS_TOKEN_TTL,
+      refreshTokenTtlSeconds: e.CERTBRIDGE_REFRESH_TOKEN_TTL,
+      consentTtlSeconds: e.CERTBRIDGE_CONSENT_TTL,
+      clientsFile: e.CERTBRIDGE_CLIENTS_FILE ? path.resolve(e.CERTBRIDGE_CLIENTS_FILE) : null,
+    },
+    upstream: devIdp
+      ? null
+      : {
+          issuer: e.CERTBRIDGE_UPSTREAM_ISSUER!,
+          clientId: e.CERTBRIDGE_UPSTREAM_CLIENT_ID!,
+          clientSecret: e.CERTBRIDGE_UPSTREAM_CLIENT_SECRET!,
+          scopes: e.CERTBRIDGE_UPSTREAM_SCOPES,
+        },
+    devIdp: devIdp ? { usersFile: path.resolve(e.CERTBRIDGE_DEV_USERS_FILE), issuer: `${publicUrl}/dev-idp` } : null,
   };
 }

@@ -139,6 +139,11 @@ export function touchIdentity(db: Db, id: string, data: { displayName: string; e
   });
 }
 
+/** The person's last verified claims (what proxies are issued from). */
+export function findIdentityClaims(db: Db, id: string) {
+  return db.identity.findUnique({ where: { id }, select: { ...identitySelect, claims: true } });
+}
+
 export function findIdentity(db: Db, id: string) {
   return db.identity.findUnique({ where: { id }, select: identitySelect });
 }

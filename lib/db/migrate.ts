@@ -47,7 +47,7 @@ export async function openMigratedDatabase(url: string, open: (url: string) => P
   try {
     await promisify(execFile)(process.execPath, [cli, "migrate", "deploy"], {
       cwd: ROOT,
-      env: { PATH: "/usr/bin:/bin", HOME: ROOT, DATABASE_URL: url, CHECKPOINT_DISABLE: "1", PRISMA_HIDE_UPDATE_MESSAGE: "1" },
+      env: { PATH: "/usr/bin:/bin", HOME: ROOT, NODE_ENV: "production", DATABASE_URL: url, CHECKPOINT_DISABLE: "1", PRISMA_HIDE_UPDATE_MESSAGE: "1" },
     });
   } catch (e) {
     const err = e as { stdout?: string; stderr?: string };

@@ -1,0 +1,17 @@
+import { portal } from "../../../lib/runtime";
+import { clientIp, htmlError, seeOther, LOGIN_COOKIE } from "../../../lib/http";
+
+/** The upstream IdP's redirect_uri. Its response is checked by openid-client (state, PKCE, nonce, ID token). */
+export async function GET(request: Request) {
+  try {
+    const p = portal();
+    const url = new URL(request.url);
+    // Rebuild the public URL: behind a proxy request.url carries the internal host.
+    const callback = new URL(`${p.cb.config.publicUrl}/interaction/callback${url.search}`);
+    const cookie = (request.headers.get("cookie") ?? "").split(/;\s*/).find((c) => c.startsWith(`${LOGIN_COOKIE}=`))?.slice(LOGIN_COOKIE.length + 1);
+    const r = await p.finishLogin(callback, cookie, clientIp(request));
+    return seeOther(r.location, r.setCookie);
+  } catch (e) {
+    return htmlError(e);
+  }
+}

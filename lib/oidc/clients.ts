@@ -1,0 +1,146 @@
+/**
+ * The gateway registry: OAuth clients of the portal, registered by the
+ * operator (CLI, clients file, later the admin console). Secrets are shown
+ * once, stored sealed under the KEK (oidc-provider needs the clear secret to
+ * check client_secret_basic), and never selected by listings.
+ */
+import crypto from "node:crypto";
+import { z } from "zod";
+import { CertbridgeError, invalidRequest, notFound } from "../errors";
+import { newId, recordAudit, type AuditInput, type Db } from "../db";
+import { openSealedKey, sealKey } from "../pki/seal";
+
+/** Scopes a gateway may be allowed. `proxy` and the MasterPortal name grant /getproxy. */
+export const PROXY_SCOPES = ["proxy", "edu.uiuc.ncsa.myproxy.getcert"] as const;
+export const GATEWAY_SCOPES = ["openid", "profile", "email", "offline_access", ...PROXY_SCOPES] as const;
+
+const redirectUri = z.httpUrl().refine((u) => {
+  const url = new URL(u);
+  // OAuth 2.0 Security BCP §4.1.1: exact URIs, no fragments; plain http only for loopback.
+  return !url.hash && (url.protocol === "https:" || ["localhost", "127.0.0.1", "[::1]"].includes(url.hostname));
+}, "redirect URIs must be https (http only on localhost) and have no fragment");
+
+export const clientInput = z.object({
+  id: z.string().regex(/^[A-Za-z0-9._-]{3,64}$/, "client ids are 3-64 of A-Z a-z 0-9 . _ -").optional(),
+  name: z.string().trim().min(1).max(100),
+  homepage: z.httpUrl().optional(),
+  contact: z.email().optional(),
+  public: z.boolean().default(false),
+  redirectUris: z.array(redirectUri).min(1, "at least one redirect URI is required"),
+  scopes: z.array(z.enum(GATEWAY_SCOPES)).default(["openid", "profile", "email", "offline_access", "proxy", "edu.uiuc.ncsa.myproxy.getcert"]),
+  maxProxyLifetimeSeconds: z.number().int().min(60).max(100 * 86400).default(86400),
+  /** Only from a clients file: a secret chosen by the operator. */
+  secret: z.string().min(24, "client secrets must be at least 24 characters").optional(),
+});
+export type ClientInput = z.input<typeof clientInput>;
+
+const clientSelect = {
+  id: true,
+  name: true,
+  homepage: true,
+  contact: true,
+  isPublic: true,
+  redirectUris: true,
+  scopes: true,
+  maxProxyLifetime: true,
+  status: true,
+  createdAt: true,
+  updatedAt: true,
+} as const;
+
+const secretContext = (id: string) => `certbridge:client-secret:${id}`;
+
+function parseClient(input: ClientInput) {
+  const r = clientInput.safeParse(input);
+  if (!r.success) throw invalidRequest(`invalid client: ${r.error.issues.map((i) => `${i.path.join(".") || "client"}: ${i.message}`).join("; ")}`);
+  if (r.data.public && r.data.secret) throw invalidRequest("invalid client: a public client has no secret");
+  return r.data;
+}
+
+/** Create, or with `upsert` update, a client; returns the secret when one was generated. */
+export async function registerClient(
+  db: Db,
+  kek: Buffer,
+  input: ClientInput,
+  audit: Pick<AuditInput, "actor" | "ip">,
+  opts: { upsert?: boolean } = {},
+) {
+  const c = parseClient(input);
+  const id = c.id ?? `gw-${crypto.randomBytes(6).toString("hex")}`;
+  const existing = await db.gatewayClient.findUnique({ where: { id }, select: { id: true, secretEnc: true } });
+  if (existing && !opts.upsert) throw new CertbridgeError("conflict", `client ${id} already exists`);
+  const generated = !c.public && !c.secret && !existing?.secretEnc ? crypto.randomBytes(32).toString("base64url") : undefined;
+  const secret = c.secret ?? generated;
+  const data = {
+    name: c.name,
+    homepage: c.homepage ?? null,
+    contact: c.contact ?? null,
+    isPublic: c.public,
+    redirectUris: JSON.stringify(c.redirectUris),
+    scopes: c.scopes.join(" "),
+    maxProxyLifetime: c.maxProxyLifetimeSeconds,
+    ...(c.public ? { secretEnc: null } : secret ? { secretEnc: sealKey(kek, Buffer.from(secret, "utf8"), secretContext(id)) } : {}),
+  };
+  const [client] = await db.$transaction([
+    db.gatewayClient.upsert({ where: { id }, create: { id, ...data }, update: data, select: clientSelect }),
+    db.auditEvent.create({
+      data: {
+        id: newId(),
+        action: existing ? "client.update" : "client.register",
+        actor: audit.actor,
+        ip: audit.ip ?? null,
+        clientId: id,
+        details: JSON.stringify({ name: c.name, public: c.public, redirectUris: c.redirectUris, scopes: c.scopes, maxProxyLifetimeSeconds: c.maxProxyLifetimeSeconds }),
+      },
+    }),
+  ]);
+  return { client, secret: generated };
+}
+
+export function listClients(db: Db) {
+  return db.gatewayClient.findMany({ orderBy: { createdAt: "asc" }, select: clientSelect });
+}
+
+export function findClient(db: Db, id: string) {
+  return db.gatewayClient.findUnique({ where: { id }, select: clientSelect });
+}
+
+export async function removeClient(db: Db, id: string, audit: Pick<AuditInput, "actor" | "ip">) {
+  const existing = await findClient(db, id);
+  if (!existing) throw notFound(`no client ${id}`);
+  await db.$transaction([
+    db.gatewayClient.delete({ where: { id }, select: { id: true } }),
+    // Its grants and tokens go with it.
+    db.oidcPayload.deleteMany({ where: { payload: { contains: `"clientId":${JSON.stringify(id)}` } } }),
+    db.auditEvent.create({ data: { id: newId(), action: "client.remove", actor: audit.actor, ip: audit.ip ?? null, clientId: id, details: JSON.stringify({ name: existing.name }) } }),
+  ]);
+}
+
+export async function setClientStatus(db: Db, id: string, status: "active" | "suspended", audit: Pick<AuditInput, "actor" | "ip"> & { reason?: string }) {
+  const updated = await db.gatewayClient.updateMany({ where: { id }, data: { status } });
+  if (updated.count === 0) throw notFound(`no client ${id}`);
+  await recordAudit(db, { action: status === "suspended" ? "client.suspend" : "client.activate", actor: audit.actor, ip: audit.ip, clientId: id, details: { reason: audit.reason ?? null } });
+}
+
+/** oidc-provider client metadata for an active client (suspended and unknown clients do not exist to the protocol). */
+export async function findGatewayClientMetadata(db: Db, kek: Buffer, id: string) {
+  const row = await db.gatewayClient.findUnique({ where: { id }, select: { ...clientSelect, secretEnc: true } });
+  if (!row || row.status !== "active") return undefined;
+  const grants = row.scopes.split(" ").includes("offline_access") ? ["authorization_code", "refresh_token"] : ["authorization_code"];
+  return {
+    client_id: row.id,
+    ...(row.isPublic || !row.secretEnc
+      ? { token_endpoint_auth_method: "none" }
+      : {
+          client_secret: Buffer.from(openSealedKey(kek, row.secretEnc, secretContext(row.id))).toString("utf8"),
+          token_endpoint_auth_method: "client_secret_basic",
+        }),
+    client_name: row.name,
+    ...(row.homepage ? { client_uri: row.homepage } : {}),
+    redirect_uris: JSON.parse(row.redirectUris) as string[],
+    grant_types: grants,
+    response_types: ["code"],
+    scope: row.scopes,
+    certbridge_max_proxy_lifetime: row.maxProxyLifetime,
+  };
+}

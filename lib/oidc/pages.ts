@@ -1,0 +1,22 @@
+/**
+ * The few HTML pages rendered outside Next (by oidc-provider itself and by
+ * the embedded development IdP). Every interpolated value is escaped.
+ */
+export const escapeHtml = (s: string) =>
+  s.replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]!);
+
+const STYLE = `body{font-family:system-ui,sans-serif;max-width:40rem;margin:2rem auto;padding:0 1rem;color:#1a1a1a;line-height:1.5}
+.dev{background:#b00020;color:#fff;padding:.5rem 1rem;font-weight:700;border-radius:4px}
+button{font-size:1rem;padding:.5rem 1rem;margin:.25rem 0;cursor:pointer}
+code{background:#f2f2f2;padding:0 .25rem}`;
+
+export function page(title: string, body: string, opts: { devBanner?: boolean } = {}): string {
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
+<title>${escapeHtml(title)}</title><style>${STYLE}</style></head><body>
+${opts.devBanner ? '<p class="dev" role="alert">DEVELOPMENT IdP: test users only, anyone can log in. Never use in production.</p>' : ""}
+<h1>${escapeHtml(title)}</h1>${body}</body></html>`;
+}
+
+export function errorPage(error: string, description: string): string {
+  return page("Sign-in could not be completed", `<p><strong>${escapeHtml(error)}</strong></p><p>${escapeHtml(description)}</p><p><a href="/">Back to the portal</a></p>`);
+}

@@ -1,0 +1,117 @@
+/**
+ * The OpenID provider gateways talk to (oidc-provider): authorization code
+ * flow with PKCE required for every client (OAuth 2.0 Security BCP §2.1.1),
+ * refresh tokens for `offline_access` rotated on every use, consent remembered
+ * per grant, and all state in the database through the Prisma adapter.
+ */
+import crypto from "node:crypto";
+import Provider, { type Configuration, type KoaContextWithOIDC } from "oidc-provider";
+import type { Config } from "../config";
+import { findIdentity, type Db } from "../db";
+import { openSealedKey, sealKey } from "../pki/seal";
+import { prismaAdapterFactory } from "./adapter";
+import { GATEWAY_SCOPES } from "./clients";
+import { errorPage } from "./pages";
+
+const SIGNING_KEY_MODEL = "CertbridgeSigningKey";
+
+/**
+ * The ID token signing key (RS256), shared by every instance through the
+ * database and sealed under the KEK. Made on first start.
+ */
+async function signingJwk(db: Db, kek: Buffer): Promise<crypto.JsonWebKey> {
+  const context = "certbridge:oidc-signing-key";
+  const load = async () => {
+    const row = await db.oidcPayload.findUnique({ where: { model_id: { model: SIGNING_KEY_MODEL, id: "current" } }, select: { payload: true } });
+    return row ? (JSON.parse(Buffer.from(openSealedKey(kek, row.payload, context)).toString("utf8")) as crypto.JsonWebKey) : undefined;
+  };
+  const existing = await load();
+  if (existing) return existing;
+  const { privateKey } = crypto.generateKeyPairSync("rsa", { modulusLength: 2048 });
+  const jwk = { ...privateKey.export({ format: "jwk" }), kid: crypto.randomBytes(8).toString("hex"), use: "sig", alg: "RS256" };
+  try {
+    await db.oidcPayload.create({
+      data: { model: SIGNING_KEY_MODEL, id: "current", payload: sealKey(kek, Buffer.from(JSON.stringify(jwk)), context) },
+      select: { id: true },
+    });
+    return jwk;
+  } catch {
+    return (await load())!; // another instance won the race
+  }
+}
+
+export async function createProvider(config: Config, db: Db): Promise<Provider> {
+  const jwk = await signingJwk(db, config.kek);
+  const configuration: Configuration = {
+    adapter: prismaAdapterFactory(db, config.kek),
+    clients: [],
+    async findAccount(_ctx, id) {
+      const identity = await findIdentity(db, id);
+      if (!identity) return undefined;
+      return {
+        accountId: id,
+        async claims() {
+          return {
+            sub: id,
+            name: identity.displayName,
+            ...(identity.email ? { email: identity.email } : {}),
+            cert_subject_dn: identity.subject,
+          };
+        },
+      };
+    },
+    claims: {
+      openid: ["sub"],
+      profile: ["name", "cert_subject_dn"],
+      email: ["email"],
+    },
+    scopes: [...GATEWAY_SCOPES],
+    extraClientMetadata: { properties: ["certbridge_max_proxy_lifetime"] },
+    interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
+    // The issuer is the portal's root; protocol endpoints sit under /oidc so they never clash with pages.
+    routes: {
+      authorization: "/oidc/auth",
+      token: "/oidc/token",
+      userinfo: "/oidc/me",
+      jwks: "/oidc/jwks",
+      revocation: "/oidc/token/revocation",
+      introspection: "/oidc/token/introspection",
+      end_session: "/oidc/session/end",
+      code_verification: "/oidc/device",
+      device_authorization: "/oidc/device/auth",
+      pushed_authorization_request: "/oidc/request",
+      backchannel_authentication: "/oidc/backchannel",
+      challenge: "/oidc/challenge",
+      registration: "/oidc/reg",
+    },
+    cookies: { keys: config.portal.cookieKeys, long: { signed: true }, short: { signed: true } },
+    jwks: { keys: [jwk as never] },
+    pkce: { required: () => true },
+    // Code flow only (OAuth 2.0 Security BCP §2.1.2: no implicit grant).
+    responseTypes: ["code"],
+    features: {
+      devInteractions: { enabled: false },
+      revocation: { enabled: true },
+      introspection: { enabled: true },
+      rpInitiatedLogout: { enabled: true },
+    },
+    ttl: {
+      AccessToken: config.portal.accessTokenTtlSeconds,
+      AuthorizationCode: 60,
+      IdToken: 3600,
+      Interaction: 3600,
+      Session: 14 * 86400,
+      Grant: config.portal.consentTtlSeconds,
+      RefreshToken: config.portal.refreshTokenTtlSeconds,
+    },
+    rotateRefreshToken: true,
+    async renderError(ctx: KoaContextWithOIDC, out) {
+      ctx.type = "html";
+      ctx.body = errorPage(out.error ?? "error", out.error_description ?? "The request could not be completed.");
+    },
+  };
+  const provider = new Provider(config.portal.issuer, configuration);
+  // Behind a TLS-terminating proxy the public URL is https; trust X-Forwarded-*.
+  provider.proxy = new URL(config.publicUrl).protocol === "https:";
+  return provider;
+}

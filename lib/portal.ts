@@ -1,0 +1,166 @@
+/**
+ * The portal's web-facing operations, built once by the server entry around
+ * the composition root (Certbridge + the OpenID provider + the upstream RP).
+ * Next's pages and route handlers reach it through lib/runtime.ts and only
+ * call these methods: they never import Prisma, oidc-provider or keys.
+ */
+import { IncomingMessage, ServerResponse } from "node:http";
+import { Socket } from "node:net";
+import type Provider from "oidc-provider";
+import type { Certbridge } from "./certbridge";
+import { CertbridgeError, invalidRequest } from "./errors";
+import { findClient } from "./oidc/clients";
+import { findIdentity, recordAudit } from "./db";
+import { ensureIdentity } from "./issuance/identity";
+import { Upstream, loginState } from "./upstream";
+import { openSealedKey, sealKey } from "./pki/seal";
+import { getProxy, type HttpRequestParts, type HttpResult } from "./getproxy";
+import { publishCrl } from "./ca/revocation";
+import type { VerifiedClaims } from "./identity/subject";
+import { formatDuration } from "./duration";
+import { LOGIN_COOKIE } from "./http";
+
+const LOGIN_COOKIE_CONTEXT = "certbridge:login-cookie";
+
+export type InteractionView =
+  | { kind: "login"; uid: string; clientName: string; idpName: string }
+  | {
+      kind: "consent";
+      uid: string;
+      client: { id: string; name: string; homepage: string | null };
+      scopes: string[];
+      proxyAccess: boolean;
+      maxProxyLifetime: string;
+      offline: boolean;
+      refreshUntil: string | null;
+      person: { name: string; subject: string };
+    };
+
+export interface Redirect {
+  location: string;
+  setCookie?: { name: string; value: string; path: string; maxAge: number; secure: boolean };
+}
+
+/** A Node request/response pair carrying only a cookie header, for oidc-provider's interaction helpers. */
+function nodeReqRes(cookie: string, url = "/") {
+  const req = new IncomingMessage(new Socket());
+  req.method = "GET";
+  req.url = url;
+  req.headers = { cookie, host: "localhost" };
+  return { req, res: new ServerResponse(req) };
+}
+
+export class Portal {
+  readonly upstream: Upstream;
+
+  constructor(
+    readonly cb: Certbridge,
+    readonly provider: Provider,
+    upstream: { issuer: string; clientId: string; clientSecret: string; scopes: string },
+    readonly devIdpEnabled: boolean,
+  ) {
+    this.upstream = new Upstream({ ...upstream, redirectUri: `${cb.config.publicUrl}/interaction/callback` });
+  }
+
+  get secureCookies() {
+    return this.cb.config.publicUrl.startsWith("https:");
+  }
+
+  getProxy(req: HttpRequestParts): Promise<HttpResult> {
+    return getProxy(this.cb, this.provider, req);
+  }
+
+  private async details(cookie: string, uid: string) {
+    const { req, res } = nodeReqRes(cookie, `/interaction/${uid}`);
+    try {
+      const details = await this.provider.interactionDetails(req, res);
+      if (details.uid !== uid) throw new Error("interaction mismatch");
+      return { details, req, res };
+    } catch (e) {
+      throw new CertbridgeError("invalid_request", "This sign-in session has expired or was opened in another browser. Start again from the gateway.", { cause: e, status: 400 });
+    }
+  }
+
+  async interactionView(cookie: string, uid: string): Promise<InteractionView> {
+    const { details } = await this.details(cookie, uid);
+    const clientId = String(details.params.client_id);
+    const client = await findClient(this.cb.db, clientId);
+    if (!client) throw invalidRequest("unknown client");
+    if (details.prompt.name === "login") {
+      return { kind: "login", uid, clientName: client.name, idpName: this.devIdpEnabled ? "the development IdP" : new URL(this.upstream.settings.issuer).host };
+    }
+    const identity = details.session?.accountId ? await findIdentity(this.cb.db, details.session.accountId) : null;
+    if (!identity) throw invalidRequest("no signed-in person for this request");
+    const scopes = String(details.params.scope ?? "").split(" ").filter(Boolean);
+    const offline = scopes.includes("offline_access");
+    const maxSeconds = Math.min(client.maxProxyLifetime, this.cb.config.proxy.maxLifetimeSeconds);
+    return {
+      kind: "consent",
+      uid,
+      client: { id: client.id, name: client.name, homepage: client.homepage },
+      scopes,
+      proxyAccess: scopes.includes("proxy") || scopes.includes("edu.uiuc.ncsa.myproxy.getcert"),
+      maxProxyLifetime: formatDuration(maxSeconds),
+      offline,
+      refreshUntil: offline ? new Date(Date.now() + this.cb.config.portal.refreshTokenTtlSeconds * 1000).toISOString() : null,
+      person: { name: identity.displayName, subject: identity.subject },
+    };
+  }
+
+  /** Leave for the upstream IdP, keeping PKCE verifier, state and nonce in a sealed cookie. */
+  async startLogin(cookie: string, uid: string): Promise<Redirect> {
+    const { details } = await this.details(cookie, uid);
+    const hint = (k: string) => (typeof details.params[k] === "string" ? (details.params[k] as string) : undefined);
+    const { url, state } = await this.upstream.startLogin(uid, { idpHint: hint("idp_hint") ?? hint("idphint"), loginHint: hint("login_hint") });
+    const value = sealKey(this.cb.config.kek, Buffer.from(JSON.stringify(state)), LOGIN_COOKIE_CONTEXT);
+    return { location: url, setCookie: { name: LOGIN_COOKIE, value, path: "/interaction", maxAge: 600, secure: this.secureCookies } };
+  }
+
+  /** Back from the IdP: verify, record the person, and resume the gateway's authorization request. */
+  async finishLogin(callbackUrl: URL, sealedState: string | undefined, ip: string | null): Promise<Redirect> {
+    let state;
+    try {
+      state = loginState.parse(JSON.parse(Buffer.from(openSealedKey(this.cb.config.kek, sealedState ?? "", LOGIN_COOKIE_CONTEXT)).toString("utf8")));
+    } catch (e) {
+      throw new CertbridgeError("invalid_request", "Your sign-in session has expired or cookies are blocked. Start again from the gateway.", { cause: e });
+    }
+    const claims = (await this.upstream.finishLogin(callbackUrl, state)) as VerifiedClaims;
+    const identity = await ensureIdentity({ db: this.cb.db, clock: this.cb.clock, policy: this.cb.config.subject, identities: this.cb.identities }, claims, "login");
+    const interaction = await this.provider.Interaction.find(state.uid);
+    if (!interaction) throw new CertbridgeError("invalid_request", "The sign-in took too long and the gateway's request expired. Start again from the gateway.");
+    await recordAudit(this.cb.db, { action: "login", actor: `user:${identity.id}`, identityId: identity.id, clientId: String(interaction.params.client_id), ip, details: { issuer: claims.iss } });
+    interaction.result = { login: { accountId: identity.id } };
+    await interaction.save(interaction.exp - Math.floor(Date.now() / 1000));
+    return { location: interaction.returnTo, setCookie: { name: LOGIN_COOKIE, value: "", path: "/interaction", maxAge: 0, secure: this.secureCookies } };
+  }
+
+  /** Allow or deny at the consent screen; returns where the browser continues. */
+  async decideConsent(cookie: string, uid: string, allow: boolean, ip: string | null): Promise<Redirect> {
+    const { details, req, res } = await this.details(cookie, uid);
+    if (details.prompt.name !== "consent") throw invalidRequest("this request is not waiting for consent");
+    const accountId = details.session!.accountId;
+    const clientId = String(details.params.client_id);
+    if (!allow) {
+      await recordAudit(this.cb.db, { action: "consent.deny", actor: `user:${accountId}`, identityId: accountId, clientId, ip });
+      const location = await this.provider.interactionResult(req, res, { error: "access_denied", error_description: "the user denied the request" }, { mergeWithLastSubmission: false });
+      return { location };
+    }
+    const grant = details.grantId ? ((await this.provider.Grant.find(details.grantId)) ?? new this.provider.Grant({ accountId, clientId })) : new this.provider.Grant({ accountId, clientId });
+    const d = details.prompt.details as { missingOIDCScope?: string[]; missingOIDCClaims?: string[]; missingResourceScopes?: Record<string, string[]> };
+    if (d.missingOIDCScope) grant.addOIDCScope(d.missingOIDCScope.join(" "));
+    if (d.missingOIDCClaims) grant.addOIDCClaims(d.missingOIDCClaims);
+    for (const [indicator, scopes] of Object.entries(d.missingResourceScopes ?? {})) grant.addResourceScope(indicator, scopes.join(" "));
+    const grantId = await grant.save();
+    await recordAudit(this.cb.db, { action: "consent.grant", actor: `user:${accountId}`, identityId: accountId, clientId, ip, details: { scopes: d.missingOIDCScope ?? [], grantId } });
+    const location = await this.provider.interactionResult(req, res, { consent: { grantId } }, { mergeWithLastSubmission: true });
+    return { location };
+  }
+
+  caCertificatePem(): string {
+    return this.cb.ca.certPem;
+  }
+
+  async crl(): Promise<Uint8Array> {
+    return (await publishCrl(this.cb)).der;
+  }
+}
