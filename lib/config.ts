@@ -47,7 +47,7 @@ const envSchema = z.object({
     .string()
     .regex(/^(file:|postgres(ql)?:\/\/)/, "must start with file: (SQLite) or postgresql:// (PostgreSQL)")
     .optional(),
-  CERTBRIDGE_PUBLIC_URL: z.httpUrl().default("http://localhost:3000"),
+  CERTBRIDGE_PUBLIC_URL: z.url({ protocol: /^https?$/ }).default("http://localhost:3000"),
   CERTBRIDGE_CA_SUBJECT: dn.default("/DC=org/DC=certbridge/CN=Certbridge Online CA"),
   CERTBRIDGE_CA_CERT_FILE: z.string().min(1).optional(),
   CERTBRIDGE_CA_KEY_FILE: z.string().min(1).optional(),
@@ -75,7 +75,7 @@ const envSchema = z.object({
   CERTBRIDGE_ACCESS_TOKEN_TTL: duration("CERTBRIDGE_ACCESS_TOKEN_TTL").prefault("1h"),
   CERTBRIDGE_REFRESH_TOKEN_TTL: duration("CERTBRIDGE_REFRESH_TOKEN_TTL").prefault("30d"),
   CERTBRIDGE_CONSENT_TTL: duration("CERTBRIDGE_CONSENT_TTL").prefault("90d"),
-  CERTBRIDGE_UPSTREAM_ISSUER: z.httpUrl().optional(),
+  CERTBRIDGE_UPSTREAM_ISSUER: z.url({ protocol: /^https?$/ }).optional(),
   CERTBRIDGE_UPSTREAM_CLIENT_ID: z.string().min(1).optional(),
   CERTBRIDGE_UPSTREAM_CLIENT_SECRET: z.string().min(1).optional(),
   CERTBRIDGE_UPSTREAM_SCOPES: z.string().min(1).default("openid profile email eduperson_entitlement eduperson_unique_id voperson_id"),

@@ -68,8 +68,11 @@ export function createDevIdp(opts: { issuer: string; usersFile: string; redirect
     // Check-in puts the claims in the ID token too; so does this stand-in.
     conformIdTokenClaims: false,
     interactions: { url: (_ctx, i) => `/dev-idp/interaction/${i.uid}` },
-    cookies: { keys: opts.cookieKeys },
+    // Own cookie names: it shares the portal's host, and must not overwrite the portal's session.
+    cookies: { keys: opts.cookieKeys, names: { session: "_devidp_session", interaction: "_devidp_interaction", resume: "_devidp_interaction_resume" } },
     features: { devInteractions: { enabled: false } },
+    jwks: { keys: [{ ...crypto.generateKeyPairSync("rsa", { modulusLength: 2048 }).privateKey.export({ format: "jwk" }), use: "sig", kid: "dev-idp" } as never] },
+    ttl: { AccessToken: 600, AuthorizationCode: 60, IdToken: 600, Interaction: 600, Session: 8 * 3600, Grant: 8 * 3600 },
     async renderError(ctx, out) {
       ctx.type = "html";
       ctx.body = errorPage(out.error ?? "error", out.error_description ?? "error");

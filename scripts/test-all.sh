@@ -16,5 +16,7 @@ fi
 
 echo "== type check"
 npx tsc --noEmit -p .
+echo "== build (the portal tests run the production server entry)"
+NEXT_TELEMETRY_DISABLED=1 npx next build >/tmp/certbridge-next-build.log 2>&1 || { cat /tmp/certbridge-next-build.log; exit 1; }
 echo "== tests"
 node --import tsx --test --test-concurrency=2 --test-timeout=300000 test/*.test.ts

@@ -13,7 +13,13 @@ import { CertbridgeError } from "../lib/errors";
 import { DEV_CA_PASSPHRASE, DEV_KEK, loadConfig, type Config } from "../lib/config";
 
 const KEK = crypto.randomBytes(32);
-const SECRETS = { CERTBRIDGE_CA_KEY_PASSPHRASE: "a-real-passphrase-for-tests", CERTBRIDGE_KEK: KEK.toString("base64") };
+const SECRETS = { CERTBRIDGE_CA_KEY_PASSPHRASE: "a-real-passphrase-for-tests", CERTBRIDGE_KEK: KEK.toString("base64"), CERTBRIDGE_COOKIE_KEYS: "cookie-key-for-tests" };
+/** Production also needs a real upstream IdP (the development IdP is refused there). */
+const UPSTREAM = {
+  CERTBRIDGE_UPSTREAM_ISSUER: "https://aai.egi.eu/auth/realms/egi",
+  CERTBRIDGE_UPSTREAM_CLIENT_ID: "certbridge",
+  CERTBRIDGE_UPSTREAM_CLIENT_SECRET: "upstream-secret",
+};
 const DATA_DIR = path.join(os.tmpdir(), "certbridge-config-test-never-created");
 
 /** loadConfig with the warnings captured instead of printed. */
@@ -45,7 +51,8 @@ const warnsAbout = (warnings: string[], name: string) =>
 describe("development defaults", () => {
   test("an empty environment works, with a warning for each dev secret", () => {
     const { config, warnings } = load({});
-    assert.equal(warnings.length, 2, warnings.join("\n"));
+    assert.equal(warnings.length, 3, warnings.join("\n"));
+    assert.ok(warnsAbout(warnings, "CERTBRIDGE_COOKIE_KEYS"), warnings.join("\n"));
     assert.ok(warnsAbout(warnings, "CERTBRIDGE_CA_KEY_PASSPHRASE"), warnings.join("\n"));
     assert.ok(warnsAbout(warnings, "CERTBRIDGE_KEK"), warnings.join("\n"));
     assert.equal(config.env, "development");
@@ -63,7 +70,7 @@ describe("development defaults", () => {
 
   test("empty-string variables count as unset", () => {
     const { config, warnings } = load({ CERTBRIDGE_KEK: "", CERTBRIDGE_CA_KEY_PASSPHRASE: "", CERTBRIDGE_PUBLIC_URL: "" });
-    assert.equal(warnings.length, 2);
+    assert.equal(warnings.length, 3);
     assert.equal(config.publicUrl, "http://localhost:3000");
   });
 
@@ -97,15 +104,24 @@ describe("production", () => {
   });
 
   test("starts with both secrets and no warnings", () => {
-    const { config, warnings } = load({ NODE_ENV: "production", ...SECRETS });
+    const { config, warnings } = load({ NODE_ENV: "production", ...SECRETS, ...UPSTREAM });
     assert.equal(config.env, "production");
     assert.deepEqual(warnings, []);
+    assert.equal(config.devIdp, null);
+    assert.equal(config.upstream?.issuer, UPSTREAM.CERTBRIDGE_UPSTREAM_ISSUER);
+  });
+
+  test("refuses the development IdP unless explicitly allowed", () => {
+    assertInvalidConfig({ NODE_ENV: "production", ...SECRETS }, [/CERTBRIDGE_UPSTREAM_ISSUER must be set when NODE_ENV=production/], "no upstream");
+    const { config } = load({ NODE_ENV: "production", ...SECRETS, CERTBRIDGE_ALLOW_DEV_IDP: "1" });
+    assert.equal(config.devIdp?.issuer, "http://localhost:3000/dev-idp");
+    assertInvalidConfig({ ...SECRETS, CERTBRIDGE_UPSTREAM_ISSUER: UPSTREAM.CERTBRIDGE_UPSTREAM_ISSUER }, [/must be given together/], "partial upstream");
   });
 
   test("CERTBRIDGE_ALLOW_DEV_SECRETS=1 starts with warnings", () => {
-    const { config, warnings } = load({ NODE_ENV: "production", CERTBRIDGE_ALLOW_DEV_SECRETS: "1" });
+    const { config, warnings } = load({ NODE_ENV: "production", CERTBRIDGE_ALLOW_DEV_SECRETS: "1", ...UPSTREAM });
     assert.equal(config.env, "production");
-    assert.equal(warnings.length, 2, warnings.join("\n"));
+    assert.equal(warnings.length, 3, warnings.join("\n"));
     assert.ok(warnsAbout(warnings, "CERTBRIDGE_CA_KEY_PASSPHRASE"));
     assert.ok(warnsAbout(warnings, "CERTBRIDGE_KEK"));
     assert.ok(config.kek.equals(Buffer.from(DEV_KEK, "base64")));
@@ -118,7 +134,9 @@ describe("production", () => {
   test("an operator's own CA key needs no passphrase", () => {
     const { config, warnings } = load({
       NODE_ENV: "production",
+      ...UPSTREAM,
       CERTBRIDGE_KEK: SECRETS.CERTBRIDGE_KEK,
+      CERTBRIDGE_COOKIE_KEYS: SECRETS.CERTBRIDGE_COOKIE_KEYS,
       CERTBRIDGE_CA_CERT_FILE: "/etc/certbridge/ca.pem",
       CERTBRIDGE_CA_KEY_FILE: "/etc/certbridge/ca-key.pem",
     });

@@ -60,6 +60,7 @@ export async function testEnvironment(extra: Record<string, string> = {}) {
     CERTBRIDGE_SUBJECT_BASE: "/DC=org/DC=certbridge-test/DC=users",
     CERTBRIDGE_CA_SUBJECT: "/DC=org/DC=certbridge-test/CN=Certbridge Test CA",
     CERTBRIDGE_KEY_POOL_SIZE: "2",
+    CERTBRIDGE_COOKIE_KEYS: "test-cookie-key-not-secret",
     ...extra,
   };
   if (TEST_DATABASE.startsWith("postgres")) {

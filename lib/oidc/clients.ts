@@ -14,7 +14,7 @@ import { openSealedKey, sealKey } from "../pki/seal";
 export const PROXY_SCOPES = ["proxy", "edu.uiuc.ncsa.myproxy.getcert"] as const;
 export const GATEWAY_SCOPES = ["openid", "profile", "email", "offline_access", ...PROXY_SCOPES] as const;
 
-const redirectUri = z.httpUrl().refine((u) => {
+const redirectUri = z.url({ protocol: /^https?$/ }).refine((u) => {
   const url = new URL(u);
   // OAuth 2.0 Security BCP §4.1.1: exact URIs, no fragments; plain http only for loopback.
   return !url.hash && (url.protocol === "https:" || ["localhost", "127.0.0.1", "[::1]"].includes(url.hostname));
@@ -23,7 +23,7 @@ const redirectUri = z.httpUrl().refine((u) => {
 export const clientInput = z.object({
   id: z.string().regex(/^[A-Za-z0-9._-]{3,64}$/, "client ids are 3-64 of A-Z a-z 0-9 . _ -").optional(),
   name: z.string().trim().min(1).max(100),
-  homepage: z.httpUrl().optional(),
+  homepage: z.url({ protocol: /^https?$/ }).optional(),
   contact: z.email().optional(),
   public: z.boolean().default(false),
   redirectUris: z.array(redirectUri).min(1, "at least one redirect URI is required"),
