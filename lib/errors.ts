@@ -14,6 +14,7 @@ export type ErrorCode =
   | "not_found"
   | "conflict"
   | "invalid_config"
+  | "temporarily_unavailable"
   | "server_error";
 
 const statusOf: Record<ErrorCode, number> = {
@@ -25,6 +26,7 @@ const statusOf: Record<ErrorCode, number> = {
   not_found: 404,
   conflict: 409,
   invalid_config: 500,
+  temporarily_unavailable: 503,
   server_error: 500,
 };
 

@@ -33,7 +33,7 @@ export class Upstream {
       })
       .catch((e: unknown) => {
         this.configuration = undefined; // retry discovery next time
-        throw new CertbridgeError("server_error", `the identity provider at ${this.settings.issuer} cannot be reached`, { cause: e, status: 502 });
+        throw new CertbridgeError("temporarily_unavailable", `the identity provider at ${this.settings.issuer} cannot be reached; try again later`, { cause: e, status: 502 });
       });
     return this.configuration;
   }

@@ -35,7 +35,7 @@ export interface PortalServer {
   cleanup: () => Promise<void>;
 }
 
-export async function startPortalServer(extraEnv: Record<string, string> = {}): Promise<PortalServer> {
+export async function startPortalServer(extraEnv: Record<string, string> = {}, extraClients: Record<string, unknown>[] = []): Promise<PortalServer> {
   const port = await freePort();
   const url = `http://localhost:${port}`;
   const t = await testEnvironment();
@@ -46,6 +46,7 @@ export async function startPortalServer(extraEnv: Record<string, string> = {}): 
       { id: GATEWAY.id, name: "Test Gateway", homepage: "https://gateway.example.org", secret: GATEWAY.secret, redirectUris: [GATEWAY.redirect], maxProxyLifetimeSeconds: 86400 },
       { id: OTHER_GATEWAY.id, name: "Other Gateway", secret: OTHER_GATEWAY.secret, redirectUris: [OTHER_GATEWAY.redirect], scopes: ["openid", "profile", "offline_access", "proxy"], maxProxyLifetimeSeconds: 3600 },
       { id: "no-proxy-gateway", name: "Profile Only", secret: "profile-only-secret-0123456789abcdef", redirectUris: ["http://localhost:9/profile"], scopes: ["openid", "profile"] },
+      ...extraClients,
     ]),
   );
   const env = {

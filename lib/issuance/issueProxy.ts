@@ -81,8 +81,9 @@ export async function issueProxy(cb: Certbridge, req: ProxyIssuanceRequest): Pro
       clientMaxSeconds: req.client?.maxLifetimeSeconds,
     });
     // DER times carry whole seconds; fix them now so what is stored is what was signed.
-    const notBefore = wholeSeconds(now.getTime() - PROXY_BACKDATE_SECONDS * 1000);
-    let notAfter = wholeSeconds(now.getTime() + lifetime.seconds * 1000);
+    const start = wholeSeconds(now.getTime());
+    const notBefore = new Date(start.getTime() - PROXY_BACKDATE_SECONDS * 1000);
+    let notAfter = new Date(start.getTime() + lifetime.seconds * 1000);
     // 5. sign with the user key; a user certificate that would end first is renewed
     stage = "sign";
     const user = await ensureUserCredential(cb, identity, notAfter, req.actor);
@@ -129,7 +130,7 @@ export async function issueProxy(cb: Certbridge, req: ProxyIssuanceRequest): Pro
               serial,
               subject,
               keySource,
-              lifetimeSeconds: Math.round((notAfter.getTime() - now.getTime()) / 1000),
+              lifetimeSeconds: (notAfter.getTime() - start.getTime()) / 1000,
               requestedSeconds: req.lifetimeSeconds ?? null,
               clamped: lifetime.clamped,
               ...(req.extension?.describe() ?? {}),

@@ -67,6 +67,8 @@ export async function createProvider(config: Config, db: Db): Promise<Provider> 
     },
     scopes: [...GATEWAY_SCOPES],
     extraClientMetadata: { properties: ["certbridge_max_proxy_lifetime"] },
+    // AARC-G049 IdP hinting (the MasterPortal's `idphint`), passed on to the upstream IdP.
+    extraParams: ["idp_hint", "idphint"],
     interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
     // The issuer is the portal's root; protocol endpoints sit under /oidc so they never clash with pages.
     routes: {

@@ -1,0 +1,143 @@
+/**
+ * The portal's edges: configuration refused at start, upstream failures shown
+ * as clear pages, IdP hints passed on, the MasterPortal scope, and the audit
+ * record of each /getproxy call.
+ */
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import path from "node:path";
+import { opensslCsr, testEnvironment, ROOT } from "./helpers";
+import { startPortalServer, loginThroughPortal, redeem, Browser, GATEWAY, freePort, type PortalServer } from "./portalHarness";
+import * as client from "openid-client";
+import { loadConfig } from "../lib/config";
+import { openDatabase, type Db } from "../lib/db";
+
+let portal: PortalServer;
+let db: Db;
+
+before(async () => {
+  portal = await startPortalServer();
+  db = await openDatabase(loadConfig(portal.env, () => {}).databaseUrl);
+});
+after(async () => {
+  await db?.$disconnect();
+  await portal?.cleanup();
+});
+
+function startServerExpectingFailure(env: Record<string, string>) {
+  return spawnSync(process.execPath, ["--import", "tsx", path.join(ROOT, "server.ts")], { cwd: ROOT, env: { ...process.env, ...env }, encoding: "utf8", timeout: 60_000 });
+}
+
+describe("configuration is checked before the portal starts", () => {
+  test("a bad setting stops the start with a message naming it", async () => {
+    const t = await testEnvironment();
+    try {
+      const r = startServerExpectingFailure({ ...t.env, CERTBRIDGE_PORT: "eighty", CERTBRIDGE_PUBLIC_URL: "ftp://portal" });
+      assert.equal(r.status, 1);
+      assert.match(r.stderr, /invalid configuration: .*CERTBRIDGE_PUBLIC_URL.*CERTBRIDGE_PORT|invalid configuration: .*CERTBRIDGE_PORT.*CERTBRIDGE_PUBLIC_URL/);
+      assert.doesNotMatch(r.stderr, /\n\s+at /, "no stack trace");
+    } finally {
+      await t.cleanup();
+    }
+  });
+
+  test("the development IdP refuses to run under NODE_ENV=production unless allowed", async () => {
+    const t = await testEnvironment();
+    try {
+      const r = startServerExpectingFailure({ ...t.env, NODE_ENV: "production" });
+      assert.equal(r.status, 1);
+      assert.match(r.stderr, /CERTBRIDGE_UPSTREAM_ISSUER must be set when NODE_ENV=production/);
+    } finally {
+      await t.cleanup();
+    }
+  });
+});
+
+describe("upstream problems are clear pages, never stack traces", () => {
+  /** Start a flow and stop at the redirect to the IdP; returns its URL and the browser holding the cookies. */
+  async function leaveForIdp(extra: Record<string, string> = {}) {
+    const browser = new Browser();
+    const config = await client.discovery(new URL(portal.url), GATEWAY.id, GATEWAY.secret, client.ClientSecretBasic(GATEWAY.secret), { execute: [client.allowInsecureRequests] });
+    const auth = client.buildAuthorizationUrl(config, {
+      redirect_uri: GATEWAY.redirect,
+      scope: "openid proxy",
+      code_challenge: await client.calculatePKCECodeChallenge(client.randomPKCECodeVerifier()),
+      code_challenge_method: "S256",
+      state: "s",
+      ...extra,
+    });
+    const loginPage = await browser.go(auth.href);
+    const idp = await browser.submit(loginPage, /\/login$/, {}, (u) => u.includes("/dev-idp/"));
+    return { browser, idpUrl: new URL(idp.url) };
+  }
+
+  test("idp_hint and login_hint from the gateway are passed on to the IdP", async () => {
+    const { idpUrl } = await leaveForIdp({ idp_hint: "https://idp.example.org/idp/shibboleth", login_hint: "alice@example.org" });
+    assert.equal(idpUrl.searchParams.get("idp_hint"), "https://idp.example.org/idp/shibboleth");
+    assert.equal(idpUrl.searchParams.get("login_hint"), "alice@example.org");
+    assert.ok(idpUrl.searchParams.get("code_challenge"), "the portal uses PKCE upstream too");
+    assert.ok(idpUrl.searchParams.get("nonce"));
+  });
+
+  test("the user cancelling at the IdP", async () => {
+    const { browser, idpUrl } = await leaveForIdp();
+    const page = await browser.go(`${portal.url}/interaction/callback?error=access_denied&state=${idpUrl.searchParams.get("state")}&iss=${encodeURIComponent(`${portal.url}/dev-idp`)}`);
+    assert.equal(page.status, 403);
+    assert.match(page.html, /You cancelled the sign-in at your identity provider/);
+  });
+
+  test("a callback with the wrong state", async () => {
+    const { browser } = await leaveForIdp();
+    const page = await browser.go(`${portal.url}/interaction/callback?code=abc&state=forged&iss=${encodeURIComponent(`${portal.url}/dev-idp`)}`);
+    assert.equal(page.status, 400);
+    assert.match(page.html, /could not be verified/);
+    assert.doesNotMatch(page.html, /at .*\.ts:\d+/);
+  });
+
+  test("a callback without the login cookie (another browser, or cookies blocked)", async () => {
+    const page = await new Browser().go(`${portal.url}/interaction/callback?code=abc&state=x`);
+    assert.equal(page.status, 400);
+    assert.match(page.html, /sign-in session has expired or cookies are blocked/);
+  });
+
+  test("an unreachable upstream OP", async () => {
+    const closed = await freePort();
+    const other = await startPortalServer({
+      CERTBRIDGE_UPSTREAM_ISSUER: `http://127.0.0.1:${closed}`,
+      CERTBRIDGE_UPSTREAM_CLIENT_ID: "portal",
+      CERTBRIDGE_UPSTREAM_CLIENT_SECRET: "upstream-secret",
+    });
+    try {
+      const browser = new Browser();
+      const config = await client.discovery(new URL(other.url), GATEWAY.id, GATEWAY.secret, client.ClientSecretBasic(GATEWAY.secret), { execute: [client.allowInsecureRequests] });
+      const auth = client.buildAuthorizationUrl(config, { redirect_uri: GATEWAY.redirect, scope: "openid proxy", code_challenge: await client.calculatePKCECodeChallenge(client.randomPKCECodeVerifier()), code_challenge_method: "S256", state: "s" });
+      const loginPage = await browser.go(auth.href);
+      assert.doesNotMatch(loginPage.html, /Development mode/, "no development banner with a real upstream");
+      const page = await browser.submit(loginPage, /\/login$/, {});
+      assert.equal(page.status, 502);
+      assert.match(page.html, /identity provider at http:\/\/127\.0\.0\.1:\d+ cannot be reached/);
+    } finally {
+      await other.cleanup();
+    }
+  });
+});
+
+describe("the MasterPortal scope and the audit record", () => {
+  test("a token with edu.uiuc.ncsa.myproxy.getcert gets a proxy, and the call is audited with user, client, serial, lifetime, key source and IP", async () => {
+    const t = await redeem(await loginThroughPortal(portal.url, { scope: "openid edu.uiuc.ncsa.myproxy.getcert" }));
+    const csr = opensslCsr(portal.dir, "mp");
+    const res = await fetch(`${portal.url}/getproxy`, { method: "POST", headers: { authorization: `Bearer ${t.access_token}` }, body: new URLSearchParams({ certreq: csr.csrPem, proxylifetime: "3600" }) });
+    assert.equal(res.status, 200);
+    const serial = Number(res.headers.get("x-proxy-serial"));
+    const event = await db.auditEvent.findFirst({ where: { action: "proxy.issue", clientId: GATEWAY.id }, orderBy: { at: "desc" }, select: { actor: true, ip: true, identityId: true, certificateId: true, details: true } });
+    assert.ok(event);
+    const details = JSON.parse(event.details) as { serial: number; keySource: string; lifetimeSeconds: number };
+    assert.equal(details.serial, serial);
+    assert.equal(details.keySource, "csr");
+    assert.equal(details.lifetimeSeconds, 3600);
+    assert.equal(event.actor, `client:${GATEWAY.id}`);
+    assert.match(event.ip ?? "", /127\.0\.0\.1|::1/);
+    assert.ok(event.identityId && event.certificateId);
+  });
+});
