@@ -19,6 +19,7 @@ import { issueProxy } from "../lib/issuance/issueProxy";
 import { writeFileAtomic } from "../lib/files";
 import { findCertificate, listAuditEvents, listCertificates, getCaRecord } from "../lib/db";
 import { systemClock } from "../lib/clock";
+import { registerClient, listClients, removeClient, setClientStatus, type ClientInput } from "../lib/oidc/clients";
 
 const USAGE = `usage: certbridge <command> [options]
 
@@ -30,6 +31,13 @@ const USAGE = `usage: certbridge <command> [options]
   cert show SERIAL|ID              decode a certificate and print its audit trail
   cert revoke SERIAL|ID --reason REASON --comment TEXT
   proxy issue --claims FILE.json [--csr FILE] [--lifetime 12h] --out FILE
+  client add --name NAME --redirect-uri URI [--redirect-uri URI ...] [--id ID] [--public]
+             [--scope S ...] [--homepage URL] [--contact EMAIL] [--max-lifetime 24h]
+                                   register a gateway; prints its secret once
+  client list                      gateways, without secrets
+  client suspend ID [--comment TEXT]
+  client activate ID
+  client remove ID                 remove a gateway with its grants and tokens
 
 Configuration comes from CERTBRIDGE_* environment variables (see README).`;
 
@@ -83,6 +91,14 @@ async function run(argv: string[], out: Out): Promise<void> {
       claims: { type: "string" },
       csr: { type: "string" },
       lifetime: { type: "string" },
+      name: { type: "string" },
+      "redirect-uri": { type: "string", multiple: true },
+      id: { type: "string" },
+      public: { type: "boolean" },
+      scope: { type: "string", multiple: true },
+      homepage: { type: "string" },
+      contact: { type: "string" },
+      "max-lifetime": { type: "string" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -117,10 +133,15 @@ async function dispatch(
   group: string,
   command: string | undefined,
   arg: string | undefined,
-  values: Record<string, string | boolean | undefined>,
+  values: Record<string, string | boolean | string[] | undefined>,
   out: Out,
 ) {
   const str = (k: string) => (typeof values[k] === "string" ? (values[k] as string) : undefined);
+  const strs = (k: string) => (Array.isArray(values[k]) ? (values[k] as string[]) : []);
+  const clientId = () => {
+    if (!arg) throw new UsageError(`client ${command} needs a client ID`);
+    return arg;
+  };
   switch (`${group} ${command ?? ""}`) {
     case "ca info": {
       const info = describeCa(cb.ca);
@@ -218,6 +239,72 @@ async function dispatch(
       writeFileAtomic(a.data.out, proxy.pem, 0o600);
       out(`issued proxy ${proxy.serial} for ${proxy.subject}`);
       out(`valid until ${proxy.notAfter.toISOString()} (${formatDuration(proxy.lifetime.seconds)}${proxy.lifetime.clamped ? `, clamped by the ${proxy.lifetime.cappedBy} maximum` : ""}); key: ${proxy.keySource} -> ${a.data.out}`);
+      return;
+    }
+    case "client add": {
+      const name = str("name");
+      if (name === undefined) throw new UsageError("client add needs --name NAME");
+      const redirectUris = strs("redirect-uri");
+      if (redirectUris.length === 0) throw new UsageError("client add needs at least one --redirect-uri URI");
+      // --scope may repeat, and each may hold several scopes separated by spaces or commas.
+      const scopes = strs("scope").flatMap((s) => s.split(/[\s,]+/)).filter(Boolean);
+      let maxProxyLifetimeSeconds: number | undefined;
+      const maxLifetime = str("max-lifetime");
+      try {
+        maxProxyLifetimeSeconds = maxLifetime === undefined ? undefined : parseDuration(maxLifetime);
+      } catch (e) {
+        throw new UsageError(`--max-lifetime: ${(e as Error).message}`);
+      }
+      const { client, secret } = await registerClient(
+        cb.db,
+        cb.config.kek,
+        {
+          id: str("id"),
+          name,
+          homepage: str("homepage"),
+          contact: str("contact"),
+          public: values.public === true,
+          redirectUris,
+          ...(scopes.length ? { scopes: scopes as ClientInput["scopes"] } : {}),
+          maxProxyLifetimeSeconds,
+        },
+        { actor: actor() },
+      );
+      out(`registered ${client.isPublic ? "public" : "confidential"} client ${client.id} (${client.name})`);
+      out(`client id:     ${client.id}`);
+      if (secret) {
+        out(`client secret: ${secret}`);
+        out("The secret is shown only this once: give it to the gateway now. It cannot be displayed again.");
+      }
+      return;
+    }
+    case "client list": {
+      table(
+        (await listClients(cb.db)).map((c) => ({
+          id: c.id,
+          name: c.name,
+          type: c.isPublic ? "public" : "confidential",
+          status: c.status,
+          maxLifetime: formatDuration(c.maxProxyLifetime),
+          redirectUris: (JSON.parse(c.redirectUris) as string[]).join(","),
+          scopes: c.scopes.split(" ").join(","),
+        })),
+        out,
+      );
+      return;
+    }
+    case "client remove": {
+      const id = clientId();
+      await removeClient(cb.db, id, { actor: actor() });
+      out(`removed client ${id}, with its grants and tokens`);
+      return;
+    }
+    case "client suspend":
+    case "client activate": {
+      const id = clientId();
+      const status = command === "suspend" ? "suspended" : "active";
+      await setClientStatus(cb.db, id, status, { actor: actor(), reason: str("comment")?.trim() || undefined });
+      out(command === "suspend" ? `suspended client ${id}: its tokens are refused until it is activated` : `activated client ${id}`);
       return;
     }
     default:

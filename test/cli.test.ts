@@ -113,3 +113,81 @@ describe("certbridge CLI", () => {
     assert.match(badEnv.stderr, /CERTBRIDGE_CA_KEY_BITS: must be 3072 or 4096/);
   });
 });
+
+describe("client management", () => {
+  const listRow = (stdout: string, id: string) => stdout.split("\n").find((l) => l.startsWith(`${id} `));
+
+  let secret = "";
+  test("client add registers a confidential client and prints its secret once", () => {
+    const r = cli("client", "add", "--id", "gw-cli", "--name", "CLI Gateway", "--redirect-uri", "https://gw.example.org/cb", "--redirect-uri", "https://gw.example.org/cb2", "--max-lifetime", "2d", "--contact", "ops@example.org");
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /registered confidential client gw-cli \(CLI Gateway\)/);
+    assert.match(r.stdout, /client id:\s+gw-cli/);
+    secret = /client secret:\s+(\S+)/.exec(r.stdout)?.[1] ?? "";
+    assert.match(secret, /^[A-Za-z0-9_-]{43}$/);
+    assert.match(r.stdout, /shown only this once/);
+
+    const list = cli("client", "list");
+    assert.equal(list.status, 0, list.stderr);
+    assert.match(list.stdout, /^id\s+name\s+type\s+status\s+maxLifetime\s+redirectUris\s+scopes/);
+    assert.match(listRow(list.stdout, "gw-cli") ?? "", /^gw-cli\s+CLI Gateway\s+confidential\s+active\s+2d\s+https:\/\/gw\.example\.org\/cb,https:\/\/gw\.example\.org\/cb2\s+openid,profile,email,offline_access,proxy/);
+    assert.equal(list.stdout.includes(secret), false, "client list must never print a secret");
+  });
+
+  test("client add --public registers a client without a secret", () => {
+    const r = cli("client", "add", "--id", "gw-public", "--public", "--name", "Public Gateway", "--redirect-uri", "http://localhost:4000/cb", "--scope", "openid", "--scope", "proxy");
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /registered public client gw-public/);
+    assert.doesNotMatch(r.stdout, /secret/);
+    const list = cli("client", "list");
+    assert.match(listRow(list.stdout, "gw-public") ?? "", /^gw-public\s+Public Gateway\s+public\s+active\s+1d\s+http:\/\/localhost:4000\/cb\s+openid,proxy$/);
+  });
+
+  test("client add refuses bad input with one line: 1 for invalid values, 2 for usage", () => {
+    const http = cli("client", "add", "--name", "Evil", "--redirect-uri", "http://evil.example.org/cb");
+    assert.equal(http.status, 1);
+    assert.match(http.stderr, /^certbridge: invalid client: .*https.*\n$/);
+    const scope = cli("client", "add", "--name", "Greedy", "--redirect-uri", "https://gw.example.org/cb", "--scope", "admin");
+    assert.equal(scope.status, 1);
+    assert.match(scope.stderr, /^certbridge: invalid client: scopes.*\n$/);
+    const dup = cli("client", "add", "--id", "gw-cli", "--name", "Again", "--redirect-uri", "https://gw.example.org/cb");
+    assert.equal(dup.status, 1);
+    assert.match(dup.stderr, /^certbridge: client gw-cli already exists\n$/);
+    const noName = cli("client", "add", "--redirect-uri", "https://gw.example.org/cb");
+    assert.equal(noName.status, 2);
+    assert.match(noName.stderr, /^certbridge: client add needs --name NAME\n/);
+    const noUri = cli("client", "add", "--name", "No URI");
+    assert.equal(noUri.status, 2);
+    assert.match(noUri.stderr, /--redirect-uri/);
+    const badLifetime = cli("client", "add", "--name", "X", "--redirect-uri", "https://gw.example.org/cb", "--max-lifetime", "forever");
+    assert.equal(badLifetime.status, 2);
+    assert.match(badLifetime.stderr, /--max-lifetime/);
+    const list = cli("client", "list");
+    assert.doesNotMatch(list.stdout, /Evil|Greedy|Again|No URI/);
+  });
+
+  test("client suspend, activate and remove change what client list shows", () => {
+    const s = cli("client", "suspend", "gw-cli", "--comment", "key rotation");
+    assert.equal(s.status, 0, s.stderr);
+    assert.match(s.stdout, /suspended client gw-cli/);
+    assert.match(listRow(cli("client", "list").stdout, "gw-cli") ?? "", /\sconfidential\s+suspended\s/);
+    const a = cli("client", "activate", "gw-cli");
+    assert.equal(a.status, 0, a.stderr);
+    assert.match(listRow(cli("client", "list").stdout, "gw-cli") ?? "", /\sconfidential\s+active\s/);
+
+    const rm = cli("client", "remove", "gw-cli");
+    assert.equal(rm.status, 0, rm.stderr);
+    assert.match(rm.stdout, /removed client gw-cli/);
+    const list = cli("client", "list");
+    assert.equal(listRow(list.stdout, "gw-cli"), undefined);
+    assert.ok(listRow(list.stdout, "gw-public"));
+    const again = cli("client", "remove", "gw-cli");
+    assert.equal(again.status, 1);
+    assert.match(again.stderr, /^certbridge: no client gw-cli\n$/);
+    const unknown = cli("client", "suspend", "gw-nope");
+    assert.equal(unknown.status, 1);
+    assert.match(unknown.stderr, /no client gw-nope/);
+    const noId = cli("client", "remove");
+    assert.equal(noId.status, 2);
+  });
+});
