@@ -6,45 +6,60 @@
  *
  *   npm start            (NODE_ENV=production after `npm run build`)
  */
+import cluster from "node:cluster";
 import fs from "node:fs";
 import http from "node:http";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import next from "next";
-import { loadConfig } from "./lib/config";
+import { loadConfig, type Config } from "./lib/config";
 import { startCertbridge } from "./lib/certbridge";
-import { createProvider } from "./lib/oidc/provider";
+import { createProvider, signingJwk } from "./lib/oidc/provider";
 import { registerClient, type ClientInput } from "./lib/oidc/clients";
 import { purgeExpiredOidcPayloads } from "./lib/oidc/adapter";
 import { createDevIdp } from "./lib/devIdp";
 import { Portal } from "./lib/portal";
 import { publishPortal } from "./lib/runtime";
+import { serveGetProxy } from "./lib/nodeHttp";
 import { asCertbridgeError } from "./lib/errors";
 
 const ROOT = path.dirname(fileURLToPath(import.meta.url));
 const log = (m: string) => console.error(`certbridge: ${m}`);
 
-async function main() {
-  const config = loadConfig();
-  const cb = await startCertbridge(config, { keyPool: true, log });
-
-  if (config.portal.clientsFile) {
-    const clients = JSON.parse(fs.readFileSync(config.portal.clientsFile, "utf8")) as ClientInput[];
-    for (const c of clients) {
-      const { client, secret } = await registerClient(cb.db, config.kek, c, { actor: "config" }, { upsert: true });
-      log(`client ${client.id} (${client.name}) registered${secret ? `; generated secret: ${secret}` : ""}`);
+/**
+ * One-time work before any worker serves: migrations, the CA, the OIDC
+ * signing keys and the clients file. Done by the primary process, so workers
+ * never race to create them.
+ */
+async function bootstrap(config: Config) {
+  const cb = await startCertbridge(config, { log });
+  try {
+    if (config.portal.clientsFile) {
+      const clients = JSON.parse(fs.readFileSync(config.portal.clientsFile, "utf8")) as ClientInput[];
+      for (const c of clients) {
+        const { client, secret } = await registerClient(cb.db, config.kek, c, { actor: "config" }, { upsert: true });
+        log(`client ${client.id} (${client.name}) registered${secret ? `; generated secret: ${secret}` : ""}`);
+      }
     }
+    await signingJwk(cb.db, config.kek);
+    if (config.devIdp) await signingJwk(cb.db, config.kek, "dev-idp");
+  } finally {
+    await cb.close();
   }
+}
 
+async function serve(config: Config, announce: boolean) {
+  const cb = await startCertbridge(config, { keyPool: true, log, createCa: false });
   const provider = await createProvider(config, cb.db);
   const devIdp = config.devIdp
-    ? createDevIdp({ issuer: config.devIdp.issuer, usersFile: config.devIdp.usersFile, redirectUri: `${config.publicUrl}/interaction/callback`, cookieKeys: config.portal.cookieKeys })
+    ? await createDevIdp({ issuer: config.devIdp.issuer, usersFile: config.devIdp.usersFile, redirectUri: `${config.publicUrl}/interaction/callback`, cookieKeys: config.portal.cookieKeys, db: cb.db, kek: config.kek })
     : null;
-  if (devIdp) log(`DEVELOPMENT IdP at ${config.devIdp!.issuer} with ${devIdp.users.length} test users: never use it in production`);
+  if (devIdp && announce) log(`DEVELOPMENT IdP at ${config.devIdp!.issuer} with ${devIdp.users.length} test users: never use it in production`);
   const upstream = devIdp
     ? { issuer: config.devIdp!.issuer, clientId: devIdp.clientId, clientSecret: devIdp.clientSecret, scopes: "openid profile email eduperson_entitlement eduperson_unique_id voperson_id" }
     : config.upstream!;
-  publishPortal(new Portal(cb, provider, upstream, devIdp !== null));
+  const portal = new Portal(cb, provider, upstream, devIdp !== null);
+  publishPortal(portal);
 
   const app = next({ dev: false, dir: ROOT, hostname: config.portal.listenHost, port: config.portal.port });
   await app.prepare();
@@ -59,6 +74,12 @@ async function main() {
     const forwarded = behindProxy ? String(req.headers["x-forwarded-for"] ?? "").split(",")[0]?.trim() : "";
     req.headers["x-certbridge-client-ip"] = forwarded || req.socket.remoteAddress || "";
     if (url.startsWith("/oidc/") || url.startsWith("/.well-known/openid-configuration")) return oidc(req, res);
+    if (url === "/getproxy" || url.startsWith("/getproxy?")) {
+      return void serveGetProxy(portal, req, res, String(req.headers["x-certbridge-client-ip"]) || null).catch((e: unknown) => {
+        log(`/getproxy failed: ${(e as Error).stack}`);
+        if (!res.headersSent) res.writeHead(500, { "content-type": "application/json" }).end('{"error":"server_error","error_description":"internal error"}');
+      });
+    }
     if (devOidc && (url === "/dev-idp" || url.startsWith("/dev-idp/") || url.startsWith("/dev-idp?"))) {
       // oidc-provider derives its mount path from originalUrl vs url.
       (req as http.IncomingMessage & { originalUrl?: string }).originalUrl = url;
@@ -72,7 +93,9 @@ async function main() {
   });
   server.keepAliveTimeout = 65_000;
   await new Promise<void>((resolve) => server.listen(config.portal.port, config.portal.listenHost, resolve));
-  log(`portal at ${config.publicUrl} (listening on ${config.portal.listenHost}:${config.portal.port}), database ${config.databaseUrl.startsWith("file:") ? "SQLite" : "PostgreSQL"}`);
+  if (announce) {
+    log(`portal at ${config.publicUrl} (listening on ${config.portal.listenHost}:${config.portal.port}, ${config.portal.workers} worker${config.portal.workers > 1 ? "s" : ""}), database ${config.databaseUrl.startsWith("file:") ? "SQLite" : "PostgreSQL"}`);
+  }
 
   const purge = setInterval(() => void purgeExpiredOidcPayloads(cb.db).catch(() => {}), 10 * 60_000);
   purge.unref();
@@ -82,6 +105,31 @@ async function main() {
     server.closeAllConnections();
     await cb.close();
     process.exit(0);
+  };
+  process.once("SIGTERM", stop);
+  process.once("SIGINT", stop);
+}
+
+async function main() {
+  const config = loadConfig(process.env, cluster.isPrimary ? undefined : () => {});
+  if (cluster.isPrimary) await bootstrap(config);
+  if (config.portal.workers === 1) return serve(config, true);
+  if (!cluster.isPrimary) return serve(config, cluster.worker?.id === 1);
+  // Several event loops share the port: the main thread, not the CPU, limits one process.
+  let stopping = false;
+  for (let i = 0; i < config.portal.workers; i++) cluster.fork();
+  cluster.on("exit", (worker, code) => {
+    if (stopping) return;
+    log(`worker ${worker.process.pid} exited (${code}); starting another`);
+    cluster.fork();
+  });
+  const stop = () => {
+    stopping = true;
+    for (const w of Object.values(cluster.workers ?? {})) w?.process.kill("SIGTERM");
+    setTimeout(() => process.exit(0), 5_000).unref();
+    cluster.on("exit", () => {
+      if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(0);
+    });
   };
   process.once("SIGTERM", stop);
   process.once("SIGINT", stop);

@@ -71,6 +71,7 @@ const envSchema = z.object({
   CERTBRIDGE_ALLOW_DEV_SECRETS: z.enum(["0", "1"]).default("0"),
   CERTBRIDGE_PORT: z.coerce.number().int().min(1).max(65535).default(3000),
   CERTBRIDGE_LISTEN_HOST: z.string().min(1).default("localhost"),
+  CERTBRIDGE_WORKERS: z.coerce.number().int().min(1).max(64).default(1),
   CERTBRIDGE_COOKIE_KEYS: z.string().min(1).optional(),
   CERTBRIDGE_ACCESS_TOKEN_TTL: duration("CERTBRIDGE_ACCESS_TOKEN_TTL").prefault("1h"),
   CERTBRIDGE_REFRESH_TOKEN_TTL: duration("CERTBRIDGE_REFRESH_TOKEN_TTL").prefault("30d"),
@@ -108,6 +109,8 @@ export interface Config {
   portal: {
     port: number;
     listenHost: string;
+    /** Server processes sharing the port (node:cluster); each runs its own event loop. */
+    workers: number;
     /** The OIDC issuer gateways see (discovery at /.well-known/openid-configuration); endpoints live under /oidc/ */
     issuer: string;
     cookieKeys: string[];
@@ -215,6 +218,7 @@ export function loadConfig(
     portal: {
       port: e.CERTBRIDGE_PORT,
       listenHost: e.CERTBRIDGE_LISTEN_HOST,
+      workers: e.CERTBRIDGE_WORKERS,
       issuer: publicUrl,
       cookieKeys: cookieKeys.split(",").map((k) => k.trim()).filter(Boolean),
       accessTokenTtlSeconds: e.CERTBRIDGE_ACCESS_TOKEN_TTL,

@@ -2,8 +2,8 @@
  * The embedded development IdP: a second oidc-provider, mounted at /dev-idp,
  * standing in for EGI Check-in when no upstream is configured, so that a
  * newcomer sees the whole flow with `npm start`. Test users come from a JSON
- * file; a login is one click. It says so on every page, keeps its state in
- * memory, and config refuses it under NODE_ENV=production unless allowed.
+ * file; a login is one click. It says so on every page, and config refuses it
+ * under NODE_ENV=production unless allowed.
  */
 import crypto from "node:crypto";
 import fs from "node:fs";
@@ -11,6 +11,9 @@ import Provider, { type Configuration } from "oidc-provider";
 import { z } from "zod";
 import { invalidConfig } from "./errors";
 import { escapeHtml, page, errorPage } from "./oidc/pages";
+import { prismaAdapterFactory } from "./oidc/adapter";
+import { signingJwk } from "./oidc/provider";
+import type { Db } from "./db";
 
 export const devUser = z.object({
   sub: z.string().min(1),
@@ -53,11 +56,18 @@ const SCOPE_CLAIMS = {
   voperson_id: ["voperson_id"],
 };
 
-export function createDevIdp(opts: { issuer: string; usersFile: string; redirectUri: string; cookieKeys: string[] }): DevIdp {
+/**
+ * State (sessions, codes) and keys live in the database like the portal's, so
+ * every worker process and every restart sees the same development IdP.
+ */
+export async function createDevIdp(opts: { issuer: string; usersFile: string; redirectUri: string; cookieKeys: string[]; db: Db; kek: Buffer }): Promise<DevIdp> {
   const users = loadDevUsers(opts.usersFile);
   const clientId = "certbridge-portal";
-  const clientSecret = crypto.randomBytes(24).toString("base64url");
+  // The same in every worker: derived, not random.
+  const clientSecret = crypto.createHmac("sha256", opts.kek).update("certbridge:dev-idp-client-secret").digest("base64url");
+  const jwk = await signingJwk(opts.db, opts.kek, "dev-idp");
   const configuration: Configuration = {
+    adapter: prismaAdapterFactory(opts.db, opts.kek, "DevIdp"),
     clients: [{ client_id: clientId, client_secret: clientSecret, redirect_uris: [opts.redirectUri], grant_types: ["authorization_code"], response_types: ["code"] }],
     async findAccount(_ctx, id) {
       const user = users.find((u) => u.sub === id);
@@ -71,7 +81,7 @@ export function createDevIdp(opts: { issuer: string; usersFile: string; redirect
     // Own cookie names: it shares the portal's host, and must not overwrite the portal's session.
     cookies: { keys: opts.cookieKeys, names: { session: "_devidp_session", interaction: "_devidp_interaction", resume: "_devidp_interaction_resume" } },
     features: { devInteractions: { enabled: false } },
-    jwks: { keys: [{ ...crypto.generateKeyPairSync("rsa", { modulusLength: 2048 }).privateKey.export({ format: "jwk" }), use: "sig", kid: "dev-idp" } as never] },
+    jwks: { keys: [jwk as never] },
     ttl: { AccessToken: 600, AuthorizationCode: 60, IdToken: 600, Interaction: 600, Session: 8 * 3600, Grant: 8 * 3600 },
     async renderError(ctx, out) {
       ctx.type = "html";

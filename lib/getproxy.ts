@@ -15,6 +15,7 @@ import { findGatewayClientMetadata, findClient, PROXY_SCOPES } from "./oidc/clie
 import { issueProxy } from "./issuance/issueProxy";
 import type { Certbridge } from "./certbridge";
 import type { VerifiedClaims } from "./identity/subject";
+import { TtlCache } from "./lru";
 
 export interface HttpRequestParts {
   authorization: string | null;
@@ -83,7 +84,18 @@ const secretsEqual = (a: string, b: string) => {
   return crypto.timingSafeEqual(x, y);
 };
 
-export async function getProxy(cb: Certbridge, provider: Provider, req: HttpRequestParts): Promise<HttpResult> {
+/**
+ * Short-lived caches for rows read on every call. A client's suspension, or a
+ * person's new claims from a fresh login, reach every instance within the TTL.
+ * Tokens, grants (consent) and the user certificate (revocation) are always
+ * read from the database.
+ */
+export class GetProxyCaches {
+  readonly clients = new TtlCache<NonNullable<Awaited<ReturnType<typeof findClient>>>>(1024, 2_000);
+  readonly identities = new TtlCache<NonNullable<Awaited<ReturnType<typeof findIdentityClaims>>>>(10_000, 30_000);
+}
+
+export async function getProxy(cb: Certbridge, provider: Provider, caches: GetProxyCaches, req: HttpRequestParts): Promise<HttpResult> {
   let clientId: string | null = null;
   try {
     const p = parseParams(req.params);
@@ -91,7 +103,7 @@ export async function getProxy(cb: Certbridge, provider: Provider, req: HttpRequ
     const at = await provider.AccessToken.find(token);
     if (!at || at.isExpired) throw invalidToken("the access token is invalid, expired or revoked");
     clientId = at.clientId ?? null;
-    const client = clientId ? await findClient(cb.db, clientId) : null;
+    const client = clientId ? await caches.clients.getOrLoad(clientId, () => findClient(cb.db, clientId!)) : null;
     if (!client) throw invalidToken("the client this token was issued to no longer exists");
     if (client.status !== "active") throw invalidToken(`the client ${client.id} is suspended`);
     // The MasterPortal's second factor: a token is only good together with its own client's credentials.
@@ -109,7 +121,8 @@ export async function getProxy(cb: Certbridge, provider: Provider, req: HttpRequ
     if (p.voname !== undefined || p.fqans !== undefined || p.vomses !== undefined) {
       throw invalidRequest("VOMS attributes (voname, fqans, vomses) are not available on this portal yet");
     }
-    const identity = at.accountId ? await findIdentityClaims(cb.db, at.accountId) : null;
+    const accountId = at.accountId;
+    const identity = accountId ? await caches.identities.getOrLoad(accountId, () => findIdentityClaims(cb.db, accountId)) : null;
     if (!identity) throw invalidToken("the account behind this token no longer exists");
     const claims = JSON.parse(identity.claims) as VerifiedClaims;
 

@@ -14,7 +14,7 @@ import { findIdentity, recordAudit } from "./db";
 import { ensureIdentity } from "./issuance/identity";
 import { Upstream, loginState } from "./upstream";
 import { openSealedKey, sealKey } from "./pki/seal";
-import { getProxy, type HttpRequestParts, type HttpResult } from "./getproxy";
+import { getProxy, GetProxyCaches, type HttpRequestParts, type HttpResult } from "./getproxy";
 import { publishCrl } from "./ca/revocation";
 import type { VerifiedClaims } from "./identity/subject";
 import { formatDuration } from "./duration";
@@ -66,8 +66,10 @@ export class Portal {
     return this.cb.config.publicUrl.startsWith("https:");
   }
 
+  private readonly getProxyCaches = new GetProxyCaches();
+
   getProxy(req: HttpRequestParts): Promise<HttpResult> {
-    return getProxy(this.cb, this.provider, req);
+    return getProxy(this.cb, this.provider, this.getProxyCaches, req);
   }
 
   private async details(cookie: string, uid: string) {

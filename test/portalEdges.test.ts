@@ -141,3 +141,24 @@ describe("the MasterPortal scope and the audit record", () => {
     assert.ok(event.identityId && event.certificateId);
   });
 });
+
+describe("several worker processes", () => {
+  test("with CERTBRIDGE_WORKERS=2 every flow works whichever worker answers (state, keys and the dev IdP are shared)", async () => {
+    const multi = await startPortalServer({ CERTBRIDGE_WORKERS: "2" });
+    try {
+      const csr = opensslCsr(multi.dir, "multi");
+      for (let i = 0; i < 4; i++) {
+        const t = await redeem(await loginThroughPortal(multi.url, { browser: new Browser() }));
+        const refreshed = await client.refreshTokenGrant(await gatewayConfigFor(multi.url), t.refresh_token!);
+        const res = await fetch(`${multi.url}/getproxy`, { method: "POST", headers: { authorization: `Bearer ${refreshed.access_token}` }, body: new URLSearchParams({ certreq: csr.csrPem }) });
+        assert.equal(res.status, 200);
+      }
+      assert.match(multi.output(), /2 workers/);
+    } finally {
+      await multi.cleanup();
+    }
+  });
+});
+
+const gatewayConfigFor = (url: string) =>
+  client.discovery(new URL(url), GATEWAY.id, GATEWAY.secret, client.ClientSecretBasic(GATEWAY.secret), { execute: [client.allowInsecureRequests] });

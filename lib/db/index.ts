@@ -268,6 +268,19 @@ export class IssuanceWriter {
 }
 
 /** The newest valid user certificate of a person that lasts at least until `minNotAfter`, with its sealed key. */
+/**
+ * Only the id of that certificate: the hot path's question (has it been
+ * revoked or renewed?) when the key is already open in memory. Raw SQL, the
+ * same statement on SQLite and PostgreSQL, to skip Prisma's per-query compile.
+ */
+export async function findCurrentUserCertificateId(db: Db, identityId: string, minNotAfter: Date): Promise<string | null> {
+  const rows = await db.$queryRaw<{ id: string }[]>`
+    SELECT "id" FROM "Certificate"
+    WHERE "identityId" = ${identityId} AND "kind" = 'user' AND "status" = 'valid' AND "notAfter" >= ${minNotAfter}
+    ORDER BY "notAfter" DESC LIMIT 1`;
+  return rows[0]?.id ?? null;
+}
+
 export function findUserCertificateWithKey(db: Db, identityId: string, minNotAfter: Date) {
   return db.certificate.findFirst({
     where: { identityId, kind: "user", status: "valid", notAfter: { gte: minNotAfter } },

@@ -21,7 +21,7 @@ import {
   type CertificateParts,
 } from "../pki/x509";
 import { encodeName, parseSlashDn } from "../pki/dn";
-import { findUserCertificateWithKey, newId, storeIssuedCertificate, type Db } from "../db";
+import { findCurrentUserCertificateId, findUserCertificateWithKey, newId, storeIssuedCertificate, type Db } from "../db";
 import type { CertificateAuthority } from "../ca/authority";
 import type { Config } from "../config";
 import type { Clock } from "../clock";
@@ -138,10 +138,11 @@ export async function ensureUserCredential(
 ): Promise<UserCredential> {
   const now = deps.clock();
   const minNotAfter = new Date(Math.max(needUntil.getTime(), now.getTime() + deps.config.userCert.renewBeforeSeconds * 1000));
-  const row = await findUserCertificateWithKey(deps.db, identity.id, minNotAfter);
+  const currentId = await findCurrentUserCertificateId(deps.db, identity.id, minNotAfter);
+  const cached = currentId ? deps.userKeys.get(currentId) : undefined;
+  if (cached) return cached;
+  const row = currentId ? await findUserCertificateWithKey(deps.db, identity.id, minNotAfter) : null;
   if (row?.keyEnc) {
-    const cached = deps.userKeys.get(row.id);
-    if (cached) return cached;
     const key = SoftwareKey.fromPkcs8(openSealedKey(deps.config.kek, row.keyEnc, keyContext(row.id)));
     const cred = { id: row.id, parts: certificateParts(der.pemBlocks(row.pem)[0]!.der), pem: row.pem, key };
     deps.userKeys.set(cred.id, cred);

@@ -19,10 +19,10 @@ const SIGNING_KEY_MODEL = "CertbridgeSigningKey";
  * The ID token signing key (RS256), shared by every instance through the
  * database and sealed under the KEK. Made on first start.
  */
-async function signingJwk(db: Db, kek: Buffer): Promise<crypto.JsonWebKey> {
-  const context = "certbridge:oidc-signing-key";
+export async function signingJwk(db: Db, kek: Buffer, name = "current"): Promise<crypto.JsonWebKey> {
+  const context = `certbridge:oidc-signing-key:${name}`;
   const load = async () => {
-    const row = await db.oidcPayload.findUnique({ where: { model_id: { model: SIGNING_KEY_MODEL, id: "current" } }, select: { payload: true } });
+    const row = await db.oidcPayload.findUnique({ where: { model_id: { model: SIGNING_KEY_MODEL, id: name } }, select: { payload: true } });
     return row ? (JSON.parse(Buffer.from(openSealedKey(kek, row.payload, context)).toString("utf8")) as crypto.JsonWebKey) : undefined;
   };
   const existing = await load();
@@ -31,7 +31,7 @@ async function signingJwk(db: Db, kek: Buffer): Promise<crypto.JsonWebKey> {
   const jwk = { ...privateKey.export({ format: "jwk" }), kid: crypto.randomBytes(8).toString("hex"), use: "sig", alg: "RS256" };
   try {
     await db.oidcPayload.create({
-      data: { model: SIGNING_KEY_MODEL, id: "current", payload: sealKey(kek, Buffer.from(JSON.stringify(jwk)), context) },
+      data: { model: SIGNING_KEY_MODEL, id: name, payload: sealKey(kek, Buffer.from(JSON.stringify(jwk)), context) },
       select: { id: true },
     });
     return jwk;
