@@ -53,7 +53,7 @@ test("log in through the gateway, consent, and the gateway holds a verified prox
 
   // Certbridge's sign-in page, clearly marked as development mode
   await expect(page.getByRole("heading", { name: "Sign in to continue to Example Gateway" })).toBeVisible();
-  await expect(page.getByRole("alert")).toContainText("Development mode");
+  await expect(page.locator(".dev-banner")).toContainText("Development mode");
   await page.screenshot({ path: testInfo.outputPath("1-portal-login.png"), fullPage: true });
   await page.getByRole("button", { name: "Continue to sign in" }).click();
 
