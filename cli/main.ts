@@ -16,6 +16,7 @@ import { describeCa } from "../lib/ca/authority";
 import { exportTrustDirectory } from "../lib/ca/trustBundle";
 import { publishCrl, revokeUserCertificate, parseRevocationReason } from "../lib/ca/revocation";
 import { issueProxy } from "../lib/issuance/issueProxy";
+import { parseVomsRequests, vomsExtension } from "../lib/voms/proxyExtension";
 import { writeFileAtomic } from "../lib/files";
 import { findCertificate, listAuditEvents, listCertificates, getCaRecord } from "../lib/db";
 import { systemClock } from "../lib/clock";
@@ -30,7 +31,7 @@ const USAGE = `usage: certbridge <command> [options]
   cert list [--kind user|proxy] [--status valid|expired|revoked] [--subject TEXT] [--limit N]
   cert show SERIAL|ID              decode a certificate and print its audit trail
   cert revoke SERIAL|ID --reason REASON --comment TEXT
-  proxy issue --claims FILE.json [--csr FILE] [--lifetime 12h] --out FILE
+  proxy issue --claims FILE.json [--csr FILE] [--lifetime 12h] [--voms vo[:fqan] ...] --out FILE
   client add --name NAME --redirect-uri URI [--redirect-uri URI ...] [--id ID] [--public]
              [--scope S ...] [--homepage URL] [--contact EMAIL] [--max-lifetime 24h]
                                    register a gateway; prints its secret once
@@ -91,6 +92,7 @@ async function run(argv: string[], out: Out): Promise<void> {
       claims: { type: "string" },
       csr: { type: "string" },
       lifetime: { type: "string" },
+      voms: { type: "string", multiple: true },
       name: { type: "string" },
       "redirect-uri": { type: "string", multiple: true },
       id: { type: "string" },
@@ -235,9 +237,11 @@ async function dispatch(
         throw new UsageError(`--lifetime: ${(e as Error).message}`);
       }
       const publicKey = a.data.csr === undefined ? undefined : fs.readFileSync(a.data.csr, "utf8");
-      const proxy = await issueProxy(cb, { claims: claims.data, publicKey, lifetimeSeconds, actor: actor() });
+      const vomsRequests = parseVomsRequests(strs("voms"));
+      const extension = vomsRequests.length ? vomsExtension(cb.vos, vomsRequests, cb.clock) : undefined;
+      const proxy = await issueProxy(cb, { claims: claims.data, publicKey, lifetimeSeconds, extension, actor: actor() });
       writeFileAtomic(a.data.out, proxy.pem, 0o600);
-      out(`issued proxy ${proxy.serial} for ${proxy.subject}`);
+      out(`issued proxy ${proxy.serial} for ${proxy.subject}${extension ? ` with VOMS attributes ${extension.describe().fqans?.join(" ")}` : ""}`);
       out(`valid until ${proxy.notAfter.toISOString()} (${formatDuration(proxy.lifetime.seconds)}${proxy.lifetime.clamped ? `, clamped by the ${proxy.lifetime.cappedBy} maximum` : ""}); key: ${proxy.keySource} -> ${a.data.out}`);
       return;
     }

@@ -13,6 +13,7 @@ import { initCaFiles, loadCaFiles, type CertificateAuthority } from "./ca/author
 import { KeyPool } from "./pki/keyPool";
 import { UserKeyCache } from "./issuance/userCertificate";
 import { IdentityCache } from "./issuance/identity";
+import { loadVoConfig, openAttributeAuthorities, type ServedVo } from "./voms/vos";
 
 // pkijs runs on Node's WebCrypto (used when it verifies signatures it parsed).
 pkijs.setEngine("node", new pkijs.CryptoEngine({ name: "node", crypto: webcrypto as unknown as Crypto }));
@@ -26,6 +27,8 @@ export interface Certbridge {
   userKeys: UserKeyCache;
   identities: IdentityCache;
   issuances: IssuanceWriter;
+  /** VOs served by the built-in attribute authority, by name. */
+  vos: Map<string, ServedVo>;
   close(): Promise<void>;
 }
 
@@ -61,6 +64,15 @@ export async function startCertbridge(config: Config, opts: StartOptions = {}): 
       { fingerprint: ca.fingerprint, subject: ca.subject, certPem: ca.certPem, notAfter: ca.parts.notAfter },
       { action: created ? "ca.create" : "ca.register", actor: "system", details: { subject: ca.subject, fingerprint: ca.fingerprint } },
     );
+    const vos = await openAttributeAuthorities({
+      vos: loadVoConfig(config.voms.vosFile),
+      ca,
+      dataDir: config.dataDir,
+      passphrase: config.ca.keyPassphrase,
+      aaBase: config.voms.aaSubjectBase,
+      clock,
+      create: opts.createCa ?? true,
+    });
     const keyPool = new KeyPool(opts.keyPool ? config.proxy.keyPoolSize : 0);
     if (opts.keyPool) keyPool.start();
     return {
@@ -72,6 +84,7 @@ export async function startCertbridge(config: Config, opts: StartOptions = {}): 
       userKeys: new UserKeyCache(),
       identities: new IdentityCache(),
       issuances: new IssuanceWriter(db),
+      vos,
       async close() {
         keyPool.stop();
         await db.$disconnect();

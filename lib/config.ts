@@ -83,6 +83,8 @@ const envSchema = z.object({
   CERTBRIDGE_DEV_USERS_FILE: z.string().min(1).default("examples/dev-users.json"),
   CERTBRIDGE_ALLOW_DEV_IDP: z.enum(["0", "1"]).default("0"),
   CERTBRIDGE_CLIENTS_FILE: z.string().min(1).optional(),
+  CERTBRIDGE_VOS_FILE: z.string().min(1).optional(),
+  CERTBRIDGE_AA_SUBJECT_BASE: dn.default("/DC=org/DC=certbridge/OU=VOMS"),
 });
 
 export interface Config {
@@ -123,6 +125,12 @@ export interface Config {
   /** The upstream OP (EGI Check-in in production); null runs the embedded development IdP. */
   upstream: { issuer: string; clientId: string; clientSecret: string; scopes: string } | null;
   devIdp: { usersFile: string; issuer: string } | null;
+  voms: {
+    /** JSON list of VOs (see lib/voms/vos.ts); null: no VOMS attributes. */
+    vosFile: string | null;
+    /** DN prefix of the built-in attribute authorities' certificates. */
+    aaSubjectBase: string;
+  };
 }
 
 /**
@@ -235,5 +243,10 @@ export function loadConfig(
           scopes: e.CERTBRIDGE_UPSTREAM_SCOPES,
         },
     devIdp: devIdp ? { usersFile: path.resolve(e.CERTBRIDGE_DEV_USERS_FILE), issuer: `${publicUrl}/dev-idp` } : null,
+    voms: {
+      // The development setup serves the example VOs, matching the test users' entitlements.
+      vosFile: e.CERTBRIDGE_VOS_FILE ? path.resolve(e.CERTBRIDGE_VOS_FILE) : devIdp ? path.resolve("examples/vos.json") : null,
+      aaSubjectBase: e.CERTBRIDGE_AA_SUBJECT_BASE,
+    },
   };
 }

@@ -16,6 +16,7 @@ import { issueProxy } from "./issuance/issueProxy";
 import type { Certbridge } from "./certbridge";
 import type { VerifiedClaims } from "./identity/subject";
 import { TtlCache } from "./lru";
+import { parseVomsRequests, vomsExtension } from "./voms/proxyExtension";
 
 export interface HttpRequestParts {
   authorization: string | null;
@@ -51,10 +52,17 @@ const params = z.object({
 
 const invalidToken = (message: string) => new CertbridgeError("invalid_token", message);
 
+/** Parameters that may repeat: one VO (or FQAN) each, as voms-proxy-init --voms does. */
+const REPEATABLE = new Set(["voname", "fqans"]);
+
 function parseParams(list: [string, string][]) {
   const seen = new Map<string, string>();
   for (const [k, v] of list) {
     if (!(KNOWN as readonly string[]).includes(k)) continue; // unknown parameters are ignored (RFC 6749 §3.1)
+    if (REPEATABLE.has(k)) {
+      seen.set(k, seen.has(k) ? `${seen.get(k)},${v}` : v);
+      continue;
+    }
     if (seen.has(k)) throw invalidRequest(`parameter ${k} was given more than once`);
     seen.set(k, v);
   }
@@ -118,9 +126,12 @@ export async function getProxy(cb: Certbridge, provider: Provider, caches: GetPr
     if (!PROXY_SCOPES.some((s) => scopes.has(s))) {
       throw new CertbridgeError("insufficient_scope", `the token lacks the proxy scope (${PROXY_SCOPES.join(" or ")})`);
     }
-    if (p.voname !== undefined || p.fqans !== undefined || p.vomses !== undefined) {
-      throw invalidRequest("VOMS attributes (voname, fqans, vomses) are not available on this portal yet");
-    }
+    // voname=vo[:fqan] (repeatable, or comma-separated); fqans=/vo/group/Role=r picks within a VO.
+    // vomses (the MasterPortal's server line) is accepted and ignored: the portal is its own AA.
+    const vomsRequests = parseVomsRequests([
+      ...(p.voname ? [p.voname] : []),
+      ...(p.fqans ?? "").split(",").filter(Boolean).map((f) => `${f.split("/")[1] ?? ""}:${f}`),
+    ]);
     const accountId = at.accountId;
     const identity = accountId ? await caches.identities.getOrLoad(accountId, () => findIdentityClaims(cb.db, accountId)) : null;
     if (!identity) throw invalidToken("the account behind this token no longer exists");
@@ -139,6 +150,7 @@ export async function getProxy(cb: Certbridge, provider: Provider, caches: GetPr
       publicKey: p.certreq ?? p.public_key,
       lifetimeSeconds: p.proxylifetime,
       client: { id: client.id, maxLifetimeSeconds: client.maxProxyLifetime },
+      extension: vomsRequests.length ? vomsExtension(cb.vos, vomsRequests, cb.clock) : undefined,
       actor: `client:${client.id}`,
       ip: req.ip ?? undefined,
     });

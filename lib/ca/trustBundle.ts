@@ -10,6 +10,7 @@ import path from "node:path";
 import { signingPolicy, namespacesPolicy, subjectHash, subjectHashOld } from "../pki/trustdir";
 import { writeFileAtomic } from "../files";
 import { publishCrl } from "./revocation";
+import { lscFile, vomsesLine } from "../voms/vos";
 import type { Certbridge } from "../certbridge";
 
 export interface TrustBundle {
@@ -22,7 +23,8 @@ export interface TrustBundle {
 export async function exportTrustDirectory(cb: Certbridge, directory: string): Promise<TrustBundle> {
   const hash = subjectHash(cb.ca.parts.subject);
   const hashOld = subjectHashOld(cb.ca.parts.subject);
-  const namespaces = [cb.config.subject.base];
+  // Users' subjects, and the built-in attribute authorities' certificates.
+  const namespaces = [cb.config.subject.base, ...(cb.vos.size ? [cb.config.voms.aaSubjectBase] : [])];
   const crl = await publishCrl(cb);
   const content: Record<string, string> = {};
   for (const h of new Set([hash, hashOld])) {
@@ -32,6 +34,14 @@ export async function exportTrustDirectory(cb: Certbridge, directory: string): P
     content[`${h}.r0`] = crl.pem;
   }
   fs.mkdirSync(directory, { recursive: true, mode: 0o755 });
-  for (const [name, text] of Object.entries(content)) writeFileAtomic(path.join(directory, name), text, 0o644);
+  // X509_VOMS_DIR material: vomsdir/<vo>/<aa host>.lsc, and the vomses lines.
+  for (const vo of cb.vos.values()) {
+    content[`vomsdir/${vo.config.name}/${vo.config.host}.lsc`] = lscFile(vo);
+    content[`vomses/${vo.config.name}`] = vomsesLine(vo);
+  }
+  for (const [name, text] of Object.entries(content)) {
+    fs.mkdirSync(path.dirname(path.join(directory, name)), { recursive: true, mode: 0o755 });
+    writeFileAtomic(path.join(directory, name), text, 0o644);
+  }
   return { directory, hash, hashOld, files: Object.keys(content).sort() };
 }

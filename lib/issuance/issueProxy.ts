@@ -23,6 +23,8 @@ import { decideLifetime, type LifetimeDecision } from "./policy";
 
 /** A hook that adds extensions to a proxy (VOMS ACs) and may refuse the request. */
 export interface ProxyExtensionHook {
+  /** Policy step: may refuse (throw a CertbridgeError) before anything is signed. */
+  authorize?(ctx: { identity: Identity; claims: VerifiedClaims }): void;
   /** Recorded with the certificate, e.g. the VO. */
   describe(): { vo?: string; fqans?: string[] };
   extensions(ctx: { identity: Identity; claims: VerifiedClaims; issuer: CertificateParts; serial: number; notBefore: Date; notAfter: Date }): Promise<Extension[]>;
@@ -83,6 +85,7 @@ export async function issueProxy(cb: Certbridge, req: ProxyIssuanceRequest): Pro
     // DER times carry whole seconds; fix them now so what is stored is what was signed.
     const start = wholeSeconds(now.getTime());
     const notBefore = new Date(start.getTime() - PROXY_BACKDATE_SECONDS * 1000);
+    req.extension?.authorize?.({ identity, claims: req.claims });
     let notAfter = new Date(start.getTime() + lifetime.seconds * 1000);
     // 5. sign with the user key; a user certificate that would end first is renewed
     stage = "sign";

@@ -1,0 +1,155 @@
+/**
+ * Virtual organisations served by the built-in attribute authority. Each VO
+ * has an AA certificate and key: issued by Certbridge's own CA on first start
+ * (kept in the data directory, key encrypted like the CA's), or supplied by
+ * the operator. The AC never outlives the proxy, the VO's AC cap, or the AA
+ * certificate itself.
+ */
+import fs from "node:fs";
+import path from "node:path";
+import { z } from "zod";
+import { invalidConfig } from "../errors";
+import { parseDuration } from "../duration";
+import { SoftwareKey } from "../pki/custody";
+import * as der from "../pki/der";
+import { encodeName, parseSlashDn, formatSlashDn, decodeName } from "../pki/dn";
+import { certificateParts, encodeTbsCertificate, ext, keyIdentifier, KeyUsage, randomSerial, signStructure, OID } from "../pki/x509";
+import type { CertificateAuthority } from "../ca/authority";
+import type { Clock } from "../clock";
+import type { AttributeAuthority } from "./ac";
+
+const voEntry = z.object({
+  name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, "VO names are letters, digits, . _ -"),
+  host: z.string().regex(/^[A-Za-z0-9.-]+$/, "host must be a DNS name"),
+  port: z.number().int().min(1).max(65535).default(15000),
+  acMaxLifetime: z.string().default("12h"),
+  aaCertFile: z.string().optional(),
+  aaKeyFile: z.string().optional(),
+  aaKeyPassphrase: z.string().optional(),
+  /** Operator-kept extra FQANs per person (by identity subject DN). */
+  members: z.record(z.string(), z.array(z.string())).default({}),
+});
+export type VoConfig = z.infer<typeof voEntry> & { acMaxLifetimeSeconds: number };
+
+export function loadVoConfig(file: string | null): VoConfig[] {
+  if (!file) return [];
+  let raw: unknown;
+  try {
+    raw = JSON.parse(fs.readFileSync(file, "utf8"));
+  } catch (e) {
+    throw invalidConfig(`CERTBRIDGE_VOS_FILE: cannot read ${file}: ${(e as Error).message}`, e);
+  }
+  const r = z.array(voEntry).safeParse(raw);
+  if (!r.success) throw invalidConfig(`CERTBRIDGE_VOS_FILE: ${r.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`);
+  const names = new Set<string>();
+  return r.data.map((v) => {
+    if (names.has(v.name)) throw invalidConfig(`CERTBRIDGE_VOS_FILE: VO ${v.name} is declared twice`);
+    names.add(v.name);
+    if ((v.aaCertFile === undefined) !== (v.aaKeyFile === undefined)) throw invalidConfig(`CERTBRIDGE_VOS_FILE: VO ${v.name}: aaCertFile and aaKeyFile go together`);
+    let acMaxLifetimeSeconds: number;
+    try {
+      acMaxLifetimeSeconds = parseDuration(v.acMaxLifetime);
+    } catch (e) {
+      throw invalidConfig(`CERTBRIDGE_VOS_FILE: VO ${v.name}: acMaxLifetime: ${(e as Error).message}`);
+    }
+    return { ...v, acMaxLifetimeSeconds };
+  });
+}
+
+export interface ServedVo {
+  config: VoConfig;
+  aa: AttributeAuthority;
+  /** AA subject, then its issuer (the CA), Globus slash form: the .lsc file's lines. */
+  lsc: string[];
+}
+
+const AA_LIFETIME_SECONDS = 365 * 86400;
+
+/** Subject of a built-in AA certificate: under the AA namespace, one per VO. */
+export const aaSubject = (aaBase: string, vo: string, host: string) => `${aaBase}/OU=${vo}/CN=${host}`;
+
+async function createAa(ca: CertificateAuthority, vo: VoConfig, aaBase: string, clock: Clock) {
+  const key = await SoftwareKey.generate(2048);
+  const now = clock();
+  const tbs = encodeTbsCertificate({
+    serial: randomSerial(),
+    issuer: ca.parts.subject,
+    subject: encodeName(parseSlashDn(aaSubject(aaBase, vo.name, vo.host))),
+    notBefore: new Date(now.getTime() - 5 * 60_000),
+    notAfter: new Date(Math.min(now.getTime() + AA_LIFETIME_SECONDS * 1000, ca.parts.notAfter.getTime())),
+    spki: key.publicKeySpki,
+    extensions: [
+      ext.basicConstraints(false),
+      ext.keyUsage([KeyUsage.digitalSignature, KeyUsage.keyEncipherment]),
+      // voms-api-java matches the AC's AKID against this SKID: it is required.
+      ext.subjectKeyIdentifier(keyIdentifier(key.publicKeySpki)),
+      ext.authorityKeyIdentifier(ca.keyId),
+    ],
+  });
+  return { certDer: await signStructure(tbs, ca.custody), key };
+}
+
+/** Load (or, in the primary process, create) the AA of every configured VO. */
+export async function openAttributeAuthorities(opts: {
+  vos: VoConfig[];
+  ca: CertificateAuthority;
+  dataDir: string;
+  passphrase: string;
+  aaBase: string;
+  clock: Clock;
+  create: boolean;
+}): Promise<Map<string, ServedVo>> {
+  const served = new Map<string, ServedVo>();
+  for (const vo of opts.vos) {
+    const certFile = vo.aaCertFile ?? path.join(opts.dataDir, "voms", vo.name, "aa.pem");
+    const keyFile = vo.aaKeyFile ?? path.join(opts.dataDir, "voms", vo.name, "aa-key.pem");
+    const passphrase = vo.aaKeyFile ? (vo.aaKeyPassphrase ?? "") : opts.passphrase;
+    if (!vo.aaCertFile && opts.create && !fs.existsSync(certFile)) {
+      if (!passphrase) throw invalidConfig(`VO ${vo.name}: CERTBRIDGE_CA_KEY_PASSPHRASE is needed to encrypt the new AA key`);
+      const { certDer, key } = await createAa(opts.ca, vo, opts.aaBase, opts.clock);
+      fs.mkdirSync(path.dirname(keyFile), { recursive: true, mode: 0o700 });
+      fs.writeFileSync(keyFile, key.exportEncryptedPem(passphrase), { mode: 0o600, flag: "wx" });
+      fs.writeFileSync(certFile, der.toPem("CERTIFICATE", certDer), { mode: 0o644, flag: "wx" });
+    }
+    let key: SoftwareKey;
+    let certDer: Uint8Array;
+    try {
+      certDer = der.pemBlocks(fs.readFileSync(certFile, "utf8")).find((b) => b.label === "CERTIFICATE")!.der;
+      key = SoftwareKey.fromPem(fs.readFileSync(keyFile, "utf8"), passphrase);
+    } catch (e) {
+      throw invalidConfig(`VO ${vo.name}: cannot load the AA certificate and key (${certFile}, ${keyFile}): ${(e as Error).message}`, e);
+    }
+    const parts = certificateParts(certDer);
+    if (!Buffer.from(parts.spki).equals(Buffer.from(key.publicKeySpki))) throw invalidConfig(`VO ${vo.name}: the AA key does not belong to ${certFile}`);
+    const ski = skidOf(certDer);
+    if (!ski) throw invalidConfig(`VO ${vo.name}: the AA certificate has no subjectKeyIdentifier (voms-api-java requires one)`);
+    served.set(vo.name, {
+      config: vo,
+      aa: { vo: vo.name, host: vo.host, port: vo.port, cert: parts, keyId: ski, key },
+      lsc: [formatSlashDn(decodeName(parts.subject)), formatSlashDn(decodeName(parts.issuer))],
+    });
+  }
+  return served;
+}
+
+/** The subjectKeyIdentifier extension's key id, read with the DER walker. */
+function skidOf(certDer: Uint8Array): Uint8Array | undefined {
+  const top = der.readTlv(certDer);
+  const tbs = der.children(certDer, top)[0]!;
+  const exts = der.children(certDer, tbs).find((t) => t.tag === 0xa3);
+  if (!exts) return undefined;
+  const list = der.children(certDer, der.readTlv(certDer, exts.contentStart, exts.end));
+  for (const e of list) {
+    const [oid, ...rest] = der.children(certDer, e);
+    if (oid && der.oidToString(der.content(certDer, oid)) === OID.subjectKeyIdentifier) {
+      const octets = rest[rest.length - 1]!;
+      const inner = der.readTlv(certDer, octets.contentStart, octets.end);
+      return new Uint8Array(der.content(certDer, inner));
+    }
+  }
+  return undefined;
+}
+
+/** The `.lsc` file (one DN per line: AA subject, then its CA), and the vomses line. */
+export const lscFile = (vo: ServedVo) => `${vo.lsc.join("\n")}\n`;
+export const vomsesLine = (vo: ServedVo) => `"${vo.config.name}" "${vo.config.host}" "${vo.config.port}" "${vo.lsc[0]}" "${vo.config.name}"\n`;

@@ -1,0 +1,225 @@
+/**
+ * VOMS attributes: membership rules (pure), and proxies whose ACs the grid
+ * tools accept. voms-proxy-info prints attributes even from a forged AC, so
+ * validity is checked by VOMS-C's own library in strict mode (a small
+ * validator compiled from test/tools/voms-validate.cc) and independently
+ * with pkijs, and each forgery must be refused.
+ */
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import crypto, { webcrypto } from "node:crypto";
+import { execFileSync } from "node:child_process";
+import fs from "node:fs";
+import path from "node:path";
+import * as asn1js from "asn1js";
+import * as pkijs from "pkijs";
+import { startTestPortal, claimsFor, run, tempDir, ROOT, type TestPortal } from "./helpers";
+import { membershipsFromClaims, parseVomsRequest, selectFqans } from "../lib/voms/membership";
+import { issueProxy, type ProxyExtensionHook } from "../lib/issuance/issueProxy";
+import { vomsExtension, parseVomsRequests } from "../lib/voms/proxyExtension";
+import { buildAttributeCertificate, vomsProxyExtension, VOMS_OID } from "../lib/voms/ac";
+import { exportTrustDirectory } from "../lib/ca/trustBundle";
+import { writeFileAtomic } from "../lib/files";
+import { SoftwareKey } from "../lib/pki/custody";
+import { CertbridgeError } from "../lib/errors";
+import { certificateParts } from "../lib/pki/x509";
+import { pemBlocks } from "../lib/pki/der";
+
+pkijs.setEngine("node", new pkijs.CryptoEngine({ name: "node", crypto: webcrypto as unknown as Crypto }));
+
+const ENTITLEMENTS = [
+  "urn:mace:egi.eu:group:biomed:role=member#aai.egi.eu",
+  "urn:mace:egi.eu:group:biomed:lab1:role=member#aai.egi.eu",
+  "urn:mace:egi.eu:group:biomed:role=pilot#aai.egi.eu",
+  "urn:mace:egi.eu:group:atlas:production:role=vo-admin#aai.egi.eu",
+  "urn:mace:example.org:group:other#x",
+  "urn:mace:egi.eu:group:bad name#aai.egi.eu",
+];
+
+describe("membership from claims (table)", () => {
+  const cases: [string, Record<string, unknown>, { vo: string; fqans: string[] }[]][] = [
+    ["no claims", {}, []],
+    [
+      "Check-in entitlements: groups first, shortest first, then roles; foreign and malformed URNs ignored",
+      { eduperson_entitlement: ENTITLEMENTS },
+      [
+        { vo: "biomed", fqans: ["/biomed", "/biomed/lab1", "/biomed/Role=pilot"] },
+        { vo: "atlas", fqans: ["/atlas", "/atlas/production", "/atlas/production/Role=vo-admin"] },
+      ],
+    ],
+    ["a single entitlement string", { eduperson_entitlement: "urn:mace:egi.eu:group:cms#aai.egi.eu" }, [{ vo: "cms", fqans: ["/cms"] }]],
+    [
+      "wlcg.groups and groups paths, legacy Role=NULL/Capability=NULL suffixes",
+      { "wlcg.groups": ["/dteam", "/dteam/ops/Role=NULL/Capability=NULL", "/dteam/Role=lcgadmin"], groups: ["alice"] },
+      [
+        { vo: "dteam", fqans: ["/dteam", "/dteam/ops", "/dteam/Role=lcgadmin"] },
+        { vo: "alice", fqans: ["/alice"] },
+      ],
+    ],
+    ["duplicates collapse", { eduperson_entitlement: [ENTITLEMENTS[0], ENTITLEMENTS[0]], groups: ["/biomed"] }, [{ vo: "biomed", fqans: ["/biomed"] }]],
+    ["non-string claim values are ignored", { eduperson_entitlement: [42, null, { x: 1 }], groups: 7 }, []],
+  ];
+  for (const [name, claims, expected] of cases) {
+    test(name, () => assert.deepEqual(membershipsFromClaims(claims), expected));
+  }
+
+  test("the operator's static table adds FQANs", () => {
+    assert.deepEqual(membershipsFromClaims({}, { staticFqans: ["/biomed/curators"] }), [{ vo: "biomed", fqans: ["/biomed", "/biomed/curators"] }]);
+  });
+
+  test("voms-proxy-init request syntax", () => {
+    assert.deepEqual(parseVomsRequest("biomed"), { vo: "biomed", fqan: null });
+    assert.deepEqual(parseVomsRequest("biomed:/biomed/Role=pilot"), { vo: "biomed", fqan: "/biomed/Role=pilot" });
+    assert.deepEqual(parseVomsRequest("biomed:/biomed/lab1/Role=NULL/Capability=NULL"), { vo: "biomed", fqan: "/biomed/lab1" });
+    assert.throws(() => parseVomsRequest("biomed:/atlas"), /not an FQAN of VO biomed/);
+    assert.throws(() => parseVomsRequest("bad vo"), /not a VO name/);
+    assert.throws(() => parseVomsRequests(["a,b,c,d,e,f,g,h,i"]), /at most 8/);
+  });
+
+  test("selection: requested FQAN first; refusals name the VO, group or role", () => {
+    const m = membershipsFromClaims({ eduperson_entitlement: ENTITLEMENTS })[0];
+    assert.deepEqual(selectFqans(m, "biomed", "/biomed/Role=pilot"), { ok: true, fqans: ["/biomed/Role=pilot", "/biomed", "/biomed/lab1"] });
+    assert.deepEqual(selectFqans(undefined, "cms", null), { ok: false, reason: "you are not a member of VO cms" });
+    assert.deepEqual(selectFqans(m, "biomed", "/biomed/Role=admin"), { ok: false, reason: "you do not hold the role /biomed/Role=admin in VO biomed" });
+    assert.deepEqual(selectFqans(m, "biomed", "/biomed/lab2"), { ok: false, reason: "you do not hold the group /biomed/lab2 in VO biomed" });
+  });
+});
+
+describe("proxies with VOMS attribute certificates", () => {
+  let portal: TestPortal;
+  let work: string;
+  let trust: string;
+  let validator: string;
+  const alice = claimsFor("voms-alice", "Alice Example", { eduperson_entitlement: ENTITLEMENTS });
+
+  before(async () => {
+    const vosFile = path.join(tempDir(), "vos.json");
+    fs.writeFileSync(vosFile, JSON.stringify([
+      { name: "biomed", host: "voms.test.example", port: 15000, acMaxLifetime: "1h" },
+      { name: "atlas", host: "voms.test.example", port: 15001 },
+      { name: "cms", host: "voms.test.example", port: 15002 },
+    ]));
+    portal = await startTestPortal({ env: { CERTBRIDGE_VOS_FILE: vosFile } });
+    work = path.join(portal.dir, "work");
+    fs.mkdirSync(work);
+    trust = (await exportTrustDirectory(portal.cb, path.join(portal.dir, "certificates"))).directory;
+    validator = path.join(work, "voms-validate");
+    execFileSync("g++", ["-O1", "-o", validator, path.join(ROOT, "test/tools/voms-validate.cc"), "-lvomsapi", "-lssl", "-lcrypto"], { stdio: "pipe" });
+  });
+  after(async () => portal?.cleanup());
+
+  async function issue(extension: ProxyExtensionHook, claims = alice, lifetimeSeconds = 12 * 3600) {
+    const p = await issueProxy(portal.cb, { claims, extension, lifetimeSeconds, actor: "test" });
+    const file = path.join(work, `p-${p.serial}.pem`);
+    writeFileAtomic(file, p.pem, 0o600);
+    return { ...p, file };
+  }
+  const strict = (file: string, vomsdir = path.join(trust, "vomsdir")) => run(validator, [file], { env: { X509_CERT_DIR: trust, X509_VOMS_DIR: vomsdir } });
+  const voms = (reqs: string[]) => vomsExtension(portal.cb.vos, parseVomsRequests(reqs), portal.cb.clock);
+
+  test("voms-proxy-info shows the VO and every FQAN; --acexists; VOMS-C's strict validation and Globus accept it", async () => {
+    const p = await issue(voms(["biomed"]));
+    const info = run("voms-proxy-info2", ["-all", "-file", p.file], { env: { X509_CERT_DIR: trust, X509_VOMS_DIR: path.join(trust, "vomsdir") } });
+    assert.equal(info.status, 0, info.stderr);
+    assert.match(info.stdout, /=== VO biomed extension information ===/);
+    for (const f of ["/biomed", "/biomed/lab1", "/biomed/Role=pilot"]) assert.match(info.stdout, new RegExp(`attribute : ${f.replace("/", "\\/")}\\n`));
+    assert.match(info.stdout, /uri\s+: voms\.test\.example:15000/);
+    const env = { X509_CERT_DIR: trust, X509_VOMS_DIR: path.join(trust, "vomsdir") };
+    assert.equal(run("voms-proxy-info2", ["--acexists", "biomed", "-file", p.file], { env }).status, 0);
+    assert.notEqual(run("voms-proxy-info2", ["--acexists", "atlas", "-file", p.file], { env }).status, 0);
+    const s = strict(p.file);
+    assert.equal(s.status, 0, s.stdout);
+    assert.deepEqual(s.stdout.trim().split("\n"), ["VO biomed", "FQAN /biomed", "FQAN /biomed/lab1", "FQAN /biomed/Role=pilot"]);
+    const g = run("grid-proxy-init", ["-verify", "-cert", p.file, "-key", p.file, "-certdir", trust, "-valid", "0:10", "-out", path.join(work, "derived.pem")]);
+    assert.equal(g.status, 0, g.stderr + g.stdout);
+  });
+
+  test("a requested role comes first; two VOs give two ACs", async () => {
+    const p = await issue(voms(["biomed:/biomed/Role=pilot", "atlas"]));
+    const s = strict(p.file);
+    assert.equal(s.status, 0, s.stdout);
+    assert.deepEqual(s.stdout.trim().split("\n"), ["VO biomed", "FQAN /biomed/Role=pilot", "FQAN /biomed", "FQAN /biomed/lab1", "VO atlas", "FQAN /atlas", "FQAN /atlas/production", "FQAN /atlas/production/Role=vo-admin"]);
+  });
+
+  test("the AC, checked independently: signature by the AA key, holder = user subject and serial, AKID = AA SKID, lifetime capped", async () => {
+    const p = await issue(voms(["biomed"]));
+    const [proxyPem, , userPem] = pemBlocks(fs.readFileSync(p.file, "utf8")).map((b) => b.der);
+    const proxy = pkijs.Certificate.fromBER(new Uint8Array(proxyPem!));
+    const user = certificateParts(userPem!);
+    const e = proxy.extensions!.find((x) => x.extnID === VOMS_OID.acSequence)!;
+    assert.equal(e.critical, false);
+    const outer = asn1js.fromBER(e.extnValue.valueBlock.valueHexView).result as asn1js.Sequence;
+    const acDer = new Uint8Array(((outer.valueBlock.value[0] as asn1js.Sequence).valueBlock.value[0] as asn1js.Sequence).valueBeforeDecodeView);
+    const ac = pkijs.AttributeCertificateV2.fromBER(acDer);
+    const aa = portal.cb.vos.get("biomed")!.aa;
+    const info = new Uint8Array(ac.acinfo.toSchema().toBER());
+    assert.ok(crypto.verify("sha256", info, crypto.createPublicKey({ key: Buffer.from(aa.cert.spki), format: "der", type: "spki" }), ac.signatureValue.valueBlock.valueHexView));
+    const holder = ac.acinfo.holder.baseCertificateID!;
+    assert.deepEqual(new Uint8Array(holder.issuer.names[0]!.value.toSchema().toBER()), user.subject, "holder names the user certificate's subject");
+    assert.deepEqual(new Uint8Array(holder.serialNumber.valueBlock.valueHexView), user.serial);
+    const akid = ac.acinfo.extensions!.extensions.find((x) => x.extnID === VOMS_OID.authorityKeyIdentifier)!;
+    assert.deepEqual(new Uint8Array((akid.parsedValue as pkijs.AuthorityKeyIdentifier).keyIdentifier!.valueBlock.valueHexView), aa.keyId);
+    const validity = ac.acinfo.attrCertValidityPeriod;
+    assert.ok(validity.notAfterTime.getTime() <= p.notAfter.getTime(), "never outlives the proxy");
+    assert.equal(validity.notAfterTime.getTime() - Math.floor(Date.now() / 1000) * 1000 <= 3600_000, true, "the VO's 1 h cap");
+  });
+
+  describe("forgeries must be refused by the strict validator", () => {
+    /** A hook that builds the AC itself, to make it wrong in one way. */
+    const forged = (mutate: "otherKey" | "expired"): ProxyExtensionHook => ({
+      describe: () => ({ vo: "biomed", fqans: ["/biomed"] }),
+      async extensions({ issuer, notBefore, notAfter }) {
+        const real = portal.cb.vos.get("biomed")!.aa;
+        const aa = mutate === "otherKey" ? { ...real, key: await SoftwareKey.generate(2048) } : real;
+        const times = mutate === "expired" ? { notBefore: new Date(Date.now() - 7200_000), notAfter: new Date(Date.now() - 3600_000) } : { notBefore, notAfter };
+        return [vomsProxyExtension([await buildAttributeCertificate({ aa, holder: issuer, fqans: ["/biomed"], serial: crypto.randomBytes(8), ...times })])];
+      },
+    });
+
+    test("an AC signed by another key", async () => {
+      const p = await issue(forged("otherKey"));
+      const s = strict(p.file);
+      assert.equal(s.status, 1);
+      assert.match(s.stdout, /FAIL .*signature/i);
+      // ... which voms-proxy-info would still print: the reason for the strict check
+      assert.match(run("voms-proxy-info2", ["-all", "-file", p.file], { env: { X509_CERT_DIR: trust, X509_VOMS_DIR: path.join(trust, "vomsdir") } }).stdout, /attribute : \/biomed/);
+    });
+
+    test("an expired AC", async () => {
+      const p = await issue(forged("expired"));
+      const s = strict(p.file);
+      assert.equal(s.status, 1);
+      assert.match(s.stdout, /FAIL/);
+    });
+
+    test("a wrong .lsc (the AA is not the one the site configured)", async () => {
+      const p = await issue(voms(["biomed"]));
+      const wrong = path.join(work, "wrong-vomsdir");
+      fs.mkdirSync(path.join(wrong, "biomed"), { recursive: true });
+      fs.writeFileSync(path.join(wrong, "biomed", "voms.test.example.lsc"), "/DC=org/DC=elsewhere/CN=voms.test.example\n/DC=org/DC=certbridge-test/CN=Certbridge Test CA\n");
+      assert.equal(strict(p.file, wrong).status, 1);
+      assert.equal(strict(p.file).status, 0, "and passes with the right one");
+    });
+  });
+
+  describe("refusals", () => {
+    test("a non-member and a missing role get access_denied with the reason, nothing is issued, the refusal is audited", async () => {
+      const before = await portal.cb.db.certificate.count({ where: { kind: "proxy" } });
+      await assert.rejects(issue(voms(["cms"])), (e: unknown) => e instanceof CertbridgeError && e.code === "access_denied" && e.status === 403 && /not a member of VO cms/.test(e.message));
+      await assert.rejects(issue(voms(["biomed:/biomed/Role=admin"])), /do not hold the role \/biomed\/Role=admin in VO biomed/);
+      await assert.rejects(issue(voms(["unknownvo"])), /VO unknownvo is not served by this portal/);
+      assert.equal(await portal.cb.db.certificate.count({ where: { kind: "proxy" } }), before);
+      const refusals = await portal.cb.db.auditEvent.findMany({ where: { action: "proxy.refuse" }, select: { details: true } });
+      assert.ok(refusals.some((r) => /not a member of VO cms/.test(r.details)));
+      assert.ok(refusals.some((r) => /Role=admin/.test(r.details)));
+    });
+  });
+
+  test("the trust export carries vomsdir/<vo>/<host>.lsc and the vomses line", () => {
+    const lsc = fs.readFileSync(path.join(trust, "vomsdir/biomed/voms.test.example.lsc"), "utf8");
+    assert.equal(lsc, "/DC=org/DC=certbridge/OU=VOMS/OU=biomed/CN=voms.test.example\n/DC=org/DC=certbridge-test/CN=Certbridge Test CA\n");
+    assert.equal(fs.readFileSync(path.join(trust, "vomses/biomed"), "utf8"), `"biomed" "voms.test.example" "15000" "/DC=org/DC=certbridge/OU=VOMS/OU=biomed/CN=voms.test.example" "biomed"\n`);
+    const ns = fs.readdirSync(trust).find((f) => f.endsWith(".namespaces"))!;
+    assert.match(fs.readFileSync(path.join(trust, ns), "utf8"), /PERMIT Subject "\/DC=org\/DC=certbridge\/OU=VOMS\/\.\*"/);
+  });
+});
