@@ -3,6 +3,7 @@ import { portal } from "../lib/runtime";
 export default function Home() {
   const p = portal();
   const base = p.cb.config.publicUrl;
+  const vos = [...p.cb.vos.keys()];
   return (
     <>
       <h1>Certbridge</h1>
@@ -20,6 +21,12 @@ export default function Home() {
       <ul>
         <li><a href="/ca/ca.pem">CA certificate</a> (PEM)</li>
         <li><a href="/ca/crl.der">Certificate revocation list</a> (DER)</li>
+        {vos.map((vo) => (
+          <li key={vo}>
+            VO {vo}: <a href={`/voms/${vo}.lsc`}>{vo}.lsc</a> (install as <code>vomsdir/{vo}/&lt;host&gt;.lsc</code>),{" "}
+            <a href={`/voms/${vo}.vomses`}>vomses line</a>
+          </li>
+        ))}
       </ul>
     </>
   );

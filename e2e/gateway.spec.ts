@@ -49,7 +49,7 @@ test.afterAll(async () => {
 
 test("log in through the gateway, consent, and the gateway holds a verified proxy", async ({ page }, testInfo) => {
   await page.goto(gatewayUrl);
-  await page.getByRole("link", { name: "Log in with Certbridge" }).click();
+  await page.getByRole("button", { name: "Log in with Certbridge" }).click();
 
   // Certbridge's sign-in page, clearly marked as development mode
   await expect(page.getByRole("heading", { name: "Sign in to continue to Example Gateway" })).toBeVisible();
@@ -91,11 +91,29 @@ test("log in through the gateway, consent, and the gateway holds a verified prox
 
 test("deny at the consent screen: the gateway is told access_denied and holds no proxy", async ({ page }) => {
   await page.goto(gatewayUrl);
-  await page.getByRole("link", { name: "Log in with Certbridge" }).click();
+  await page.getByRole("button", { name: "Log in with Certbridge" }).click();
   await page.getByRole("button", { name: "Continue to sign in" }).click();
   await page.getByRole("button", { name: "Bob Ünlü" }).click();
   await page.getByRole("button", { name: "Deny" }).click();
   await expect(page.getByRole("heading", { name: "Could not get a proxy" })).toBeVisible();
   await expect(page.locator("#error")).toContainText("access_denied");
   expect(fs.existsSync(path.join(proxyDir, "x509up_bob"))).toBe(false);
+});
+
+test("the same flow with a VO: the proxy's VOMS attributes are the development user's entitlements", async ({ page }) => {
+  await page.goto(gatewayUrl);
+  await page.getByLabel(/VO \(optional/).fill("biomed");
+  await page.getByRole("button", { name: "Log in with Certbridge" }).click();
+  await page.getByRole("button", { name: "Continue to sign in" }).click();
+  await page.getByRole("button", { name: "Alice Example" }).click();
+  await page.getByRole("button", { name: "Allow" }).click();
+  await expect(page.getByRole("heading", { name: "Proxy saved" })).toBeVisible();
+  const file = (await page.locator("#proxy-file").textContent())!;
+  // examples/dev-users.json: alice is a member of biomed and biomed/lab1, with the role pilot
+  const vomsEnv = { X509_CERT_DIR: trust, X509_VOMS_DIR: path.join(trust, "vomsdir") };
+  const info = run("voms-proxy-info2", ["-all", "-file", file], { env: vomsEnv });
+  expect([...info.stdout.matchAll(/attribute : (.+)/g)].map((m) => m[1])).toEqual(["/biomed", "/biomed/lab1", "/biomed/Role=pilot"]);
+  expect(run("voms-proxy-info2", ["--acexists", "biomed", "-file", file], { env: vomsEnv }).status).toBe(0);
+  const globus = run("grid-proxy-init", ["-verify", "-cert", file, "-key", file, "-certdir", trust, "-valid", "0:10", "-out", path.join(portal.dir, "derived-voms.pem")]);
+  expect(globus.status, globus.stderr + globus.stdout).toBe(0);
 });

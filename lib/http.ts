@@ -41,6 +41,8 @@ export const LOGIN_COOKIE = "certbridge_login";
 /** A user error raised in an adapter itself (before any lib/ call). */
 export const badRequest = (message: string): ErrorShape & { name: string } => ({ name: "CertbridgeError", code: "invalid_request", status: 400, message });
 
+export const notFoundError = (message: string): ErrorShape & { name: string } => ({ name: "CertbridgeError", code: "not_found", status: 404, message });
+
 export const clientIp = (request: Request) => request.headers.get("x-certbridge-client-ip") || null;
 
 /** An HTML error page for browser flows: a clear message, never a stack trace. */

@@ -19,6 +19,7 @@ import { publishCrl } from "./ca/revocation";
 import type { VerifiedClaims } from "./identity/subject";
 import { formatDuration } from "./duration";
 import { LOGIN_COOKIE } from "./http";
+import { lscFile, vomsesLine } from "./voms/vos";
 
 const LOGIN_COOKIE_CONTEXT = "certbridge:login-cookie";
 
@@ -156,6 +157,14 @@ export class Portal {
     await recordAudit(this.cb.db, { action: "consent.grant", actor: `user:${accountId}`, identityId: accountId, clientId, ip, details: { scopes: d.missingOIDCScope ?? [], grantId } });
     const location = await this.provider.interactionResult(req, res, { consent: { grantId } }, { mergeWithLastSubmission: true });
     return { location };
+  }
+
+  /** Relying-party trust material per VO: "<vo>.lsc" or "<vo>.vomses"; null when unknown. */
+  vomsFile(name: string): string | null {
+    const m = /^([A-Za-z0-9][A-Za-z0-9._-]*)\.(lsc|vomses)$/.exec(name);
+    const vo = m ? this.cb.vos.get(m[1]!) : undefined;
+    if (!m || !vo) return null;
+    return m[2] === "lsc" ? lscFile(vo) : vomsesLine(vo);
   }
 
   caCertificatePem(): string {

@@ -207,6 +207,31 @@ describe("/getproxy", () => {
   });
 });
 
+describe("/getproxy with VOMS attributes (the development setup serves examples/vos.json)", () => {
+  test("voname=biomed: the AC carries the development IdP user's entitlements, and the downloads configure validation", async () => {
+    const tokens = await fresh();
+    const res = await getproxy(tokens.access_token, { voname: "biomed", proxylifetime: "3600" });
+    assert.equal(res.status, 200, await res.clone().text());
+    const file = path.join(portal.dir, "voms-proxy.pem");
+    fs.writeFileSync(file, await res.text(), { mode: 0o600 });
+    const vomsdir = path.join(portal.dir, "dl-vomsdir");
+    fs.mkdirSync(path.join(vomsdir, "biomed"), { recursive: true });
+    const lsc = await (await fetch(`${portal.url}/voms/biomed.lsc`)).text();
+    fs.writeFileSync(path.join(vomsdir, "biomed", "voms.certbridge.example.lsc"), lsc);
+    assert.match(await (await fetch(`${portal.url}/voms/biomed.vomses`)).text(), /^"biomed" "voms\.certbridge\.example" "15000" "\/DC=org\/DC=certbridge\/OU=VOMS\/OU=biomed\/CN=voms\.certbridge\.example" "biomed"\n$/);
+    assert.equal((await fetch(`${portal.url}/voms/nope.lsc`)).status, 404);
+    const info = run("voms-proxy-info2", ["-all", "-file", file], { env: { X509_CERT_DIR: path.join(portal.dir, "certificates"), X509_VOMS_DIR: vomsdir } });
+    assert.deepEqual([...info.stdout.matchAll(/attribute : (.+)/g)].map((m) => m[1]), ["/biomed", "/biomed/lab1", "/biomed/Role=pilot"]);
+  });
+
+  test("a VO or role the user lacks: 403 access_denied with the reason, and nothing issued", async () => {
+    const tokens = await fresh();
+    await expectError(await getproxy(tokens.access_token, { voname: "atlas" }), 403, "access_denied", /not a member of VO atlas/);
+    await expectError(await getproxy(tokens.access_token, { voname: "biomed:/biomed/Role=admin" }), 403, "access_denied", /do not hold the role \/biomed\/Role=admin/);
+    await expectError(await getproxy(tokens.access_token, { voname: "biomed:/atlas" }), 400, "invalid_request", /not an FQAN of VO biomed/);
+  });
+});
+
 describe("state survives a restart", () => {
   test("a refresh token issued before a restart still works after it", async () => {
     const flow = await loginThroughPortal(portal.url);

@@ -44,6 +44,8 @@ const config = await client.discovery(new URL(PORTAL_URL), CLIENT_ID, CLIENT_SEC
 interface Session {
   verifier?: string;
   state?: string;
+  /** VOMS attributes to ask for, voms-proxy-init style: "biomed" or "biomed:/biomed/Role=pilot". */
+  voname?: string;
 }
 const sessions = new Map<string, Session>();
 
@@ -77,12 +79,12 @@ async function makeKeyAndCsr() {
   };
 }
 
-async function getProxy(accessToken: string) {
+async function getProxy(accessToken: string, voname?: string) {
   const { csrPem, keyPem } = await makeKeyAndCsr();
   const res = await fetch(`${PORTAL_URL}/getproxy`, {
     method: "POST",
     headers: { authorization: `Bearer ${accessToken}` },
-    body: new URLSearchParams({ certreq: csrPem, proxylifetime: PROXY_LIFETIME }),
+    body: new URLSearchParams({ certreq: csrPem, proxylifetime: PROXY_LIFETIME, ...(voname ? { voname } : {}) }),
   });
   if (!res.ok) {
     const err = (await res.json()) as { error: string; error_description: string };
@@ -113,8 +115,16 @@ const server = http.createServer(async (req, res) => {
   const s = session(req, res);
   try {
     if (url.pathname === "/") {
-      res.end(page("Example Gateway", `<p>Run grid jobs with your federated identity.</p><p><a href="/login">Log in with Certbridge</a></p>`));
+      res.end(
+        page(
+          "Example Gateway",
+          `<p>Run grid jobs with your federated identity.</p>
+<form action="/login" method="get"><p><label for="voname">VO (optional, e.g. biomed or biomed:/biomed/Role=pilot)</label><br>
+<input id="voname" name="voname" size="40"></p><p><button type="submit">Log in with Certbridge</button></p></form>`,
+        ),
+      );
     } else if (url.pathname === "/login") {
+      s.voname = url.searchParams.get("voname")?.trim() || undefined;
       s.verifier = client.randomPKCECodeVerifier();
       s.state = client.randomState();
       const target = client.buildAuthorizationUrl(config, {
@@ -129,10 +139,11 @@ const server = http.createServer(async (req, res) => {
     } else if (url.pathname === "/callback") {
       const tokens = await client.authorizationCodeGrant(config, url, { pkceCodeVerifier: s.verifier, expectedState: s.state });
       const user = tokens.claims()!.sub;
-      const proxy = await getProxy(tokens.access_token);
+      const proxy = await getProxy(tokens.access_token, s.voname);
       const file = saveProxy(user, proxy.file);
       res.end(page("Proxy saved", `<p>Signed in as <strong>${esc(String(tokens.claims()!.name ?? user))}</strong>.</p>
 <p>Proxy file: <code id="proxy-file">${esc(file)}</code></p><p>Valid until: <span id="not-after">${esc(proxy.notAfter ?? "")}</span></p>
+<p>VOMS attributes: <span id="voms">${esc(s.voname ?? "none requested")}</span></p>
 <p>Refresh token kept for renewal: ${tokens.refresh_token ? "yes" : "no"}</p>`));
     } else {
       res.writeHead(404).end(page("Not found", ""));
