@@ -114,7 +114,7 @@ async function run(argv: string[], out: Out): Promise<void> {
   if (group === "ca" && command === "init") {
     const { ca, created } = await openCa(config, systemClock, true, () => {});
     if (!created) throw new CertbridgeError("conflict", `a CA already exists at ${config.ca.certFile}`);
-    const cb = await startCertbridge(config, { createCa: false });
+    const cb = await startCertbridge(config); // registers the CA, creates the VOs' attribute authorities
     await cb.close();
     out(`created CA ${ca.subject}`);
     out(`certificate: ${config.ca.certFile}`);

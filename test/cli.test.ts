@@ -58,7 +58,8 @@ describe("certbridge CLI", () => {
 
     const bundle = cli("ca", "bundle", "--out", path.join(dir, "certificates"));
     assert.equal(bundle.status, 0, bundle.stderr);
-    assert.match(bundle.stdout, /wrote 8 files/);
+    assert.match(bundle.stdout, /wrote 12 files/); // 4 per hash, and .lsc + vomses for the 2 development VOs
+    assert.ok(fs.existsSync(path.join(dir, "certificates", "vomsdir", "biomed", "voms.certbridge.example.lsc")));
     const proxy = path.join(work, "proxy.pem");
     fs.writeFileSync(proxy, assembleProxyFile(fs.readFileSync(out, "utf8"), csr.keyPem), { mode: 0o600 });
     const g = run("grid-proxy-init", ["-verify", "-cert", proxy, "-key", proxy, "-certdir", path.join(dir, "certificates"), "-valid", "0:10", "-out", path.join(work, "derived.pem")]);

@@ -93,7 +93,9 @@ describe("proxy files are accepted by grid tools", () => {
   test("Globus refuses the CA without its signing_policy (why the bundle ships one)", () => {
     const bare = path.join(work, "bare-certificates");
     fs.mkdirSync(bare);
-    for (const f of fs.readdirSync(trust).filter((f) => !f.endsWith(".signing_policy"))) fs.copyFileSync(path.join(trust, f), path.join(bare, f));
+    for (const f of fs.readdirSync(trust, { withFileTypes: true })) {
+      if (f.isFile() && !f.name.endsWith(".signing_policy")) fs.copyFileSync(path.join(trust, f.name), path.join(bare, f.name));
+    }
     const r = globusVerify(serverProxy, bare);
     assert.notEqual(r.status, 0);
     assert.match(r.stderr + r.stdout, /Couldn't verify the authenticity/);
