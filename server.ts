@@ -4,7 +4,7 @@
  * development IdP) are built here once; Next.js serves the pages and route
  * handlers, oidc-provider the protocol endpoints, on one port.
  *
- *   npm start            (NODE_ENV=production after `npm run build`)
+ *   npm start     (scripts/start.mjs builds the Next app once, then runs this file)
  */
 import cluster from "node:cluster";
 import fs from "node:fs";
