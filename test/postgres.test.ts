@@ -9,5 +9,6 @@ process.env.CERTBRIDGE_TEST_DATABASE = process.env.CERTBRIDGE_TEST_POSTGRES ?? "
 await import("./issuance.test.ts");
 await import("./cli.test.ts");
 await import("./portal.test.ts");
+await import("./adminSearch.test.ts");
 
 export {};
