@@ -13,7 +13,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import next from "next";
 import { loadConfig, type Config } from "./lib/config";
-import { startCertbridge } from "./lib/certbridge";
+import { startCertbridge, type Certbridge } from "./lib/certbridge";
 import { createProvider, signingJwk } from "./lib/oidc/provider";
 import { registerClient, type ClientInput } from "./lib/oidc/clients";
 import { purgeExpiredOidcPayloads } from "./lib/oidc/adapter";
@@ -27,29 +27,28 @@ const ROOT = path.dirname(fileURLToPath(import.meta.url));
 const log = (m: string) => console.error(`certbridge: ${m}`);
 
 /**
- * One-time work before any worker serves: migrations, the CA, the OIDC
- * signing keys and the clients file. Done by the primary process, so workers
- * never race to create them.
+ * One-time work before serving (startCertbridge has already migrated the
+ * database and opened or created the CA): the clients file and the OIDC
+ * signing keys. With several workers the primary does it first, so workers
+ * never race to create anything.
  */
-async function bootstrap(config: Config) {
-  const cb = await startCertbridge(config, { log });
-  try {
-    if (config.portal.clientsFile) {
-      const clients = JSON.parse(fs.readFileSync(config.portal.clientsFile, "utf8")) as ClientInput[];
-      for (const c of clients) {
-        const { client, secret } = await registerClient(cb.db, config.kek, c, { actor: "config" }, { upsert: true });
-        log(`client ${client.id} (${client.name}) registered${secret ? `; generated secret: ${secret}` : ""}`);
-      }
+async function bootstrap(config: Config, cb: Certbridge) {
+  if (config.portal.clientsFile) {
+    const clients = JSON.parse(fs.readFileSync(config.portal.clientsFile, "utf8")) as ClientInput[];
+    for (const c of clients) {
+      const { client, secret } = await registerClient(cb.db, config.kek, c, { actor: "config" }, { upsert: true });
+      log(`client ${client.id} (${client.name}) registered${secret ? `; generated secret: ${secret}` : ""}`);
     }
-    await signingJwk(cb.db, config.kek);
-    if (config.devIdp) await signingJwk(cb.db, config.kek, "dev-idp");
-  } finally {
-    await cb.close();
   }
+  await signingJwk(cb.db, config.kek);
+  if (config.devIdp) await signingJwk(cb.db, config.kek, "dev-idp");
 }
 
-async function serve(config: Config, announce: boolean) {
-  const cb = await startCertbridge(config, { keyPool: true, log, createCa: false });
+/** Serve on the port. `primary`: also do the one-time work (a single process, or the cluster's primary did it). */
+async function serve(config: Config, announce: boolean, primary: boolean) {
+  // Only the process that bootstraps may create the CA and the AA keys.
+  const cb = await startCertbridge(config, { keyPool: true, log, createCa: primary });
+  if (primary) await bootstrap(config, cb);
   const provider = await createProvider(config, cb.db);
   const devIdp = config.devIdp
     ? await createDevIdp({ issuer: config.devIdp.issuer, usersFile: config.devIdp.usersFile, redirectUri: `${config.publicUrl}/interaction/callback`, cookieKeys: config.portal.cookieKeys, db: cb.db, kek: config.kek })
@@ -112,9 +111,14 @@ async function serve(config: Config, announce: boolean) {
 
 async function main() {
   const config = loadConfig(process.env, cluster.isPrimary ? undefined : () => {});
-  if (cluster.isPrimary) await bootstrap(config);
-  if (config.portal.workers === 1) return serve(config, true);
-  if (!cluster.isPrimary) return serve(config, cluster.worker?.id === 1);
+  if (config.portal.workers === 1) return serve(config, true, true);
+  if (!cluster.isPrimary) return serve(config, cluster.worker?.id === 1, false);
+  const cb = await startCertbridge(config, { log });
+  try {
+    await bootstrap(config, cb);
+  } finally {
+    await cb.close();
+  }
   // Several event loops share the port: the main thread, not the CPU, limits one process.
   let stopping = false;
   for (let i = 0; i < config.portal.workers; i++) cluster.fork();
