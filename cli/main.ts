@@ -18,7 +18,8 @@ import { publishCrl, revokeUserCertificate, parseRevocationReason } from "../lib
 import { issueProxy } from "../lib/issuance/issueProxy";
 import { parseVomsRequests, vomsExtension } from "../lib/voms/proxyExtension";
 import { writeFileAtomic } from "../lib/files";
-import { findCertificate, listAuditEvents, listCertificates, getCaRecord } from "../lib/db";
+import { findCertificate, listAuditEvents, getCaRecord } from "../lib/db";
+import { searchCertificates } from "../lib/admin/certificates";
 import { systemClock } from "../lib/clock";
 import { registerClient, listClients, removeClient, setClientStatus, type ClientInput } from "../lib/oidc/clients";
 
@@ -185,12 +186,19 @@ async function dispatch(
         .safeParse({ kind: str("kind"), status: str("status"), subject: str("subject"), limit: str("limit") });
       if (!f.success) throw new UsageError(f.error.issues.map((i) => `--${i.path.join(".")}: ${i.message}`).join("; "));
       const now = cb.clock();
-      const rows = await listCertificates(cb.db, { ...f.data, subjectContains: f.data.subject, now });
+      // The operators' search (lib/admin), page by page up to --limit.
+      const rows = [];
+      let cursor: string | undefined;
+      do {
+        const page = await searchCertificates(cb.db, { kind: f.data.kind, status: f.data.status, subject: f.data.subject, limit: Math.min(200, f.data.limit - rows.length), cursor }, now);
+        rows.push(...page.rows);
+        cursor = page.nextCursor ?? undefined;
+      } while (cursor && rows.length < f.data.limit);
       table(
         rows.map((r) => ({
           serial: r.serialHex,
           kind: r.kind,
-          status: r.status === "valid" && r.notAfter <= now ? "expired" : r.status,
+          status: r.state,
           notAfter: r.notAfter,
           keySource: r.keySource,
           subject: r.subject,

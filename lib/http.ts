@@ -2,7 +2,7 @@
  * Mapping errors to HTTP for the route handlers, in one place. Next bundles
  * its own copy of lib/, so errors are recognised by shape, not instanceof.
  */
-import { escapeHtml } from "./oidc/pages";
+import { errorPage } from "./oidc/pages";
 
 export interface ErrorShape {
   code: string;
@@ -48,9 +48,7 @@ export const notFoundError = (message: string): ErrorShape & { name: string } =>
 export const clientIp = (request: Request) => request.headers.get("x-certbridge-client-ip") || null;
 
 /** An HTML error page for browser flows: a clear message, never a stack trace. */
-export function htmlError(e: unknown, title = "Sign-in could not be completed"): Response {
+export function htmlError(e: unknown): Response {
   const s = errorShape(e);
-  const body = `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><title>${escapeHtml(title)}</title>
-<link rel="stylesheet" href="/portal.css"></head><body><main class="card"><h1>${escapeHtml(title)}</h1><p role="alert">${escapeHtml(s.message)}</p><p><a href="/">Certbridge home</a></p></main></body></html>`;
-  return new Response(body, { status: s.status, headers: { "content-type": "text/html; charset=utf-8", "cache-control": "no-store" } });
+  return new Response(errorPage(s.code, s.message), { status: s.status, headers: { "content-type": "text/html; charset=utf-8", "cache-control": "no-store" } });
 }

@@ -295,35 +295,6 @@ export function findCertificate(db: Db, where: { id: string } | { serialHex: str
     : db.certificate.findFirst({ where: { serialHex: where.serialHex.toLowerCase() }, select: { ...certificateSelect, pem: true } });
 }
 
-export interface CertificateFilter {
-  kind?: CertificateKind;
-  status?: "valid" | "revoked" | "expired";
-  subjectContains?: string;
-  identityId?: string;
-  now: Date;
-  limit: number;
-}
-
-export function listCertificates(db: Db, f: CertificateFilter) {
-  return db.certificate.findMany({
-    where: {
-      kind: f.kind,
-      identityId: f.identityId,
-      subject: f.subjectContains ? { contains: f.subjectContains } : undefined,
-      ...(f.status === "revoked"
-        ? { status: "revoked" }
-        : f.status === "valid"
-          ? { status: "valid", notAfter: { gt: f.now } }
-          : f.status === "expired"
-            ? { status: "valid", notAfter: { lte: f.now } }
-            : {}),
-    },
-    orderBy: [{ createdAt: "desc" }, { id: "desc" }],
-    take: f.limit,
-    select: certificateSelect,
-  });
-}
-
 export async function revokeCertificate(
   db: Db,
   id: string,
