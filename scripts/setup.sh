@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(openssl globus-proxy-utils voms-clients voms-dev g++ myproxy postgresql-client chromium)
+packages=(openssl globus-proxy-utils voms-clients voms-dev g++ myproxy postgresql-client chromium openssh-client)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

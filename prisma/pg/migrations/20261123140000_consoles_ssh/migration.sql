@@ -1,0 +1,26 @@
+-- AlterTable
+ALTER TABLE "GatewayClient" ADD COLUMN     "allowedVos" TEXT;
+
+-- CreateTable
+CREATE TABLE "SshKey" (
+    "id" TEXT NOT NULL,
+    "identityId" TEXT NOT NULL,
+    "label" TEXT NOT NULL,
+    "algorithm" TEXT NOT NULL,
+    "fingerprint" TEXT NOT NULL,
+    "publicKey" TEXT NOT NULL,
+    "createdAt" TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    "lastUsedAt" TIMESTAMP(3),
+
+    CONSTRAINT "SshKey_pkey" PRIMARY KEY ("id")
+);
+
+-- CreateIndex
+CREATE UNIQUE INDEX "SshKey_fingerprint_key" ON "SshKey"("fingerprint");
+
+-- CreateIndex
+CREATE INDEX "SshKey_identityId_idx" ON "SshKey"("identityId");
+
+-- AddForeignKey
+ALTER TABLE "SshKey" ADD CONSTRAINT "SshKey_identityId_fkey" FOREIGN KEY ("identityId") REFERENCES "Identity"("id") ON DELETE CASCADE ON UPDATE CASCADE;
+
