@@ -35,6 +35,7 @@ export function prismaAdapterFactory(db: Db, kek: Buffer, namespace = "") {
       const data = {
         payload: JSON.stringify(payload),
         grantId: payload.grantId ?? null,
+        accountId: payload.accountId ?? null,
         userCode: payload.userCode ?? null,
         uid: payload.uid ?? null,
         expiresAt: expiry(expiresIn),

@@ -1,4 +1,7 @@
 -- AlterTable
+ALTER TABLE "OidcPayload" ADD COLUMN "accountId" TEXT;
+
+-- AlterTable
 ALTER TABLE "GatewayClient" ADD COLUMN "allowedVos" TEXT;
 
 -- CreateTable
@@ -19,4 +22,13 @@ CREATE UNIQUE INDEX "SshKey_fingerprint_key" ON "SshKey"("fingerprint");
 
 -- CreateIndex
 CREATE INDEX "SshKey_identityId_idx" ON "SshKey"("identityId");
+
+-- CreateIndex
+CREATE INDEX "AuditEvent_clientId_at_idx" ON "AuditEvent"("clientId", "at");
+
+-- CreateIndex
+CREATE INDEX "AuditEvent_actor_at_idx" ON "AuditEvent"("actor", "at");
+
+-- CreateIndex
+CREATE INDEX "OidcPayload_accountId_model_idx" ON "OidcPayload"("accountId", "model");
 
