@@ -12,10 +12,17 @@ export default function Home() {
         gateways you use. You never handle a certificate yourself: a gateway asks you to sign in here, you consent,
         and it receives proxies in your name.
       </p>
+      <p className="actions">
+        <a href="/account">Your account</a> (your certificates, the gateways you allowed, a proxy download)
+      </p>
       <h2>For gateway developers</h2>
       <ul>
         <li>OpenID configuration: <code>{base}/.well-known/openid-configuration</code></li>
         <li>Proxies: <code>POST {base}/getproxy</code> with the user&apos;s access token and a CSR</li>
+      </ul>
+      <h2>For operators</h2>
+      <ul>
+        <li><a href="/admin">Admin console</a>: issued certificates, gateways, the audit log</li>
       </ul>
       <h2>For sites</h2>
       <ul>

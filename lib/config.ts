@@ -36,6 +36,9 @@ const dn = z.string().refine((s) => {
   }
 }, "must be a DN in slash form, e.g. /DC=org/DC=example/CN=Name");
 
+/** Comma- or whitespace-separated values. */
+const list = z.string().transform((s) => s.split(/[\s,]+/).filter(Boolean));
+
 const oid = z.string().regex(/^[0-2](\.(0|[1-9][0-9]*))+$/, "must be a dotted OID");
 
 
@@ -84,6 +87,12 @@ const envSchema = z.object({
   CERTBRIDGE_CLIENTS_FILE: z.string().min(1).optional(),
   CERTBRIDGE_VOS_FILE: z.string().min(1).optional(),
   CERTBRIDGE_AA_SUBJECT_BASE: dn.default("/DC=org/DC=certbridge/OU=VOMS"),
+  CERTBRIDGE_ADMIN_SUBS: list.optional(),
+  CERTBRIDGE_ADMIN_ENTITLEMENTS: list.optional(),
+  CERTBRIDGE_SESSION_TTL: duration("CERTBRIDGE_SESSION_TTL").prefault("8h"),
+  CERTBRIDGE_SSH_PORT: z.coerce.number().int().min(0).max(65535).optional(),
+  CERTBRIDGE_SSH_LISTEN_HOST: z.string().min(1).optional(),
+  CERTBRIDGE_SSH_HOST_KEY_FILE: z.string().min(1).optional(),
 });
 
 export interface Config {
@@ -124,6 +133,16 @@ export interface Config {
   /** The upstream OP (EGI Check-in in production); null runs the embedded development IdP. */
   upstream: { issuer: string; clientId: string; clientSecret: string; scopes: string } | null;
   devIdp: { usersFile: string; issuer: string } | null;
+  console: {
+    /** Upstream `sub` values of administrators. */
+    adminSubs: string[];
+    /** Entitlements (eduperson_entitlement values) that make their holder an administrator. */
+    adminEntitlements: string[];
+    /** Lifetime of a browser session on the account and admin pages. */
+    sessionTtlSeconds: number;
+  };
+  /** `ssh proxy@portal`: null when off. */
+  ssh: { port: number; listenHost: string; hostKeyFile: string } | null;
   voms: {
     /** JSON list of VOs (see lib/voms/vos.ts); null: no VOMS attributes. */
     vosFile: string | null;
@@ -187,8 +206,20 @@ export function loadConfig(
     problems.push("CERTBRIDGE_UPSTREAM_ISSUER must be set when NODE_ENV=production: the embedded development IdP logs anyone in (CERTBRIDGE_ALLOW_DEV_IDP=1 overrides, for demos only)");
   }
   if (!e.CERTBRIDGE_UPSTREAM_SCOPES.split(/\s+/).includes("openid")) problems.push("CERTBRIDGE_UPSTREAM_SCOPES must include openid");
+  let adminSubs = e.CERTBRIDGE_ADMIN_SUBS ?? [];
+  const adminEntitlements = e.CERTBRIDGE_ADMIN_ENTITLEMENTS ?? [];
+  if (!adminSubs.length && !adminEntitlements.length) {
+    if (devIdp && !production) {
+      adminSubs = ["alice"];
+      warnings.push("CERTBRIDGE_ADMIN_SUBS is not set; the development user alice administers this portal.");
+    } else {
+      warnings.push("neither CERTBRIDGE_ADMIN_SUBS nor CERTBRIDGE_ADMIN_ENTITLEMENTS is set: nobody can use the admin console.");
+    }
+  }
   if (problems.length) throw invalidConfig(`invalid configuration: ${problems.join("; ")}`);
   for (const w of warnings) warn(w);
+  // SSH retrieval is on in the embedded defaults and off unless configured in production.
+  const sshPort = e.CERTBRIDGE_SSH_PORT ?? (production ? 0 : 2222);
 
   const dataDir = path.resolve(e.CERTBRIDGE_DATA_DIR);
   const external = e.CERTBRIDGE_CA_CERT_FILE !== undefined;
@@ -242,6 +273,14 @@ export function loadConfig(
           scopes: e.CERTBRIDGE_UPSTREAM_SCOPES,
         },
     devIdp: devIdp ? { usersFile: path.resolve(e.CERTBRIDGE_DEV_USERS_FILE), issuer: `${publicUrl}/dev-idp` } : null,
+    console: { adminSubs, adminEntitlements, sessionTtlSeconds: e.CERTBRIDGE_SESSION_TTL },
+    ssh: sshPort
+      ? {
+          port: sshPort,
+          listenHost: e.CERTBRIDGE_SSH_LISTEN_HOST ?? e.CERTBRIDGE_LISTEN_HOST,
+          hostKeyFile: path.resolve(e.CERTBRIDGE_SSH_HOST_KEY_FILE ?? path.join(dataDir, "ssh", "host_ed25519_key")),
+        }
+      : null,
     voms: {
       // The development setup serves the example VOs, matching the test users' entitlements.
       vosFile: e.CERTBRIDGE_VOS_FILE ? path.resolve(e.CERTBRIDGE_VOS_FILE) : devIdp ? path.resolve("examples/vos.json") : null,

@@ -11,7 +11,7 @@ import type Provider from "oidc-provider";
 import { z } from "zod";
 import { CertbridgeError, asCertbridgeError, invalidRequest } from "./errors";
 import { findIdentityClaims, recordAudit } from "./db";
-import { findGatewayClientMetadata, findClient, PROXY_SCOPES } from "./oidc/clients";
+import { allowedVosOf, findGatewayClientMetadata, findClient, PROXY_SCOPES } from "./oidc/clients";
 import { issueProxy } from "./issuance/issueProxy";
 import type { Certbridge } from "./certbridge";
 import type { VerifiedClaims } from "./identity/subject";
@@ -150,7 +150,7 @@ export async function getProxy(cb: Certbridge, provider: Provider, caches: GetPr
       publicKey: p.certreq ?? p.public_key,
       lifetimeSeconds: p.proxylifetime,
       client: { id: client.id, maxLifetimeSeconds: client.maxProxyLifetime },
-      extension: vomsRequests.length ? vomsExtension(cb.vos, vomsRequests, cb.clock) : undefined,
+      extension: vomsRequests.length ? vomsExtension(cb.vos, vomsRequests, cb.clock, allowedVosOf(client)) : undefined,
       actor: `client:${client.id}`,
       ip: req.ip ?? undefined,
     });

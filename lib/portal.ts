@@ -12,13 +12,15 @@ import { CertbridgeError, invalidRequest } from "./errors";
 import { findClient } from "./oidc/clients";
 import { findIdentity, recordAudit } from "./db";
 import { ensureIdentity } from "./issuance/identity";
-import { Upstream, loginState } from "./upstream";
+import { Upstream, loginState, type LoginState } from "./upstream";
 import { openSealedKey, sealKey } from "./pki/seal";
 import { getProxy, GetProxyCaches, type HttpRequestParts, type HttpResult } from "./getproxy";
 import { publishCrl } from "./ca/revocation";
 import type { VerifiedClaims } from "./identity/subject";
 import { formatDuration } from "./duration";
-import { LOGIN_COOKIE } from "./http";
+import { LOGIN_COOKIE, type CookieSpec } from "./http";
+import { Consoles } from "./console";
+import { safeReturnPath, SESSION_COOKIE } from "./console/session";
 import { lscFile, vomsesLine } from "./voms/vos";
 
 const LOGIN_COOKIE_CONTEXT = "certbridge:login-cookie";
@@ -39,7 +41,7 @@ export type InteractionView =
 
 export interface Redirect {
   location: string;
-  setCookie?: { name: string; value: string; path: string; maxAge: number; secure: boolean };
+  cookies?: CookieSpec[];
 }
 
 /** A Node request/response pair carrying only a cookie header, for oidc-provider's interaction helpers. */
@@ -53,6 +55,7 @@ function nodeReqRes(cookie: string, url = "/") {
 
 export class Portal {
   readonly upstream: Upstream;
+  readonly console: Consoles;
 
   constructor(
     readonly cb: Certbridge,
@@ -61,6 +64,7 @@ export class Portal {
     readonly devIdpEnabled: boolean,
   ) {
     this.upstream = new Upstream({ ...upstream, redirectUri: `${cb.config.publicUrl}/interaction/callback` });
+    this.console = new Consoles(cb);
   }
 
   get secureCookies() {
@@ -115,8 +119,23 @@ export class Portal {
     const { details } = await this.details(cookie, uid);
     const hint = (k: string) => (typeof details.params[k] === "string" ? (details.params[k] as string) : undefined);
     const { url, state } = await this.upstream.startLogin(uid, { idpHint: hint("idp_hint") ?? hint("idphint"), loginHint: hint("login_hint") });
+    return { location: url, cookies: [this.loginCookie(state)] };
+  }
+
+  private loginCookie(state: LoginState): CookieSpec {
     const value = sealKey(this.cb.config.kek, Buffer.from(JSON.stringify(state)), LOGIN_COOKIE_CONTEXT);
-    return { location: url, setCookie: { name: LOGIN_COOKIE, value, path: "/interaction", maxAge: 600, secure: this.secureCookies } };
+    return { name: LOGIN_COOKIE, value, path: "/interaction", maxAge: 600, secure: this.secureCookies };
+  }
+
+  /** Sign in to the account or admin console (no gateway involved): the same upstream login, returning to `next`. */
+  async startConsoleLogin(next: string | null): Promise<Redirect> {
+    const { url, state } = await this.upstream.startLogin("console", {}, safeReturnPath(next));
+    return { location: url, cookies: [this.loginCookie(state)] };
+  }
+
+  /** End the console session (the upstream IdP's own session is its business). */
+  logout(): Redirect {
+    return { location: "/", cookies: [{ name: SESSION_COOKIE, value: "", path: "/", maxAge: 0, secure: this.secureCookies }] };
   }
 
   /** Back from the IdP: verify, record the person, and resume the gateway's authorization request. */
@@ -129,12 +148,17 @@ export class Portal {
     }
     const claims = (await this.upstream.finishLogin(callbackUrl, state)) as VerifiedClaims;
     const identity = await ensureIdentity({ db: this.cb.db, clock: this.cb.clock, policy: this.cb.config.subject, identities: this.cb.identities }, claims, "login");
+    const clearLogin: CookieSpec = { name: LOGIN_COOKIE, value: "", path: "/interaction", maxAge: 0, secure: this.secureCookies };
+    if (state.returnTo !== undefined) {
+      await recordAudit(this.cb.db, { action: "console.login", actor: `user:${identity.id}`, identityId: identity.id, ip, details: { issuer: claims.iss } });
+      return { location: safeReturnPath(state.returnTo), cookies: [clearLogin, { ...this.console.startSession(identity.id), path: "/", secure: this.secureCookies }] };
+    }
     const interaction = await this.provider.Interaction.find(state.uid);
     if (!interaction) throw new CertbridgeError("invalid_request", "The sign-in took too long and the gateway's request expired. Start again from the gateway.");
     await recordAudit(this.cb.db, { action: "login", actor: `user:${identity.id}`, identityId: identity.id, clientId: String(interaction.params.client_id), ip, details: { issuer: claims.iss } });
     interaction.result = { login: { accountId: identity.id } };
     await interaction.save(interaction.exp - Math.floor(Date.now() / 1000));
-    return { location: interaction.returnTo, setCookie: { name: LOGIN_COOKIE, value: "", path: "/interaction", maxAge: 0, secure: this.secureCookies } };
+    return { location: interaction.returnTo, cookies: [clearLogin] };
   }
 
   /** Allow or deny at the consent screen; returns where the browser continues. */

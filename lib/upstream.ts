@@ -17,7 +17,15 @@ export interface UpstreamSettings {
 }
 
 /** What travels in the (sealed) login cookie between leaving for the IdP and coming back. */
-export const loginState = z.object({ uid: z.string().min(1), verifier: z.string().min(43), state: z.string().min(1), nonce: z.string().min(1) });
+export const loginState = z.object({
+  /** The gateway's pending authorization request ("console" for a console sign-in). */
+  uid: z.string().min(1),
+  verifier: z.string().min(43),
+  state: z.string().min(1),
+  nonce: z.string().min(1),
+  /** Console sign-ins only: the portal path to return to. */
+  returnTo: z.string().optional(),
+});
 export type LoginState = z.infer<typeof loginState>;
 
 export class Upstream {
@@ -39,10 +47,10 @@ export class Upstream {
   }
 
   /** Where to send the browser, and the state to keep until it comes back. */
-  async startLogin(uid: string, hints: { idpHint?: string; loginHint?: string }): Promise<{ url: string; state: LoginState }> {
+  async startLogin(uid: string, hints: { idpHint?: string; loginHint?: string }, returnTo?: string): Promise<{ url: string; state: LoginState }> {
     const config = await this.config();
     const verifier = client.randomPKCECodeVerifier();
-    const state = { uid, verifier, state: client.randomState(), nonce: client.randomNonce() };
+    const state: LoginState = { uid, verifier, state: client.randomState(), nonce: client.randomNonce(), ...(returnTo !== undefined ? { returnTo } : {}) };
     const url = client.buildAuthorizationUrl(config, {
       redirect_uri: this.settings.redirectUri,
       scope: this.settings.scopes,

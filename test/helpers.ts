@@ -61,6 +61,8 @@ export async function testEnvironment(extra: Record<string, string> = {}) {
     CERTBRIDGE_CA_SUBJECT: "/DC=org/DC=certbridge-test/CN=Certbridge Test CA",
     CERTBRIDGE_KEY_POOL_SIZE: "2",
     CERTBRIDGE_COOKIE_KEYS: "test-cookie-key-not-secret",
+    // SSH retrieval listens on a fixed port by default; tests that need it pick a free one.
+    CERTBRIDGE_SSH_PORT: "0",
     ...extra,
   };
   if (TEST_DATABASE.startsWith("postgres")) {

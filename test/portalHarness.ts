@@ -213,3 +213,11 @@ export async function loginThroughPortal(
 export async function redeem(r: Awaited<ReturnType<typeof loginThroughPortal>>) {
   return client.authorizationCodeGrant(r.config, r.callback, { pkceCodeVerifier: r.verifier, expectedState: r.state });
 }
+
+/** Sign in to the consoles as a development user; returns the page reached (`next`) and the session's CSRF token. */
+export async function consoleLogin(portalUrl: string, user: string, next = "/account", browser = new Browser()) {
+  let page = await browser.go(`${portalUrl}/login?next=${encodeURIComponent(next)}`);
+  page = await browser.submit(page, /\/dev-idp\/interaction\/.+\/login$/, { sub: user });
+  const csrf = /name="csrf" value="([^"]+)"/.exec(page.html)?.[1];
+  return { browser, page, csrf: csrf ?? null };
+}

@@ -349,3 +349,131 @@ export function listAuditEvents(db: Db, f: { certificateId?: string; identityId?
 export function isUniqueViolation(e: unknown): boolean {
   return typeof e === "object" && e !== null && (e as { code?: string }).code === "P2002";
 }
+
+/* ---------- consoles: grants, audit search, overview ---------- */
+
+/** A person's consents: oidc-provider Grant rows, with the latest expiry of their refresh tokens. */
+export async function listGrantsOfAccount(db: Db, accountId: string, now: Date) {
+  const grants = await db.oidcPayload.findMany({
+    where: { accountId, model: "Grant", OR: [{ expiresAt: null }, { expiresAt: { gt: now } }] },
+    select: { id: true, payload: true, expiresAt: true },
+  });
+  if (!grants.length) return [];
+  const tokens = await db.oidcPayload.groupBy({
+    by: ["grantId"],
+    where: { grantId: { in: grants.map((g) => g.id) }, model: "RefreshToken", expiresAt: { gt: now } },
+    _max: { expiresAt: true },
+    _count: { _all: true },
+  });
+  const byGrant = new Map(tokens.map((t) => [t.grantId, t]));
+  return grants.map((g) => {
+    const p = JSON.parse(g.payload) as { clientId?: string; iat?: number; openid?: { scope?: string } };
+    const t = byGrant.get(g.id);
+    return {
+      grantId: g.id,
+      clientId: p.clientId ?? "?",
+      scopes: (p.openid?.scope ?? "").split(" ").filter(Boolean),
+      grantedAt: p.iat ? new Date(p.iat * 1000) : null,
+      expiresAt: g.expiresAt,
+      refreshTokens: t?._count._all ?? 0,
+      refreshUntil: t?._max.expiresAt ?? null,
+    };
+  });
+}
+
+/**
+ * Withdraw a consent: the grant and every token issued under it (RFC 7009
+ * §2.1 cascading), with its audit event, in one transaction. Only the
+ * grant's own person may do this; returns the grant's client, or null when
+ * the grant is not theirs (or is gone).
+ */
+export async function deleteGrantOfAccount(db: Db, accountId: string, grantId: string, audit: AuditInput): Promise<string | null> {
+  const grant = await db.oidcPayload.findFirst({ where: { model: "Grant", id: grantId, accountId }, select: { payload: true } });
+  if (!grant) return null;
+  const clientId = (JSON.parse(grant.payload) as { clientId?: string }).clientId ?? null;
+  await db.$transaction([
+    db.oidcPayload.deleteMany({ where: { grantId, model: { not: "Grant" } } }),
+    db.oidcPayload.deleteMany({ where: { model: "Grant", id: grantId, accountId } }),
+    db.auditEvent.create({ data: auditData({ ...audit, clientId, identityId: accountId, details: { ...audit.details, grantId } }) }),
+  ]);
+  return clientId;
+}
+
+export const auditSelect = {
+  id: true,
+  at: true,
+  action: true,
+  actor: true,
+  outcome: true,
+  identityId: true,
+  certificateId: true,
+  clientId: true,
+  ip: true,
+  details: true,
+} as const;
+
+export interface AuditFilter {
+  /** An exact action ("proxy.issue") or a family ("proxy."). */
+  action?: string;
+  actor?: string;
+  outcome?: string;
+  clientId?: string;
+  identityId?: string;
+  certificateId?: string;
+  from?: Date;
+  to?: Date;
+  /** Keyset: events strictly older than this (at, id). */
+  before?: { at: Date; id: string };
+}
+
+/** Audit events, newest first, by keyset pages (index at / action,at / clientId,at / actor,at / identityId,at). */
+export function searchAuditEvents(db: Db, f: AuditFilter, take: number) {
+  return db.auditEvent.findMany({
+    where: {
+      AND: [
+        f.action ? (f.action.endsWith(".") ? { action: { startsWith: f.action } } : { action: f.action }) : {},
+        f.actor ? { actor: f.actor } : {},
+        f.outcome ? { outcome: f.outcome } : {},
+        f.clientId ? { clientId: f.clientId } : {},
+        f.identityId ? { identityId: f.identityId } : {},
+        f.certificateId ? { certificateId: f.certificateId } : {},
+        f.from ? { at: { gte: f.from } } : {},
+        f.to ? { at: { lt: f.to } } : {},
+        f.before ? { OR: [{ at: { lt: f.before.at } }, { at: f.before.at, id: { lt: f.before.id } }] } : {},
+      ],
+    },
+    orderBy: [{ at: "desc" }, { id: "desc" }],
+    take,
+    select: auditSelect,
+  });
+}
+
+/** Proxies issued per client in [from, to). */
+export async function countProxiesByClient(db: Db, from: Date, to: Date) {
+  const rows = await db.certificate.groupBy({
+    by: ["clientId"],
+    where: { kind: "proxy", createdAt: { gte: from, lt: to } },
+    _count: { _all: true },
+  });
+  return rows.map((r) => ({ clientId: r.clientId, count: r._count._all }));
+}
+
+/** People seen (signed in or obtained a proxy) since `since`, and all people. */
+export async function countIdentities(db: Db, since: Date) {
+  const [active, total] = await Promise.all([db.identity.count({ where: { lastSeenAt: { gte: since } } }), db.identity.count()]);
+  return { active, total };
+}
+
+/** Valid user certificates that end within [now, until), soonest first. */
+export function listUserCertificatesEndingBefore(db: Db, now: Date, until: Date, take: number) {
+  return db.certificate.findMany({
+    where: { kind: "user", status: "valid", notAfter: { gt: now, lt: until } },
+    orderBy: { notAfter: "asc" },
+    take,
+    select: certificateSelect,
+  });
+}
+
+export function countRevokedCertificates(db: Db, issuer: string, now: Date) {
+  return db.certificate.count({ where: { issuer, kind: "user", status: "revoked", notAfter: { gt: now } } });
+}

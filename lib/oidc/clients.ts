@@ -7,7 +7,7 @@
 import crypto from "node:crypto";
 import { z } from "zod";
 import { CertbridgeError, invalidRequest, notFound } from "../errors";
-import { newId, recordAudit, type AuditInput, type Db } from "../db";
+import { newId, type AuditInput, type Db } from "../db";
 import { openSealedKey, sealKey } from "../pki/seal";
 
 /** Scopes a gateway may be allowed. `proxy` and the MasterPortal name grant /getproxy. */
@@ -29,6 +29,8 @@ export const clientInput = z.object({
   redirectUris: z.array(redirectUri).min(1, "at least one redirect URI is required"),
   scopes: z.array(z.enum(GATEWAY_SCOPES)).default(["openid", "profile", "email", "offline_access", "proxy", "edu.uiuc.ncsa.myproxy.getcert"]),
   maxProxyLifetimeSeconds: z.number().int().min(60).max(100 * 86400).default(86400),
+  /** VOs whose attributes this gateway may request; absent: every VO the portal serves. */
+  allowedVos: z.array(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, "VO names are letters, digits, . _ -")).max(64).optional(),
   /** Only from a clients file: a secret chosen by the operator. */
   secret: z.string().min(24, "client secrets must be at least 24 characters").optional(),
 });
@@ -43,6 +45,7 @@ const clientSelect = {
   redirectUris: true,
   scopes: true,
   maxProxyLifetime: true,
+  allowedVos: true,
   status: true,
   createdAt: true,
   updatedAt: true,
@@ -57,18 +60,26 @@ function parseClient(input: ClientInput) {
   return r.data;
 }
 
-/** Create, or with `upsert` update, a client; returns the secret when one was generated. */
+/** Who changed a client, from where, and why (the admin console requires a reason). */
+export type ClientAudit = Pick<AuditInput, "actor" | "ip"> & { reason?: string };
+
+/**
+ * Create, or with `upsert` (the clients file) or `update` (the console: the
+ * client must exist) change, a client; returns the secret when one was
+ * generated. The audit event records which fields changed.
+ */
 export async function registerClient(
   db: Db,
   kek: Buffer,
   input: ClientInput,
-  audit: Pick<AuditInput, "actor" | "ip">,
-  opts: { upsert?: boolean } = {},
+  audit: ClientAudit,
+  opts: { upsert?: boolean; update?: boolean } = {},
 ) {
   const c = parseClient(input);
   const id = c.id ?? `gw-${crypto.randomBytes(6).toString("hex")}`;
-  const existing = await db.gatewayClient.findUnique({ where: { id }, select: { id: true, secretEnc: true } });
-  if (existing && !opts.upsert) throw new CertbridgeError("conflict", `client ${id} already exists`);
+  const existing = await db.gatewayClient.findUnique({ where: { id }, select: { ...clientSelect, secretEnc: true } });
+  if (existing && !opts.upsert && !opts.update) throw new CertbridgeError("conflict", `client ${id} already exists`);
+  if (!existing && opts.update) throw notFound(`no client ${id}`);
   const generated = !c.public && !c.secret && !existing?.secretEnc ? crypto.randomBytes(32).toString("base64url") : undefined;
   const secret = c.secret ?? generated;
   const data = {
@@ -79,6 +90,7 @@ export async function registerClient(
     redirectUris: JSON.stringify(c.redirectUris),
     scopes: c.scopes.join(" "),
     maxProxyLifetime: c.maxProxyLifetimeSeconds,
+    allowedVos: c.allowedVos ? JSON.stringify(c.allowedVos) : null,
     ...(c.public ? { secretEnc: null } : secret ? { secretEnc: sealKey(kek, Buffer.from(secret, "utf8"), secretContext(id)) } : {}),
   };
   const [client] = await db.$transaction([
@@ -90,12 +102,42 @@ export async function registerClient(
         actor: audit.actor,
         ip: audit.ip ?? null,
         clientId: id,
-        details: JSON.stringify({ name: c.name, public: c.public, redirectUris: c.redirectUris, scopes: c.scopes, maxProxyLifetimeSeconds: c.maxProxyLifetimeSeconds }),
+        details: JSON.stringify({
+          name: c.name,
+          public: c.public,
+          redirectUris: c.redirectUris,
+          scopes: c.scopes,
+          maxProxyLifetimeSeconds: c.maxProxyLifetimeSeconds,
+          allowedVos: c.allowedVos ?? null,
+          ...(existing ? { changed: changedFields(existing, data) } : {}),
+          ...(generated ? { secret: "generated" } : {}),
+          ...(audit.reason ? { reason: audit.reason } : {}),
+        }),
       },
     }),
   ]);
   return { client, secret: generated };
 }
+
+function changedFields(before: Record<string, unknown>, after: Record<string, unknown>): string[] {
+  return Object.keys(after).filter((k) => (k === "secretEnc" ? (before[k] === null) !== (after[k] === null) : before[k] !== after[k]));
+}
+
+/** A new secret for a confidential client, shown once; the old one stops working at once. */
+export async function rotateClientSecret(db: Db, kek: Buffer, id: string, audit: ClientAudit): Promise<string> {
+  const existing = await findClient(db, id);
+  if (!existing) throw notFound(`no client ${id}`);
+  if (existing.isPublic) throw invalidRequest(`client ${id} is public: it has no secret to rotate`);
+  const secret = crypto.randomBytes(32).toString("base64url");
+  await db.$transaction([
+    db.gatewayClient.update({ where: { id }, data: { secretEnc: sealKey(kek, Buffer.from(secret, "utf8"), secretContext(id)) }, select: { id: true } }),
+    db.auditEvent.create({ data: { id: newId(), action: "client.rotate_secret", actor: audit.actor, ip: audit.ip ?? null, clientId: id, details: JSON.stringify({ reason: audit.reason ?? null }) } }),
+  ]);
+  return secret;
+}
+
+/** The VOs a client may ask attributes for; null: any VO the portal serves. */
+export const allowedVosOf = (client: { allowedVos: string | null }): string[] | null => (client.allowedVos ? (JSON.parse(client.allowedVos) as string[]) : null);
 
 export function listClients(db: Db) {
   return db.gatewayClient.findMany({ orderBy: { createdAt: "asc" }, select: clientSelect });
@@ -105,21 +147,25 @@ export function findClient(db: Db, id: string) {
   return db.gatewayClient.findUnique({ where: { id }, select: clientSelect });
 }
 
-export async function removeClient(db: Db, id: string, audit: Pick<AuditInput, "actor" | "ip">) {
+export async function removeClient(db: Db, id: string, audit: ClientAudit) {
   const existing = await findClient(db, id);
   if (!existing) throw notFound(`no client ${id}`);
   await db.$transaction([
     db.gatewayClient.delete({ where: { id }, select: { id: true } }),
     // Its grants and tokens go with it.
     db.oidcPayload.deleteMany({ where: { payload: { contains: `"clientId":${JSON.stringify(id)}` } } }),
-    db.auditEvent.create({ data: { id: newId(), action: "client.remove", actor: audit.actor, ip: audit.ip ?? null, clientId: id, details: JSON.stringify({ name: existing.name }) } }),
+    db.auditEvent.create({ data: { id: newId(), action: "client.remove", actor: audit.actor, ip: audit.ip ?? null, clientId: id, details: JSON.stringify({ name: existing.name, reason: audit.reason ?? null }) } }),
   ]);
 }
 
-export async function setClientStatus(db: Db, id: string, status: "active" | "suspended", audit: Pick<AuditInput, "actor" | "ip"> & { reason?: string }) {
-  const updated = await db.gatewayClient.updateMany({ where: { id }, data: { status } });
-  if (updated.count === 0) throw notFound(`no client ${id}`);
-  await recordAudit(db, { action: status === "suspended" ? "client.suspend" : "client.activate", actor: audit.actor, ip: audit.ip, clientId: id, details: { reason: audit.reason ?? null } });
+export async function setClientStatus(db: Db, id: string, status: "active" | "suspended", audit: ClientAudit) {
+  if (!(await findClient(db, id))) throw notFound(`no client ${id}`);
+  await db.$transaction([
+    db.gatewayClient.update({ where: { id }, data: { status }, select: { id: true } }),
+    db.auditEvent.create({
+      data: { id: newId(), action: status === "suspended" ? "client.suspend" : "client.activate", actor: audit.actor, ip: audit.ip ?? null, clientId: id, details: JSON.stringify({ reason: audit.reason ?? null }) },
+    }),
+  ]);
 }
 
 /** oidc-provider client metadata for an active client (suspended and unknown clients do not exist to the protocol). */

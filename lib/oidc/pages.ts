@@ -17,6 +17,6 @@ ${opts.devBanner ? '<p class="dev" role="alert">DEVELOPMENT IdP: test users only
 <h1>${escapeHtml(title)}</h1>${body}</body></html>`;
 }
 
-export function errorPage(error: string, description: string): string {
-  return page("Sign-in could not be completed", `<p><strong>${escapeHtml(error)}</strong></p><p>${escapeHtml(description)}</p><p><a href="/">Back to the portal</a></p>`);
+export function errorPage(error: string, description: string, title = "Sign-in could not be completed"): string {
+  return page(title, `<p><strong>${escapeHtml(error)}</strong></p><p>${escapeHtml(description)}</p><p><a href="/">Back to the portal</a></p>`);
 }

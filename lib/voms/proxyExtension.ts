@@ -30,7 +30,11 @@ export function parseVomsRequests(texts: readonly string[]): VomsRequest[] {
   return out;
 }
 
-export function vomsExtension(vos: Map<string, ServedVo>, requests: readonly VomsRequest[], clock: () => Date): ProxyExtensionHook {
+/**
+ * @param allowedVos the requesting gateway's VO allow-list (null: any served
+ *   VO); checked in the policy step so a refusal is audited like any other.
+ */
+export function vomsExtension(vos: Map<string, ServedVo>, requests: readonly VomsRequest[], clock: () => Date, allowedVos: readonly string[] | null = null): ProxyExtensionHook {
   const granted: { vo: ServedVo; fqans: string[] }[] = [];
   return {
     authorize({ identity, claims }) {
@@ -38,6 +42,7 @@ export function vomsExtension(vos: Map<string, ServedVo>, requests: readonly Vom
         const vo = vos.get(r.vo);
         if (!vo) throw invalidRequest(`VO ${r.vo} is not served by this portal (served: ${[...vos.keys()].join(", ") || "none"})`);
         if (granted.some((g) => g.vo.config.name === r.vo)) throw invalidRequest(`VO ${r.vo} was requested twice`);
+        if (allowedVos && !allowedVos.includes(r.vo)) throw accessDenied(`this gateway is not allowed to request attributes of VO ${r.vo}`);
         const staticFqans = vo.config.members[identity.subject] ?? [];
         const membership = membershipsFromClaims(claims, { staticFqans }).find((m) => m.vo === r.vo);
         const choice = selectFqans(membership, r.vo, r.fqan);

@@ -10,7 +10,7 @@ export async function GET(request: Request) {
     const callback = new URL(`${p.cb.config.publicUrl}/interaction/callback${url.search}`);
     const cookie = (request.headers.get("cookie") ?? "").split(/;\s*/).find((c) => c.startsWith(`${LOGIN_COOKIE}=`))?.slice(LOGIN_COOKIE.length + 1);
     const r = await p.finishLogin(callback, cookie, clientIp(request));
-    return seeOther(r.location, r.setCookie);
+    return seeOther(r.location, r.cookies);
   } catch (e) {
     return htmlError(e);
   }

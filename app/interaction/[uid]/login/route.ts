@@ -5,7 +5,7 @@ export async function POST(request: Request, { params }: { params: Promise<{ uid
   try {
     const { uid } = await params;
     const r = await portal().startLogin(request.headers.get("cookie") ?? "", uid);
-    return seeOther(r.location, r.setCookie);
+    return seeOther(r.location, r.cookies);
   } catch (e) {
     return htmlError(e);
   }

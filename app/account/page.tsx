@@ -1,0 +1,137 @@
+import { portal } from "../../lib/runtime";
+import { formatDuration } from "../../lib/duration";
+import { Badge, Console, Csrf, Flash, Time, paramsOf, requireViewer, type SearchParams } from "../_console/ui";
+
+export const metadata = { title: "Your account · Certbridge" };
+
+const LIFETIMES = [3600, 12 * 3600, 86400, 3 * 86400, 7 * 86400];
+
+export default async function Account({ searchParams }: { searchParams: SearchParams }) {
+  const viewer = await requireViewer("/account");
+  const params = await paramsOf(searchParams);
+  const a = await portal().console.account(viewer);
+  const lifetimes = LIFETIMES.filter((s) => s <= a.proxyLifetimes.max);
+  return (
+    <Console viewer={viewer} current="/account">
+      <h1>Your account</h1>
+      <Flash params={params} />
+      <section aria-labelledby="identity">
+        <h2 id="identity">Your identity</h2>
+        <div className="table-wrap">
+          <table className="data kv">
+            <tbody>
+              <tr><th scope="row">Name</th><td>{a.identity.displayName}</td></tr>
+              {a.identity.email ? <tr><th scope="row">Email</th><td>{a.identity.email}</td></tr> : null}
+              <tr><th scope="row">Signed in through</th><td>{a.idp} <span className="hint">({a.identity.issuer})</span></td></tr>
+              <tr><th scope="row">Certificate subject</th><td className="dn">{a.identity.subject}</td></tr>
+              <tr><th scope="row">First seen</th><td><Time at={a.identity.createdAt} /></td></tr>
+            </tbody>
+          </table>
+        </div>
+        <h3>Virtual organisations</h3>
+        {a.memberships.length ? (
+          <ul>
+            {a.memberships.map((m) => (
+              <li key={m.vo}>
+                <strong>{m.vo}</strong>
+                {m.served ? "" : " (not served by this portal)"}: {m.fqans.map((f) => <code key={f}>{f} </code>)}
+              </li>
+            ))}
+          </ul>
+        ) : (
+          <p className="muted">Your identity provider asserted no VO memberships.</p>
+        )}
+      </section>
+
+      <section aria-labelledby="consents">
+        <h2 id="consents">Gateways you allowed</h2>
+        {a.consents.length ? (
+          <div className="table-wrap">
+            <table className="data responsive">
+              <thead><tr><th scope="col">Gateway</th><th scope="col">Access</th><th scope="col">Since</th><th scope="col">Until</th><th scope="col"><span className="hint">Action</span></th></tr></thead>
+              <tbody>
+                {a.consents.map((c) => (
+                  <tr key={c.grantId}>
+                    <td data-label="Gateway">{c.clientName} <span className="hint">({c.clientId})</span></td>
+                    <td data-label="Access">{c.scopes.join(", ")}{c.refreshTokens ? `; ${c.refreshTokens} long-lived token(s)` : ""}</td>
+                    <td data-label="Since"><Time at={c.grantedAt} /></td>
+                    <td data-label="Until"><Time at={c.refreshUntil ?? c.expiresAt} /></td>
+                    <td data-label="Action">
+                      <form method="post" action={`/account/consents/${encodeURIComponent(c.grantId)}`}>
+                        <Csrf viewer={viewer} />
+                        <button type="submit" className="danger" aria-label={`Revoke consent for ${c.clientName}`}>Revoke</button>
+                      </form>
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+        ) : (
+          <p className="muted">No gateway currently holds your consent.</p>
+        )}
+      </section>
+
+      <section aria-labelledby="certs">
+        <h2 id="certs">Your certificates</h2>
+        {a.certificates.rows.length ? (
+          <div className="table-wrap">
+            <table className="data responsive">
+              <thead><tr><th scope="col">Kind</th><th scope="col">Serial</th><th scope="col">Gateway</th><th scope="col">VO</th><th scope="col">Issued</th><th scope="col">Expires</th><th scope="col">Status</th></tr></thead>
+              <tbody>
+                {a.certificates.rows.map((c) => (
+                  <tr key={c.id}>
+                    <td data-label="Kind">{c.kind === "user" ? "user certificate" : "proxy"}</td>
+                    <td data-label="Serial"><a href={`/account/certificates/${c.id}`}><code>{c.serialHex}</code></a></td>
+                    <td data-label="Gateway">{c.clientId ?? "—"}</td>
+                    <td data-label="VO">{c.vo ?? "—"}</td>
+                    <td data-label="Issued"><Time at={c.createdAt} /></td>
+                    <td data-label="Expires"><Time at={c.notAfter} /></td>
+                    <td data-label="Status"><Badge value={c.state} /></td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+        ) : (
+          <p className="muted">Nothing has been issued in your name yet.</p>
+        )}
+      </section>
+
+      <section aria-labelledby="proxy">
+        <h2 id="proxy">Get a proxy now</h2>
+        <p>For when you have no gateway: the portal makes a key and a proxy certificate and your browser downloads both in one file.</p>
+        <p className="warning">
+          <strong>The file contains a private key.</strong> Anyone holding it can act as you on the grid until it expires. Keep it
+          readable only by you (<code>chmod 600</code>), never email or share it, and delete it when done. Command-line users can
+          get proxies without a browser: see the portal&apos;s documentation.
+        </p>
+        <form method="post" action="/account/proxy" className="stack">
+          <Csrf viewer={viewer} />
+          <label>
+            Lifetime
+            <select name="lifetime" defaultValue={String(Math.min(a.proxyLifetimes.default, a.proxyLifetimes.max))}>
+              {[...new Set([...lifetimes, a.proxyLifetimes.default])].sort((x, y) => x - y).map((s) => (
+                <option key={s} value={String(s)}>{formatDuration(s)}</option>
+              ))}
+            </select>
+          </label>
+          <label>
+            VOMS attributes
+            <select name="vo" defaultValue="">
+              <option value="">none (plain proxy)</option>
+              {a.memberships.filter((m) => m.served).flatMap((m) => [
+                <option key={m.vo} value={m.vo}>{m.vo} (all your attributes)</option>,
+                ...m.fqans.filter((f) => f !== `/${m.vo}`).map((f) => <option key={f} value={`${m.vo}:${f}`}>{f} first</option>),
+              ])}
+            </select>
+          </label>
+          <label className="inline">
+            <input type="checkbox" name="acknowledge" value="yes" required /> I will keep this file private and delete it when done.
+          </label>
+          <div className="actions"><button type="submit" className="primary">Download proxy</button></div>
+        </form>
+      </section>
+    </Console>
+  );
+}

@@ -1,0 +1,22 @@
+import { portal } from "../../../../../../lib/runtime";
+import { consoleForm, notFoundError, seeOther } from "../../../../../../lib/http";
+
+const DONE = { update: "Changes saved.", suspend: "Gateway suspended: its tokens stop working at /getproxy.", activate: "Gateway active again.", rotate: "", delete: "" } as const;
+
+/** Every change to one gateway: update, suspend, activate, rotate (the secret), delete. */
+export async function POST(request: Request, { params }: { params: Promise<{ id: string; op: string }> }) {
+  const { id, op } = await params;
+  return consoleForm(request, `/admin/clients/${id}`, async (req) => {
+    const p = portal();
+    if (op === "update") {
+      await p.console.saveClient(req, id);
+    } else if (op === "suspend" || op === "activate" || op === "rotate" || op === "delete") {
+      const { secret } = await p.console.changeClient(req, id, op);
+      if (secret) return seeOther(`/admin/clients/${id}/secret`, { ...p.console.secretFlash(id, secret), secure: p.secureCookies });
+      if (op === "delete") return seeOther(`/admin/clients?done=${encodeURIComponent(`Gateway ${id} deleted with its consents and tokens.`)}`);
+    } else {
+      throw notFoundError(`unknown action ${op}`);
+    }
+    return seeOther(`/admin/clients/${id}?done=${encodeURIComponent(DONE[op])}`);
+  });
+}

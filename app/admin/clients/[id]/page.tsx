@@ -1,0 +1,60 @@
+import { portal } from "../../../../lib/runtime";
+import { AuditTable, Badge, Console, Csrf, Flash, orNotFound, paramsOf, requireAdmin, type SearchParams } from "../../../_console/ui";
+import { ClientForm } from "../form";
+
+export const metadata = { title: "Gateway · Admin · Certbridge" };
+
+export default async function AdminClient({ params, searchParams }: { params: Promise<{ id: string }>; searchParams: SearchParams }) {
+  const { id } = await params;
+  const viewer = await requireAdmin(`/admin/clients/${id}`);
+  const c = portal().console;
+  const client = await orNotFound(c.client(id));
+  const act = (op: string) => `/admin/clients/${id}/action/${op}`;
+  return (
+    <Console viewer={viewer} current="/admin/clients">
+      <h1>
+        {client.name} <Badge value={client.status} />
+      </h1>
+      <Flash params={await paramsOf(searchParams)} />
+      <p>
+        Client id <code>{client.id}</code>, {client.isPublic ? "public" : "confidential"}. <a href={`/admin/certificates?client=${encodeURIComponent(client.id)}`}>Its certificates</a> ·{" "}
+        <a href={`/admin/audit?client=${encodeURIComponent(client.id)}`}>its audit events</a>
+      </p>
+
+      <h2>Status</h2>
+      <form method="post" action={act(client.status === "active" ? "suspend" : "activate")} className="filters">
+        <Csrf viewer={viewer} />
+        <label>Reason<input name="reason" required minLength={3} maxLength={500} size={40} /></label>
+        <button type="submit" className={client.status === "active" ? "danger" : "primary"}>{client.status === "active" ? "Suspend gateway" : "Reactivate gateway"}</button>
+      </form>
+      <p className="hint">A suspended gateway cannot sign users in, refresh tokens or obtain proxies; its existing consents are kept.</p>
+
+      {client.isPublic ? null : (
+        <>
+          <h2>Secret</h2>
+          <form method="post" action={act("rotate")} className="filters">
+            <Csrf viewer={viewer} />
+            <label>Reason<input name="reason" required minLength={3} maxLength={500} size={40} /></label>
+            <button type="submit">Rotate secret</button>
+          </form>
+          <p className="hint">The new secret is shown once; the old one stops working immediately.</p>
+        </>
+      )}
+
+      <h2>Settings</h2>
+      <ClientForm viewer={viewer} action={act("update")} client={client} servedVos={c.servedVos} />
+
+      <h2>Delete</h2>
+      <form method="post" action={act("delete")} className="filters">
+        <Csrf viewer={viewer} />
+        <label>Type <code>{client.id}</code> to confirm<input name="confirm" required autoComplete="off" /></label>
+        <label>Reason<input name="reason" required minLength={3} maxLength={500} size={30} /></label>
+        <button type="submit" className="danger">Delete gateway</button>
+      </form>
+      <p className="hint">Deleting removes the gateway with every consent and token issued to it. Its certificates and audit history stay.</p>
+
+      <h2>Recent changes</h2>
+      <AuditTable rows={client.recent} />
+    </Console>
+  );
+}

@@ -1,0 +1,8 @@
+import { portal } from "../../lib/runtime";
+import { seeOther } from "../../lib/http";
+
+/** Ending one's own session needs no CSRF token: the worst a forged request can do is sign someone out. */
+export async function POST() {
+  const r = portal().logout();
+  return seeOther(r.location, r.cookies);
+}
