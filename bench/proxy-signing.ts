@@ -78,7 +78,7 @@ async function main() {
 
     const claims = { iss: "https://idp.example.org", sub: "bench", name: "Bench User" };
     const identity = await ensureIdentity({ db: cb.db, clock: cb.clock, policy: config.subject }, claims, "bench");
-    const user = await ensureUserCredential(cb, identity, new Date(Date.now() + 86400_000), "bench");
+    const user = await ensureUserCredential(cb, identity, new Date(Date.now() + 86400_000), { actor: "bench" });
     const now = new Date();
 
     // warm-up (JIT, OpenSSL tables)

@@ -168,7 +168,7 @@ export function CertificateView({ detail, pemHref, admin }: { detail: Certificat
             <tr><th scope="row">Issuer</th><td className="dn">{decoded.issuer}</td></tr>
             <tr><th scope="row">Serial</th><td><code>{row.serialHex}</code> (hex), <code>{row.serialDec}</code> (decimal)</td></tr>
             <tr><th scope="row">Valid</th><td><Time at={decoded.notBefore} /> to <Time at={decoded.notAfter} /></td></tr>
-            <tr><th scope="row">Key</th><td>{decoded.publicKey.algorithm} {decoded.publicKey.bits ?? ""} bits, {row.keySource === "server" ? "made by the portal" : row.keySource === "ca" ? "CA" : "the requester's own (CSR)"}</td></tr>
+            <tr><th scope="row">Key</th><td>{decoded.publicKey.algorithm} {decoded.publicKey.bits ?? ""} bits, {row.keySource === "server" ? "made by the portal" : row.keySource === "ca" ? "made and kept (encrypted) by the portal's CA" : "the requester's own (CSR)"}</td></tr>
             <tr><th scope="row">Signature</th><td>{decoded.signatureAlgorithm}</td></tr>
             <tr><th scope="row">Gateway</th><td>{detail.client ? `${detail.client.name} (${detail.client.id})` : row.clientId ?? "—"}</td></tr>
             <tr><th scope="row">Requested by</th><td>{detail.requestedBy ? <>{detail.requestedBy.actor} from {detail.requestedBy.ip ?? "an unknown address"} at <Time at={detail.requestedBy.at} /></> : "—"}</td></tr>

@@ -173,7 +173,9 @@ export class Consoles {
     const viewer = await this.viewer(req.cookie);
     if (!viewer) throw new CertbridgeError("access_denied", "You are not signed in (or your session expired). Sign in again and retry.", { status: 401 });
     const ownOrigin = new URL(this.cb.config.publicUrl).origin;
-    if ((req.origin !== null && req.origin !== ownOrigin) || !csrfMatches(viewer.session, req.form.get("csrf"))) {
+    // The token is the defence; Origin is a second check where the browser sends one ("null" comes from privacy settings).
+    const foreignOrigin = req.origin !== null && req.origin !== "null" && req.origin !== ownOrigin;
+    if (foreignOrigin || !csrfMatches(viewer.session, req.form.get("csrf"))) {
       throw accessDenied("This form is stale or was sent from another site (CSRF check failed). Reload the page and try again.");
     }
     if (role === "admin" && !viewer.admin) {

@@ -89,7 +89,7 @@ export async function issueProxy(cb: Certbridge, req: ProxyIssuanceRequest): Pro
     let notAfter = new Date(start.getTime() + lifetime.seconds * 1000);
     // 5. sign with the user key; a user certificate that would end first is renewed
     stage = "sign";
-    const user = await ensureUserCredential(cb, identity, notAfter, req.actor);
+    const user = await ensureUserCredential(cb, identity, notAfter, { actor: req.actor, ip: req.ip, clientId: req.client?.id });
     if (user.parts.notAfter < notAfter) notAfter = user.parts.notAfter; // CA ends before the proxy would
     const serverKey = callerKey ? undefined : await cb.keyPool.take();
     const spki = callerKey?.spki ?? serverKey!.spki;

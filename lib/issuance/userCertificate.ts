@@ -82,7 +82,14 @@ export async function buildUserCertificate(
   return signStructure(tbs, ca.custody);
 }
 
-async function issueUserCertificate(deps: UserCertDeps, identity: Identity, actor: string): Promise<UserCredential> {
+/** Who caused an issuance, for its audit event. */
+export interface Requester {
+  actor: string;
+  ip?: string | null;
+  clientId?: string | null;
+}
+
+async function issueUserCertificate(deps: UserCertDeps, identity: Identity, by: Requester): Promise<UserCredential> {
   const { config, ca } = deps;
   const now = deps.clock();
   const key = await SoftwareKey.generate(config.userCert.keyBits);
@@ -116,7 +123,7 @@ async function issueUserCertificate(deps: UserCertDeps, identity: Identity, acto
       keySource: "ca",
       keyBits: key.bits,
     },
-    { action: "certificate.issue", actor, details: { kind: "user", serial: serialHex(parts.serial), subject: identity.subject, notAfter: parts.notAfter.toISOString() } },
+    { action: "certificate.issue", actor: by.actor, ip: by.ip ?? null, clientId: by.clientId ?? null, details: { kind: "user", serial: serialHex(parts.serial), subject: identity.subject, notAfter: parts.notAfter.toISOString() } },
   );
   const cred = { id, parts, pem, key };
   deps.userKeys.set(cred.id, cred);
@@ -134,7 +141,7 @@ export async function ensureUserCredential(
   deps: UserCertDeps,
   identity: Identity,
   needUntil: Date,
-  actor: string,
+  by: Requester,
 ): Promise<UserCredential> {
   const now = deps.clock();
   const minNotAfter = new Date(Math.max(needUntil.getTime(), now.getTime() + deps.config.userCert.renewBeforeSeconds * 1000));
@@ -150,7 +157,7 @@ export async function ensureUserCredential(
   }
   const pending = inFlight.get(identity.id);
   if (pending) return pending;
-  const p = issueUserCertificate(deps, identity, actor).finally(() => inFlight.delete(identity.id));
+  const p = issueUserCertificate(deps, identity, by).finally(() => inFlight.delete(identity.id));
   inFlight.set(identity.id, p);
   return p;
 }
