@@ -10,5 +10,6 @@ await import("./issuance.test.ts");
 await import("./cli.test.ts");
 await import("./portal.test.ts");
 await import("./adminSearch.test.ts");
+await import("./consoles.test.ts");
 
 export {};

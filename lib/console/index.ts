@@ -445,6 +445,10 @@ export class Consoles {
       extension: requests.length ? vomsExtension(this.cb.vos, requests, this.cb.clock) : undefined,
       actor: `user:${viewer.identity.id}`,
       ip: req.ip ?? undefined,
+    }).catch((e: unknown) => {
+      // A policy refusal (not a member of that VO) is the form's answer, shown on it; issueProxy has audited it.
+      if (e instanceof CertbridgeError && e.code === "access_denied") throw invalidRequest(e.message, e);
+      throw e;
     });
     return { filename: `x509up_certbridge_${proxy.serial}.pem`, pem: proxy.pem };
   }
