@@ -13,7 +13,9 @@ import { CertbridgeError } from "../lib/errors";
 import { DEV_CA_PASSPHRASE, DEV_KEK, loadConfig, type Config } from "../lib/config";
 
 const KEK = crypto.randomBytes(32);
-const SECRETS = { CERTBRIDGE_CA_KEY_PASSPHRASE: "a-real-passphrase-for-tests", CERTBRIDGE_KEK: KEK.toString("base64"), CERTBRIDGE_COOKIE_KEYS: "cookie-key-for-tests" };
+/** Named administrators: without any, the console warns that nobody can use it. */
+const ADMINS = { CERTBRIDGE_ADMIN_SUBS: "ops-admin" };
+const SECRETS = { CERTBRIDGE_CA_KEY_PASSPHRASE: "a-real-passphrase-for-tests", CERTBRIDGE_KEK: KEK.toString("base64"), CERTBRIDGE_COOKIE_KEYS: "cookie-key-for-tests", ...ADMINS };
 /** Production also needs a real upstream IdP (the development IdP is refused there). */
 const UPSTREAM = {
   CERTBRIDGE_UPSTREAM_ISSUER: "https://aai.egi.eu/auth/realms/egi",
@@ -51,7 +53,8 @@ const warnsAbout = (warnings: string[], name: string) =>
 describe("development defaults", () => {
   test("an empty environment works, with a warning for each dev secret", () => {
     const { config, warnings } = load({});
-    assert.equal(warnings.length, 3, warnings.join("\n"));
+    assert.equal(warnings.length, 4, warnings.join("\n"));
+    assert.ok(warnings.some((w) => /the development user alice administers this portal/.test(w)), warnings.join("\n"));
     assert.ok(warnsAbout(warnings, "CERTBRIDGE_COOKIE_KEYS"), warnings.join("\n"));
     assert.ok(warnsAbout(warnings, "CERTBRIDGE_CA_KEY_PASSPHRASE"), warnings.join("\n"));
     assert.ok(warnsAbout(warnings, "CERTBRIDGE_KEK"), warnings.join("\n"));
@@ -69,7 +72,7 @@ describe("development defaults", () => {
   });
 
   test("empty-string variables count as unset", () => {
-    const { config, warnings } = load({ CERTBRIDGE_KEK: "", CERTBRIDGE_CA_KEY_PASSPHRASE: "", CERTBRIDGE_PUBLIC_URL: "" });
+    const { config, warnings } = load({ CERTBRIDGE_KEK: "", CERTBRIDGE_CA_KEY_PASSPHRASE: "", CERTBRIDGE_PUBLIC_URL: "", ...ADMINS });
     assert.equal(warnings.length, 3);
     assert.equal(config.publicUrl, "http://localhost:3000");
   });
@@ -119,7 +122,7 @@ describe("production", () => {
   });
 
   test("CERTBRIDGE_ALLOW_DEV_SECRETS=1 starts with warnings", () => {
-    const { config, warnings } = load({ NODE_ENV: "production", CERTBRIDGE_ALLOW_DEV_SECRETS: "1", ...UPSTREAM });
+    const { config, warnings } = load({ NODE_ENV: "production", CERTBRIDGE_ALLOW_DEV_SECRETS: "1", ...UPSTREAM, ...ADMINS });
     assert.equal(config.env, "production");
     assert.equal(warnings.length, 3, warnings.join("\n"));
     assert.ok(warnsAbout(warnings, "CERTBRIDGE_CA_KEY_PASSPHRASE"));
@@ -135,6 +138,7 @@ describe("production", () => {
     const { config, warnings } = load({
       NODE_ENV: "production",
       ...UPSTREAM,
+      ...ADMINS,
       CERTBRIDGE_KEK: SECRETS.CERTBRIDGE_KEK,
       CERTBRIDGE_COOKIE_KEYS: SECRETS.CERTBRIDGE_COOKIE_KEYS,
       CERTBRIDGE_CA_CERT_FILE: "/etc/certbridge/ca.pem",
@@ -270,5 +274,31 @@ describe("parsed values", () => {
     const { config } = load({ ...SECRETS, CERTBRIDGE_PUBLIC_URL: "https://ca.example.org/certbridge//" });
     assert.equal(config.publicUrl, "https://ca.example.org/certbridge");
     assert.equal(config.ca.crlUrl, "https://ca.example.org/certbridge/ca/crl.der");
+  });
+});
+
+describe("consoles and SSH", () => {
+  test("administrators: lists are split on commas and spaces; the development IdP makes alice one; production without any warns", () => {
+    const listed = load({ ...SECRETS, CERTBRIDGE_ADMIN_SUBS: "a1, b2  c3", CERTBRIDGE_ADMIN_ENTITLEMENTS: "urn:x:admin#aai,urn:y" }).config.console;
+    assert.deepEqual(listed.adminSubs, ["a1", "b2", "c3"]);
+    assert.deepEqual(listed.adminEntitlements, ["urn:x:admin#aai", "urn:y"]);
+    assert.equal(listed.sessionTtlSeconds, 8 * 3600);
+    const dev = load({ ...SECRETS, CERTBRIDGE_ADMIN_SUBS: "" });
+    assert.deepEqual(dev.config.console.adminSubs, ["alice"]);
+    const prod = load({ NODE_ENV: "production", ...SECRETS, ...UPSTREAM, CERTBRIDGE_ADMIN_SUBS: "" });
+    assert.deepEqual(prod.config.console.adminSubs, []);
+    assert.ok(prod.warnings.some((w) => /nobody can use the admin console/.test(w)), prod.warnings.join("\n"));
+    const byEntitlement = load({ NODE_ENV: "production", ...SECRETS, ...UPSTREAM, CERTBRIDGE_ADMIN_SUBS: "", CERTBRIDGE_ADMIN_ENTITLEMENTS: "urn:x" });
+    assert.deepEqual(byEntitlement.warnings, []);
+    assertInvalidConfig({ ...SECRETS, CERTBRIDGE_SESSION_TTL: "soon" }, [/CERTBRIDGE_SESSION_TTL/], "bad session ttl");
+  });
+
+  test("SSH retrieval is on (port 2222) in the embedded defaults, off in production unless a port is set", () => {
+    const dev = load({ ...SECRETS, CERTBRIDGE_DATA_DIR: DATA_DIR }).config.ssh;
+    assert.deepEqual(dev, { port: 2222, listenHost: "localhost", hostKeyFile: path.join(DATA_DIR, "ssh", "host_ed25519_key") });
+    assert.equal(load({ ...SECRETS, CERTBRIDGE_SSH_PORT: "0" }).config.ssh, null);
+    assert.equal(load({ NODE_ENV: "production", ...SECRETS, ...UPSTREAM }).config.ssh, null);
+    assert.equal(load({ NODE_ENV: "production", ...SECRETS, ...UPSTREAM, CERTBRIDGE_SSH_PORT: "2022", CERTBRIDGE_SSH_LISTEN_HOST: "0.0.0.0" }).config.ssh?.port, 2022);
+    assertInvalidConfig({ ...SECRETS, CERTBRIDGE_SSH_PORT: "70000" }, [/CERTBRIDGE_SSH_PORT/], "port out of range");
   });
 });

@@ -63,6 +63,7 @@ export async function testEnvironment(extra: Record<string, string> = {}) {
     CERTBRIDGE_COOKIE_KEYS: "test-cookie-key-not-secret",
     // SSH retrieval listens on a fixed port by default; tests that need it pick a free one.
     CERTBRIDGE_SSH_PORT: "0",
+    CERTBRIDGE_ADMIN_SUBS: "alice",
     ...extra,
   };
   if (TEST_DATABASE.startsWith("postgres")) {
