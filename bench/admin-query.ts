@@ -11,7 +11,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { createPgDatabase } from "../test/helpers";
-import { openDatabase, openMigratedDatabase, newId } from "../lib/db";
+import { openDatabase, openMigratedDatabase, newId, searchAuditEvents, countProxiesByClient, countIdentities, listUserCertificatesEndingBefore, type AuditFilter } from "../lib/db";
 import { searchCertificates, type CertificateSearch } from "../lib/admin/certificates";
 
 const ROWS = Number(process.env.BENCH_ROWS ?? 100_000);
@@ -37,6 +37,7 @@ async function main() {
     for (let i = 0; i < identities.length; i += 1000) await db.identity.createMany({ data: identities.slice(i, i + 1000) });
     const start = Date.now() - 30 * 86400_000;
     const batch = [];
+    const events: { id: string; at: Date; action: string; actor: string; identityId: string; clientId: string | null; ip: string; details: string }[] = [];
     for (let i = 0; i < ROWS; i++) {
       const who = identities[i % PEOPLE]!;
       const proxy = i % 10 !== 0;
@@ -60,9 +61,14 @@ async function main() {
         status: i % 997 === 0 ? "revoked" : "valid",
         createdAt: created,
       });
-      if (batch.length === 2000) await db.certificate.createMany({ data: batch.splice(0) });
+      events.push({ id: newId(), at: created, action: proxy ? "proxy.issue" : "certificate.issue", actor: proxy ? `client:gw-${i % 7}` : "login", identityId: who.id, clientId: proxy ? `gw-${i % 7}` : null, ip: "192.0.2.1", details: "{}" });
+      if (batch.length === 2000) {
+        await db.certificate.createMany({ data: batch.splice(0) });
+        await db.auditEvent.createMany({ data: events.splice(0) });
+      }
     }
     if (batch.length) await db.certificate.createMany({ data: batch });
+    if (events.length) await db.auditEvent.createMany({ data: events });
     console.log(`seeded ${ROWS} certificates for ${PEOPLE} people in ${((performance.now() - t0) / 1000).toFixed(1)} s (${pg ? "PostgreSQL" : "SQLite"})`);
 
     const now = new Date();
@@ -82,17 +88,40 @@ async function main() {
       ["revoked", { status: "revoked", limit: 50 }],
       ["VO biomed, server keys", { vo: "biomed", keySource: "server", limit: 50 }],
     ];
-    for (const [name, q] of queries) {
+    const measure = async (name: string, run: () => Promise<number>) => {
       const times: number[] = [];
       let n = 0;
       for (let i = 0; i < 7; i++) {
         const t = performance.now();
-        n = (await searchCertificates(db, q, now)).rows.length;
+        n = await run();
         times.push(performance.now() - t);
       }
       times.sort((a, b) => a - b);
       console.log(`${name.padEnd(44)} median ${times[3]!.toFixed(1).padStart(7)} ms   max ${times[6]!.toFixed(1).padStart(7)} ms   rows ${n}`);
-    }
+    };
+    console.log("certificates (the admin table):");
+    for (const [name, q] of queries) await measure(name, async () => (await searchCertificates(db, q, now)).rows.length);
+
+    console.log(`audit log (${ROWS} events):`);
+    const audits: [string, AuditFilter][] = [
+      ["first page, no filter", {}],
+      ["action proxy.issue", { action: "proxy.issue" }],
+      ["family proxy.*, gateway gw-3", { action: "proxy.", clientId: "gw-3" }],
+      ["one person", { identityId: identities[4242]!.id }],
+      ["last 24 hours", { from: new Date(Date.now() - 86400_000) }],
+    ];
+    for (const [name, f] of audits) await measure(name, async () => (await searchAuditEvents(db, f, 101)).length);
+
+    console.log("overview:");
+    await measure("issuance per day by gateway (30 days)", async () => {
+      const today = Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate());
+      const days = await Promise.all(Array.from({ length: 30 }, (_, i) => countProxiesByClient(db, new Date(today - (29 - i) * 86400_000), new Date(today - (28 - i) * 86400_000))));
+      return days.length;
+    });
+    await measure("active people, near-expiry list", async () => {
+      const [a] = await Promise.all([countIdentities(db, new Date(Date.now() - 30 * 86400_000)), listUserCertificatesEndingBefore(db, now, new Date(Date.now() + 2 * 86400_000), 10)]);
+      return a.active;
+    });
   } finally {
     await db.$disconnect();
     await pg?.drop();
