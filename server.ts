@@ -22,6 +22,7 @@ import { Portal } from "./lib/portal";
 import { publishPortal } from "./lib/runtime";
 import { serveGetProxy } from "./lib/nodeHttp";
 import { asCertbridgeError } from "./lib/errors";
+import { startSshServer, type SshService } from "./lib/ssh/server";
 
 const ROOT = path.dirname(fileURLToPath(import.meta.url));
 const log = (m: string) => console.error(`certbridge: ${m}`);
@@ -96,12 +97,16 @@ async function serve(config: Config, announce: boolean, primary: boolean) {
     log(`portal at ${config.publicUrl} (listening on ${config.portal.listenHost}:${config.portal.port}, ${config.portal.workers} worker${config.portal.workers > 1 ? "s" : ""}), database ${config.databaseUrl.startsWith("file:") ? "SQLite" : "PostgreSQL"}`);
   }
 
+  // One SSH listener per deployment process: here when there is a single process.
+  const ssh = primary && config.ssh ? await startSshServer(cb, log) : null;
+
   const purge = setInterval(() => void purgeExpiredOidcPayloads(cb.db).catch(() => {}), 10 * 60_000);
   purge.unref();
   const stop = async () => {
     clearInterval(purge);
     server.close();
     server.closeAllConnections();
+    await ssh?.close();
     await cb.close();
     process.exit(0);
   };
@@ -114,10 +119,13 @@ async function main() {
   if (config.portal.workers === 1) return serve(config, true, true);
   if (!cluster.isPrimary) return serve(config, cluster.worker?.id === 1, false);
   const cb = await startCertbridge(config, { log });
+  // With workers, the primary serves SSH (one listener, and it outlives worker restarts).
+  let ssh: SshService | null = null;
   try {
     await bootstrap(config, cb);
+    if (config.ssh) ssh = await startSshServer(cb, log);
   } finally {
-    await cb.close();
+    if (!ssh) await cb.close();
   }
   // Several event loops share the port: the main thread, not the CPU, limits one process.
   let stopping = false;
@@ -129,6 +137,7 @@ async function main() {
   });
   const stop = () => {
     stopping = true;
+    void ssh?.close().then(() => cb.close());
     for (const w of Object.values(cluster.workers ?? {})) w?.process.kill("SIGTERM");
     setTimeout(() => process.exit(0), 5_000).unref();
     cluster.on("exit", () => {

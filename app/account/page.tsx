@@ -98,6 +98,58 @@ export default async function Account({ searchParams }: { searchParams: SearchPa
         )}
       </section>
 
+      <section aria-labelledby="ssh">
+        <h2 id="ssh">SSH keys</h2>
+        {a.ssh ? (
+          <p>
+            Get a proxy from a terminal with one of your keys:{" "}
+            <code>ssh{a.ssh.port === 22 ? "" : ` -p ${a.ssh.port}`} {a.ssh.user}@{a.ssh.host} &gt; proxy.pem</code>, optionally with{" "}
+            <code>voms=biomed lifetime=12h</code> after the host.
+            {a.ssh.fingerprint ? <> The server&apos;s host key fingerprint is <code>{a.ssh.fingerprint}</code>.</> : null}
+          </p>
+        ) : (
+          <p className="muted">SSH retrieval is switched off on this portal.</p>
+        )}
+        {a.sshKeys.length ? (
+          <div className="table-wrap">
+            <table className="data responsive">
+              <thead><tr><th scope="col">Label</th><th scope="col">Type</th><th scope="col">Fingerprint</th><th scope="col">Added</th><th scope="col">Last used</th><th scope="col"><span className="hint">Action</span></th></tr></thead>
+              <tbody>
+                {a.sshKeys.map((k) => (
+                  <tr key={k.id}>
+                    <td data-label="Label">{k.label}</td>
+                    <td data-label="Type">{k.algorithm}</td>
+                    <td data-label="Fingerprint"><code>{k.fingerprint}</code></td>
+                    <td data-label="Added"><Time at={k.createdAt} /></td>
+                    <td data-label="Last used"><Time at={k.lastUsedAt} /></td>
+                    <td data-label="Action">
+                      <form method="post" action={`/account/ssh-keys/${encodeURIComponent(k.id)}`}>
+                        <Csrf viewer={viewer} />
+                        <button type="submit" className="danger" aria-label={`Delete SSH key ${k.label}`}>Delete</button>
+                      </form>
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+        ) : (
+          <p className="muted">No SSH keys yet.</p>
+        )}
+        <form method="post" action="/account/ssh-keys" className="stack">
+          <Csrf viewer={viewer} />
+          <label>
+            Public key <span className="hint">(the .pub file: ssh-ed25519, ecdsa-sha2-nistp256/384/521, or ssh-rsa of at least 2048 bits)</span>
+            <textarea name="public_key" rows={3} required placeholder="ssh-ed25519 AAAAC3Nza… you@laptop" spellCheck={false} />
+          </label>
+          <label>
+            Label <span className="hint">(optional; defaults to the key&apos;s comment)</span>
+            <input name="label" maxLength={100} />
+          </label>
+          <div className="actions"><button type="submit">Add SSH key</button></div>
+        </form>
+      </section>
+
       <section aria-labelledby="proxy">
         <h2 id="proxy">Get a proxy now</h2>
         <p>For when you have no gateway: the portal makes a key and a proxy certificate and your browser downloads both in one file.</p>

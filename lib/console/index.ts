@@ -5,6 +5,7 @@
  * one thing. Every admin mutation and every refusal of one is audited, in the
  * same transaction as the change where the change has one.
  */
+import fs from "node:fs";
 import { z } from "zod";
 import type { Certbridge } from "../certbridge";
 import { CertbridgeError, accessDenied, invalidRequest, notFound } from "../errors";
@@ -18,6 +19,7 @@ import {
   getCaRecord,
   listAuditEvents,
   listGrantsOfAccount,
+  listSshKeys,
   listUserCertificatesEndingBefore,
   recordAudit,
   searchAuditEvents,
@@ -35,6 +37,8 @@ import { membershipsFromClaims } from "../voms/membership";
 import { parseVomsRequests, vomsExtension } from "../voms/proxyExtension";
 import { issueProxy } from "../issuance/issueProxy";
 import type { VerifiedClaims } from "../identity/subject";
+import { registerSshKey, removeSshKey } from "../ssh/registry";
+import { hostKeyFingerprint, loadOrCreateHostKey, SSH_USER } from "../ssh/server";
 import { csrfMatches, isAdministrator, newSession, openSession, sealSession, cookieValue, SESSION_COOKIE, type ConsoleSession } from "./session";
 
 export interface Viewer {
@@ -411,7 +415,11 @@ export class Consoles {
   async account(viewer: Viewer) {
     const staticFqans = [...this.cb.vos.values()].flatMap((vo) => vo.config.members[viewer.identity.subject] ?? []);
     const memberships = membershipsFromClaims(viewer.claims, { staticFqans });
-    const [consents, certificates] = await Promise.all([listGrantsOfAccount(this.cb.db, viewer.identity.id, this.cb.clock()), this.searchCertificates(new URLSearchParams({ limit: "20" }), viewer.identity.id)]);
+    const [consents, certificates, sshKeys] = await Promise.all([
+      listGrantsOfAccount(this.cb.db, viewer.identity.id, this.cb.clock()),
+      this.searchCertificates(new URLSearchParams({ limit: "20" }), viewer.identity.id),
+      listSshKeys(this.cb.db, viewer.identity.id),
+    ]);
     const clientNames = new Map((await listClients(this.cb.db)).map((c) => [c.id, c.name]));
     return {
       identity: viewer.identity,
@@ -419,8 +427,33 @@ export class Consoles {
       memberships: memberships.map((m) => ({ ...m, served: this.cb.vos.has(m.vo) })),
       consents: consents.map((c) => ({ ...c, clientName: clientNames.get(c.clientId) ?? c.clientId })),
       certificates,
+      sshKeys,
+      ssh: this.sshAccess(),
       proxyLifetimes: { default: this.cb.config.proxy.defaultLifetimeSeconds, max: this.cb.config.proxy.maxLifetimeSeconds },
     };
+  }
+
+  /** How to reach the SSH service, for the account page's instructions (null when it is off). */
+  sshAccess(): { host: string; port: number; user: string; fingerprint: string | null } | null {
+    const ssh = this.cb.config.ssh;
+    if (!ssh) return null;
+    let fingerprint: string | null = null;
+    try {
+      if (fs.existsSync(ssh.hostKeyFile)) fingerprint = hostKeyFingerprint(loadOrCreateHostKey(ssh.hostKeyFile, this.cb.config.kek));
+    } catch {
+      fingerprint = null;
+    }
+    return { host: new URL(this.cb.config.publicUrl).hostname, port: ssh.port, user: SSH_USER, fingerprint };
+  }
+
+  async addSshKey(req: FormRequest) {
+    const viewer = await this.authorize(req, "person", "sshkey.add");
+    return registerSshKey(this.cb.db, viewer.identity.id, { publicKey: req.form.get("public_key") ?? "", label: req.form.get("label") ?? undefined }, { actor: `user:${viewer.identity.id}`, ip: req.ip });
+  }
+
+  async deleteSshKey(req: FormRequest, id: string) {
+    const viewer = await this.authorize(req, "person", "sshkey.delete");
+    await removeSshKey(this.cb.db, viewer.identity.id, id, { actor: `user:${viewer.identity.id}`, ip: req.ip });
   }
 
   async revokeConsent(req: FormRequest, grantId: string) {

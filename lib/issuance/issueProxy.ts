@@ -40,9 +40,11 @@ export interface ProxyIssuanceRequest {
   /** The gateway's id and its own cap, when issued through a client. */
   client?: { id: string; maxLifetimeSeconds?: number };
   extension?: ProxyExtensionHook;
-  /** Who asked, for the audit trail ("cli:root", "client:<id>"). */
+  /** Who asked, for the audit trail ("cli:root", "client:<id>", "user:<id>"). */
   actor: string;
   ip?: string;
+  /** More for the audit record, e.g. the channel and the SSH key's fingerprint. */
+  auditDetails?: Record<string, unknown>;
 }
 
 export interface IssuedProxy {
@@ -137,6 +139,7 @@ export async function issueProxy(cb: Certbridge, req: ProxyIssuanceRequest): Pro
               requestedSeconds: req.lifetimeSeconds ?? null,
               clamped: lifetime.clamped,
               ...(req.extension?.describe() ?? {}),
+              ...req.auditDetails,
             },
           },
         );
@@ -158,7 +161,7 @@ export async function issueProxy(cb: Certbridge, req: ProxyIssuanceRequest): Pro
         identityId: identity?.id ?? null,
         clientId: req.client?.id ?? null,
         ip: req.ip ?? null,
-        details: { stage, error: err.code, reason: err.message },
+        details: { stage, error: err.code, reason: err.message, ...req.auditDetails },
       });
     }
     throw e;

@@ -1,0 +1,180 @@
+/**
+ * `ssh proxy@portal > proxy.pem`: an SSH server (ssh2) whose only service is
+ * a fresh proxy on stdout. People authenticate with the public keys they
+ * registered; the session's command line carries voms-proxy-init style
+ * arguments ("voms=biomed lifetime=12h"). There is no shell, no forwarding,
+ * no subsystem, no password or keyboard-interactive login: every such
+ * request is refused. The host key is the portal's own, generated once and
+ * kept sealed under the KEK.
+ */
+import fs from "node:fs";
+import path from "node:path";
+import ssh2, { type Connection, type ServerChannel } from "ssh2";
+import type { Certbridge } from "../certbridge";
+import { asCertbridgeError, invalidRequest } from "../errors";
+import { findIdentityClaims, findSshKeyByFingerprint, touchSshKey } from "../db";
+import { openSealedKey, sealKey } from "../pki/seal";
+import { issueProxy } from "../issuance/issueProxy";
+import { parseDuration } from "../duration";
+import { parseVomsRequests, vomsExtension } from "../voms/proxyExtension";
+import type { VerifiedClaims } from "../identity/subject";
+import { sshFingerprint } from "./keys";
+
+const { Server, utils } = ssh2; // CommonJS: named exports via the default import
+
+const HOST_KEY_CONTEXT = "certbridge:ssh-host-key";
+export const SSH_USER = "proxy";
+const USAGE = `usage: ssh ${SSH_USER}@<portal> [voms=<vo>[:<fqan>]]... [lifetime=<12h|HH:MM|seconds>] > proxy.pem`;
+
+/** The host key: made on first start (0600, sealed), then always the same so clients can pin it. */
+export function loadOrCreateHostKey(file: string, kek: Buffer): string {
+  if (!fs.existsSync(file)) {
+    const { private: privateKey } = utils.generateKeyPairSync("ed25519", {});
+    fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+    try {
+      fs.writeFileSync(file, sealKey(kek, Buffer.from(privateKey), HOST_KEY_CONTEXT), { mode: 0o600, flag: "wx" });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e; // another instance made it first
+    }
+  }
+  return Buffer.from(openSealedKey(kek, fs.readFileSync(file, "utf8").trim(), HOST_KEY_CONTEXT)).toString("utf8");
+}
+
+/** SHA256 fingerprint of the host key, as `ssh` shows it when first connecting. */
+export function hostKeyFingerprint(privateKey: string): string {
+  const parsed = utils.parseKey(privateKey);
+  if (parsed instanceof Error) throw parsed;
+  return sshFingerprint(parsed.getPublicSSH());
+}
+
+/** The session's command line: key=value words only. */
+export function parseSshArguments(command: string): { voms: string[]; lifetimeSeconds?: number } {
+  const voms: string[] = [];
+  let lifetimeSeconds: number | undefined;
+  const words = command.trim().split(/\s+/).filter(Boolean);
+  if (words.length > 16) throw invalidRequest(`too many arguments\n${USAGE}`);
+  for (const word of words) {
+    const m = /^(voms|lifetime)=(.+)$/.exec(word);
+    if (!m) throw invalidRequest(`this server only issues proxies; unknown argument ${JSON.stringify(word.slice(0, 60))}\n${USAGE}`);
+    if (m[1] === "voms") voms.push(m[2]!);
+    else {
+      if (lifetimeSeconds !== undefined) throw invalidRequest("lifetime was given twice");
+      try {
+        lifetimeSeconds = parseDuration(m[2]!);
+      } catch (e) {
+        throw invalidRequest(`lifetime: ${(e as Error).message}`);
+      }
+    }
+  }
+  return { voms, lifetimeSeconds };
+}
+
+interface Person {
+  identityId: string;
+  keyId: string;
+  fingerprint: string;
+}
+
+export interface SshService {
+  port: number;
+  fingerprint: string;
+  close(): Promise<void>;
+}
+
+export async function startSshServer(cb: Certbridge, log: (m: string) => void): Promise<SshService> {
+  const settings = cb.config.ssh;
+  if (!settings) throw new Error("SSH is not configured");
+  const hostKey = loadOrCreateHostKey(settings.hostKeyFile, cb.config.kek);
+
+  async function serveProxy(channel: ServerChannel, person: Person, command: string, ip: string) {
+    try {
+      const args = parseSshArguments(command);
+      const row = await findIdentityClaims(cb.db, person.identityId);
+      if (!row) throw invalidRequest("your account no longer exists");
+      const requests = parseVomsRequests(args.voms);
+      const proxy = await issueProxy(cb, {
+        claims: JSON.parse(row.claims) as VerifiedClaims,
+        lifetimeSeconds: args.lifetimeSeconds,
+        extension: requests.length ? vomsExtension(cb.vos, requests, cb.clock) : undefined,
+        actor: `user:${person.identityId}`,
+        ip,
+        auditDetails: { channel: "ssh", sshKey: person.fingerprint },
+      });
+      void touchSshKey(cb.db, person.keyId, cb.clock()).catch(() => {});
+      channel.write(proxy.pem);
+      channel.exit(0);
+    } catch (e) {
+      const err = asCertbridgeError(e);
+      if (err.code === "server_error") log(`ssh: issuance failed: ${(e as Error).stack}`);
+      channel.stderr.write(`certbridge: ${err.code === "server_error" ? "internal error" : err.message}\n`);
+      channel.exit(1);
+    }
+    channel.end();
+  }
+
+  function onConnection(conn: Connection, ip: string) {
+    let person: Person | null = null;
+    // Nobody needs more than this to fetch one proxy.
+    const idle = setTimeout(() => conn.end(), 60_000);
+    conn.on("close", () => clearTimeout(idle));
+    conn.on("error", () => {});
+    conn.on("authentication", (ctx) => {
+      // Keys only (RFC 4252 §7); "none", password, keyboard-interactive and hostbased are refused.
+      if (ctx.method !== "publickey" || ctx.username !== SSH_USER) return ctx.reject(["publickey"]);
+      const fingerprint = sshFingerprint(ctx.key.data);
+      findSshKeyByFingerprint(cb.db, fingerprint)
+        .then((row) => {
+          const stored = row ? Buffer.from(row.publicKey.split(" ")[1] ?? "", "base64") : null;
+          if (!row || !stored?.equals(ctx.key.data)) return ctx.reject(["publickey"]);
+          if (!ctx.signature || !ctx.blob) return ctx.accept(); // the client asks whether this key would do
+          const key = utils.parseKey(row.publicKey);
+          if (key instanceof Error || !key.verify(ctx.blob, ctx.signature, ctx.hashAlgo)) return ctx.reject(["publickey"]);
+          person = { identityId: row.identityId, keyId: row.id, fingerprint };
+          ctx.accept();
+        })
+        .catch((e: unknown) => {
+          log(`ssh: key lookup failed: ${(e as Error).message}`);
+          ctx.reject(["publickey"]);
+        });
+    });
+    conn.on("ready", () => {
+      conn.on("session", (acceptSession) => {
+        const session = acceptSession();
+        let started = false;
+        const start = (channel: ServerChannel, command: string) => {
+          if (started || !person) return channel.close();
+          started = true;
+          void serveProxy(channel, person, command, ip);
+        };
+        // A terminal changes nothing (there is nothing interactive) and the command gives the arguments;
+        // without a command, the proxy has the defaults: `ssh proxy@portal > proxy.pem`.
+        session.on("pty", (accept) => accept?.());
+        session.on("env", (_accept, reject) => reject?.());
+        session.on("shell", (accept) => start(accept(), ""));
+        session.on("exec", (accept, _reject, info) => start(accept(), info.command));
+        session.on("subsystem", (_accept, reject) => reject());
+        session.on("x11", (_accept, reject) => reject?.());
+        session.on("auth-agent", (_accept, reject) => reject?.());
+        session.on("signal", (_accept, reject) => reject?.());
+      });
+      // No forwarding of any kind (RFC 4254 §7).
+      conn.on("tcpip", (_accept, reject) => reject());
+      conn.on("openssh.streamlocal", (_accept, reject) => reject());
+      conn.on("request", (_accept, reject) => reject?.());
+    });
+  }
+
+  const server = new Server({ hostKeys: [hostKey], ident: "Certbridge" }, (conn, info) => onConnection(conn, info.ip));
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(settings.port, settings.listenHost, () => resolve());
+  });
+  const fingerprint = hostKeyFingerprint(hostKey);
+  const port = (server.address() as { port: number }).port;
+  log(`ssh proxy retrieval on ${settings.listenHost}:${port} (user "${SSH_USER}", host key ${fingerprint})`);
+  return {
+    port,
+    fingerprint,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
