@@ -110,7 +110,8 @@ describe("SSH public keys (table)", () => {
       [`ecdsa-sha2-nistp256 ${b64}`, /says "ssh-ed25519", not ecdsa-sha2-nistp256/],
       [`${ed.pub}\n${rsa1024}`, /one SSH public key/],
       ["", /paste an SSH public key/],
-      ["hello world", /not an SSH public key/],
+      ["hello world", /key type hello is not accepted/],
+      ["ssh-ed25519 !!!notbase64", /not an SSH public key/],
       ["x".repeat(20_000), /too long/],
     ];
     for (const [text, reason] of cases) {
