@@ -183,3 +183,24 @@ test("an administrator registers a gateway and sees its secret exactly once", as
   await expect(page.getByRole("heading", { name: /Lab Portal/ })).toBeVisible();
   await expect(page.locator("table.data")).toContainText("client.register");
 });
+
+test("a person adds an SSH key on the account page and deletes it again", async ({ page }, info) => {
+  const dir = fs.mkdtempSync(path.join(portal.dir, "ssh-"));
+  expect(run("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "bob@laptop", "-f", path.join(dir, "id")]).status).toBe(0);
+  const pub = fs.readFileSync(path.join(dir, "id.pub"), "utf8");
+  const fingerprint = run("ssh-keygen", ["-l", "-E", "sha256", "-f", path.join(dir, "id.pub")]).stdout.split(" ")[1]!;
+  await signIn(page, "Bob Ünlü", "/account");
+  await page.getByLabel(/Public key/).fill("ssh-dss AAAAB3NzaC1kc3MAAACBAP");
+  await page.getByRole("button", { name: "Add SSH key" }).click();
+  await expect(page.getByRole("alert").filter({ hasText: "DSA keys are refused" })).toBeVisible();
+  await page.getByLabel(/Public key/).fill(pub);
+  await page.getByLabel("Label").fill("laptop");
+  await page.getByRole("button", { name: "Add SSH key" }).click();
+  await expect(page.getByRole("status")).toContainText(`SSH key "laptop" (${fingerprint}) added`);
+  await expect(page.getByRole("cell", { name: fingerprint })).toBeVisible();
+  await page.locator("#ssh").scrollIntoViewIfNeeded();
+  await shot(page, info, "15-account-ssh-keys");
+  await page.getByRole("button", { name: "Delete SSH key laptop" }).click();
+  await expect(page.getByRole("status")).toContainText("SSH key deleted");
+  await expect(page.getByRole("cell", { name: fingerprint })).toHaveCount(0);
+});
