@@ -204,3 +204,15 @@ test("a person adds an SSH key on the account page and deletes it again", async 
   await expect(page.getByRole("status")).toContainText("SSH key deleted");
   await expect(page.getByRole("cell", { name: fingerprint })).toHaveCount(0);
 });
+
+test("the consoles fit a phone's screen: no page scrolls sideways", async ({ page }, info) => {
+  await gatewaySession("alice");
+  await page.setViewportSize({ width: 390, height: 844 });
+  await signIn(page, "Alice Example", "/account");
+  for (const [url, name] of [["/account", "16-phone-account"], ["/admin", "17-phone-admin-overview"], ["/admin/certificates", "18-phone-admin-certificates"], ["/admin/audit", "19-phone-admin-audit"], ["/admin/clients", "20-phone-admin-gateways"]] as const) {
+    await page.goto(portal.url + url);
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    expect(overflow, url).toBeLessThanOrEqual(0);
+    await shot(page, info, name);
+  }
+});
