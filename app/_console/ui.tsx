@@ -101,6 +101,18 @@ export function Console({ viewer, current, children }: { viewer: Viewer; current
 
 export const Csrf = ({ viewer }: { viewer: Viewer }) => <input type="hidden" name="csrf" value={viewer.csrf} />;
 
+/** A one-button form for a destructive action on one row. */
+export function PostButton({ viewer, action, label, ariaLabel }: { viewer: Viewer; action: string; label: string; ariaLabel: string }) {
+  return (
+    <form method="post" action={action}>
+      <Csrf viewer={viewer} />
+      <button type="submit" className="danger" aria-label={ariaLabel}>
+        {label}
+      </button>
+    </form>
+  );
+}
+
 export function Flash({ params }: { params: URLSearchParams }) {
   const error = params.get("error");
   const done = params.get("done");
@@ -142,6 +154,45 @@ export function Pager({ base, params, nextCursor }: { base: string; params: URLS
       {params.get("cursor") ? <a href={`${base}?${first.toString()}`}>« First page</a> : null}
       {nextCursor ? <a href={`${base}?${next.toString()}`}>Next page »</a> : null}
     </p>
+  );
+}
+
+type CertificateRow = Awaited<ReturnType<Consoles["searchCertificates"]>>["rows"][number];
+
+/** The certificate list: every column for administrators; a person's own view omits subject and key. */
+export function CertificateTable({ rows, admin }: { rows: CertificateRow[]; admin: boolean }) {
+  const base = admin ? "/admin/certificates" : "/account/certificates";
+  return (
+    <div className="table-wrap">
+      <table className="data responsive">
+        <thead>
+          <tr>
+            {admin ? <th scope="col">Subject</th> : null}
+            <th scope="col">Serial{admin ? " (hex / dec)" : ""}</th><th scope="col">Kind</th><th scope="col">Gateway</th><th scope="col">VO{admin ? " / FQANs" : ""}</th>
+            {admin ? <th scope="col">Key</th> : null}
+            <th scope="col">Issued</th><th scope="col">Expires</th><th scope="col">Status</th>
+          </tr>
+        </thead>
+        <tbody>
+          {rows.map((c) => (
+            <tr key={c.id}>
+              {admin ? <td data-label="Subject" className="dn"><a href={`${base}/${c.id}`}>{c.subject}</a></td> : null}
+              <td data-label="Serial">
+                {admin ? <code>{c.serialHex}</code> : <a href={`${base}/${c.id}`}><code>{c.serialHex}</code></a>}
+                {admin ? <div className="hint">{c.serialDec}</div> : null}
+              </td>
+              <td data-label="Kind">{c.kind === "user" ? "user certificate" : "proxy"}</td>
+              <td data-label="Gateway">{c.clientId ?? "—"}</td>
+              <td data-label="VO">{c.vo ?? "—"}{admin && c.fqans ? <div className="hint">{(JSON.parse(c.fqans) as string[]).join(" ")}</div> : null}</td>
+              {admin ? <td data-label="Key">{c.keySource}</td> : null}
+              <td data-label="Issued"><Time at={c.createdAt} /></td>
+              <td data-label="Expires"><Time at={c.notAfter} /></td>
+              <td data-label="Status"><Badge value={c.state} /></td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </div>
   );
 }
 

@@ -1,6 +1,6 @@
 import { portal } from "../../lib/runtime";
 import { formatDuration } from "../../lib/duration";
-import { Badge, Console, Csrf, Flash, Time, paramsOf, requireViewer, type SearchParams } from "../_console/ui";
+import { CertificateTable, Console, Csrf, Flash, PostButton, Time, paramsOf, requireViewer, type SearchParams } from "../_console/ui";
 
 export const metadata = { title: "Your account · Certbridge" };
 
@@ -57,10 +57,7 @@ export default async function Account({ searchParams }: { searchParams: SearchPa
                     <td data-label="Since"><Time at={c.grantedAt} /></td>
                     <td data-label="Until"><Time at={c.refreshUntil ?? c.expiresAt} /></td>
                     <td data-label="Action">
-                      <form method="post" action={`/account/consents/${encodeURIComponent(c.grantId)}`}>
-                        <Csrf viewer={viewer} />
-                        <button type="submit" className="danger" aria-label={`Revoke consent for ${c.clientName}`}>Revoke</button>
-                      </form>
+                      <PostButton viewer={viewer} action={`/account/consents/${encodeURIComponent(c.grantId)}`} label="Revoke" ariaLabel={`Revoke consent for ${c.clientName}`} />
                     </td>
                   </tr>
                 ))}
@@ -75,24 +72,7 @@ export default async function Account({ searchParams }: { searchParams: SearchPa
       <section aria-labelledby="certs">
         <h2 id="certs">Your certificates</h2>
         {a.certificates.rows.length ? (
-          <div className="table-wrap">
-            <table className="data responsive">
-              <thead><tr><th scope="col">Kind</th><th scope="col">Serial</th><th scope="col">Gateway</th><th scope="col">VO</th><th scope="col">Issued</th><th scope="col">Expires</th><th scope="col">Status</th></tr></thead>
-              <tbody>
-                {a.certificates.rows.map((c) => (
-                  <tr key={c.id}>
-                    <td data-label="Kind">{c.kind === "user" ? "user certificate" : "proxy"}</td>
-                    <td data-label="Serial"><a href={`/account/certificates/${c.id}`}><code>{c.serialHex}</code></a></td>
-                    <td data-label="Gateway">{c.clientId ?? "—"}</td>
-                    <td data-label="VO">{c.vo ?? "—"}</td>
-                    <td data-label="Issued"><Time at={c.createdAt} /></td>
-                    <td data-label="Expires"><Time at={c.notAfter} /></td>
-                    <td data-label="Status"><Badge value={c.state} /></td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
+          <CertificateTable rows={a.certificates.rows} admin={false} />
         ) : (
           <p className="muted">Nothing has been issued in your name yet.</p>
         )}
@@ -123,10 +103,7 @@ export default async function Account({ searchParams }: { searchParams: SearchPa
                     <td data-label="Added"><Time at={k.createdAt} /></td>
                     <td data-label="Last used"><Time at={k.lastUsedAt} /></td>
                     <td data-label="Action">
-                      <form method="post" action={`/account/ssh-keys/${encodeURIComponent(k.id)}`}>
-                        <Csrf viewer={viewer} />
-                        <button type="submit" className="danger" aria-label={`Delete SSH key ${k.label}`}>Delete</button>
-                      </form>
+                      <PostButton viewer={viewer} action={`/account/ssh-keys/${encodeURIComponent(k.id)}`} label="Delete" ariaLabel={`Delete SSH key ${k.label}`} />
                     </td>
                   </tr>
                 ))}

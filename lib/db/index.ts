@@ -326,23 +326,25 @@ export function recordAudit(db: Db, audit: AuditInput) {
   return db.auditEvent.create({ data: auditData(audit), select: { id: true } });
 }
 
+export const auditSelect = {
+  id: true,
+  at: true,
+  action: true,
+  actor: true,
+  outcome: true,
+  identityId: true,
+  certificateId: true,
+  clientId: true,
+  ip: true,
+  details: true,
+} as const;
+
 export function listAuditEvents(db: Db, f: { certificateId?: string; identityId?: string; action?: string; limit: number }) {
   return db.auditEvent.findMany({
     where: { certificateId: f.certificateId, identityId: f.identityId, action: f.action },
     orderBy: [{ at: "desc" }, { id: "desc" }],
     take: f.limit,
-    select: {
-      id: true,
-      at: true,
-      action: true,
-      actor: true,
-      outcome: true,
-      identityId: true,
-      certificateId: true,
-      clientId: true,
-      ip: true,
-      details: true,
-    },
+    select: auditSelect,
   });
 }
 
@@ -399,18 +401,6 @@ export async function deleteGrantOfAccount(db: Db, accountId: string, grantId: s
   return clientId;
 }
 
-export const auditSelect = {
-  id: true,
-  at: true,
-  action: true,
-  actor: true,
-  outcome: true,
-  identityId: true,
-  certificateId: true,
-  clientId: true,
-  ip: true,
-  details: true,
-} as const;
 
 export interface AuditFilter {
   /** An exact action ("proxy.issue") or a family ("proxy."). */

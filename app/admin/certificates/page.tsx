@@ -1,5 +1,5 @@
 import { portal } from "../../../lib/runtime";
-import { Badge, Console, Flash, Pager, Time, orUserError, paramsOf, requireAdmin, type SearchParams } from "../../_console/ui";
+import { CertificateTable, Console, Flash, Pager, orUserError, paramsOf, requireAdmin, type SearchParams } from "../../_console/ui";
 
 export const metadata = { title: "Certificates · Admin · Certbridge" };
 
@@ -39,28 +39,7 @@ export default async function AdminCertificates({ searchParams }: { searchParams
         <p className="muted">No certificates match.</p>
       ) : (
         <>
-          <div className="table-wrap">
-            <table className="data responsive">
-              <thead>
-                <tr><th scope="col">Subject</th><th scope="col">Serial (hex / dec)</th><th scope="col">Kind</th><th scope="col">Gateway</th><th scope="col">VO / FQANs</th><th scope="col">Key</th><th scope="col">Issued</th><th scope="col">Expires</th><th scope="col">Status</th></tr>
-              </thead>
-              <tbody>
-                {result.value.rows.map((c) => (
-                  <tr key={c.id}>
-                    <td data-label="Subject" className="dn"><a href={`/admin/certificates/${c.id}`}>{c.subject}</a></td>
-                    <td data-label="Serial"><code>{c.serialHex}</code><div className="hint">{c.serialDec}</div></td>
-                    <td data-label="Kind">{c.kind === "user" ? "user cert" : "proxy"}</td>
-                    <td data-label="Gateway">{c.clientId ?? "—"}</td>
-                    <td data-label="VO">{c.vo ?? "—"}{c.fqans ? <div className="hint">{(JSON.parse(c.fqans) as string[]).join(" ")}</div> : null}</td>
-                    <td data-label="Key">{c.keySource}</td>
-                    <td data-label="Issued"><Time at={c.createdAt} /></td>
-                    <td data-label="Expires"><Time at={c.notAfter} /></td>
-                    <td data-label="Status"><Badge value={c.state} /></td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
+          <CertificateTable rows={result.value.rows} admin />
           <Pager base="/admin/certificates" params={params} nextCursor={result.value.nextCursor} />
         </>
       )}
