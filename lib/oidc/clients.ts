@@ -9,6 +9,7 @@ import { z } from "zod";
 import { CertbridgeError, invalidRequest, notFound } from "../errors";
 import { newId, recordAudit, type AuditInput, type Db } from "../db";
 import { openSealedKey, sealKey } from "../pki/seal";
+import { CLI_CLIENT_ID, CLI_CLIENT_NAME, CLI_CLIENT_SCOPES, DEVICE_CODE_GRANT } from "./cliClient";
 
 /** Scopes a gateway may be allowed. `proxy` and the MasterPortal name grant /getproxy. */
 export const PROXY_SCOPES = ["proxy", "edu.uiuc.ncsa.myproxy.getcert"] as const;
@@ -156,10 +157,7 @@ export async function findGatewayClientMetadata(db: Db, kek: Buffer, id: string)
 // without registration; gateways can never take its id. No redirect URIs: the device grant has
 // no front channel back to the client.
 
-export const CLI_CLIENT_ID = "certbridge-cli";
-export const CLI_CLIENT_NAME = "Certbridge command line (certbridge-proxy-init)";
-export const DEVICE_CODE_GRANT = "urn:ietf:params:oauth:grant-type:device_code";
-const CLI_CLIENT_SCOPES = "openid profile offline_access proxy";
+export { CLI_CLIENT_ID } from "./cliClient";
 /** Its own cap is the schema's maximum, so the portal's CERTBRIDGE_PROXY_MAX_LIFETIME is what limits it. */
 const CLI_CLIENT_MAX_PROXY_LIFETIME = 100 * 86400;
 const BUILT_IN_SINCE = new Date(0);
