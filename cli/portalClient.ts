@@ -35,7 +35,8 @@ async function post(url: string, form: Record<string, string | string[]>, header
   try {
     res = await fetch(url, {
       method: "POST",
-      headers: { "content-type": "application/x-www-form-urlencoded", accept: "application/json", ...headers },
+      // shown on the portal's confirmation page, next to the request's address
+      headers: { "content-type": "application/x-www-form-urlencoded", accept: "application/json", "user-agent": `certbridge-proxy-init (Node.js ${process.version})`, ...headers },
       body,
       redirect: "error",
       signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
