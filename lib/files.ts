@@ -3,6 +3,18 @@
  * with loose permissions, even for an instant (Globus refuses anything looser
  * than 0600, and a world-readable proxy is a stolen identity): write a
  * temporary file with the final mode in the same directory, then rename.
+ *
+ * - The temporary file is created with O_EXCL and its final mode, so it is
+ *   never readable by others and never an existing file (or symlink) an
+ *   attacker planted.
+ * - fsync before rename: after a crash the target holds the old or the new
+ *   content, never a prefix of the new one.
+ * - rename(2) within one directory is atomic: readers see the old file or the
+ *   new one.
+ * - fsync of the directory after rename makes the rename itself durable. The
+ *   renewer relies on that: a rotated refresh token that only lived in the
+ *   page cache would be lost in a power cut, and the old one is already spent.
+ * - On any error the temporary file is removed and the target is untouched.
  */
 import crypto from "node:crypto";
 import fs from "node:fs";
@@ -13,14 +25,29 @@ export function writeFileAtomic(file: string, data: string | Uint8Array, mode: n
   const tmp = path.join(dir, `.${path.basename(file)}.${crypto.randomBytes(6).toString("hex")}.tmp`);
   const fd = fs.openSync(tmp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, mode);
   try {
-    fs.writeFileSync(fd, data);
-    fs.fchmodSync(fd, mode); // exactly `mode`, whatever the umask
-    fs.fsyncSync(fd);
+    try {
+      fs.fchmodSync(fd, mode); // exactly `mode`, whatever the umask
+      fs.writeFileSync(fd, data);
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+    fs.renameSync(tmp, file);
   } catch (e) {
-    fs.closeSync(fd);
     fs.rmSync(tmp, { force: true });
     throw e;
   }
-  fs.closeSync(fd);
-  fs.renameSync(tmp, file);
+  syncDirectory(dir);
+}
+
+function syncDirectory(dir: string): void {
+  let fd: number | undefined;
+  try {
+    fd = fs.openSync(dir, fs.constants.O_RDONLY);
+    fs.fsyncSync(fd);
+  } catch {
+    // Some file systems refuse fsync on a directory; the rename has still happened.
+  } finally {
+    if (fd !== undefined) fs.closeSync(fd);
+  }
 }

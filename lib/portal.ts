@@ -22,13 +22,23 @@ import { LOGIN_COOKIE, type CookieSpec } from "./http";
 import { Consoles } from "./console";
 import { safeReturnPath, SESSION_COOKIE } from "./console/session";
 import { lscFile, vomsesLine } from "./voms/vos";
+import { formatUserCode } from "./oidc/deviceFlow";
+import { renewalInfoHttp } from "./renewal";
 
 const LOGIN_COOKIE_CONTEXT = "certbridge:login-cookie";
 
+/** A login started in a terminal (RFC 8628 device flow): the code it shows, so the person can compare. */
+export interface TerminalLogin {
+  userCode: string;
+  /** Where the terminal's request came from, as the portal saw it. */
+  ip: string | null;
+}
+
 export type InteractionView =
-  | { kind: "login"; uid: string; clientName: string; idpName: string }
+  | { kind: "login"; uid: string; clientName: string; idpName: string; terminal: TerminalLogin | null }
   | {
       kind: "consent";
+      terminal: TerminalLogin | null;
       uid: string;
       client: { id: string; name: string; homepage: string | null };
       scopes: string[];
@@ -77,6 +87,11 @@ export class Portal {
     return getProxy(this.cb, this.provider, this.getProxyCaches, req);
   }
 
+  /** POST /api/renewal-info: until when a refresh token can keep renewing proxies (lib/renewal.ts). */
+  renewalInfo(req: HttpRequestParts): Promise<HttpResult> {
+    return renewalInfoHttp(this.cb, this.provider, req);
+  }
+
   private async details(cookie: string, uid: string) {
     const { req, res } = nodeReqRes(cookie, `/interaction/${uid}`);
     try {
@@ -93,8 +108,9 @@ export class Portal {
     const clientId = String(details.params.client_id);
     const client = await findClient(this.cb.db, clientId);
     if (!client) throw invalidRequest("unknown client");
+    const terminal = await this.terminalLogin(details.deviceCode);
     if (details.prompt.name === "login") {
-      return { kind: "login", uid, clientName: client.name, idpName: this.devIdpEnabled ? "the development IdP" : new URL(this.upstream.settings.issuer).host };
+      return { kind: "login", uid, clientName: client.name, idpName: this.devIdpEnabled ? "the development IdP" : new URL(this.upstream.settings.issuer).host, terminal };
     }
     const identity = details.session?.accountId ? await findIdentity(this.cb.db, details.session.accountId) : null;
     if (!identity) throw invalidRequest("no signed-in person for this request");
@@ -103,6 +119,7 @@ export class Portal {
     const maxSeconds = Math.min(client.maxProxyLifetime, this.cb.config.proxy.maxLifetimeSeconds);
     return {
       kind: "consent",
+      terminal,
       uid,
       client: { id: client.id, name: client.name, homepage: client.homepage },
       scopes,
@@ -112,6 +129,15 @@ export class Portal {
       refreshUntil: offline ? new Date(Date.now() + this.cb.config.portal.refreshTokenTtlSeconds * 1000).toISOString() : null,
       person: { name: identity.displayName, subject: identity.subject },
     };
+  }
+
+  /** The device code behind an interaction, if it is a terminal login (RFC 8628 §3.3: the user code, to compare). */
+  private async terminalLogin(deviceCodeId: string | undefined): Promise<TerminalLogin | null> {
+    if (!deviceCodeId) return null;
+    const code = await this.provider.DeviceCode.find(deviceCodeId, { ignoreExpiration: true });
+    if (!code) throw invalidRequest("this terminal login has expired: run certbridge-proxy-init again");
+    const ip = code.deviceInfo && typeof code.deviceInfo.ip === "string" ? code.deviceInfo.ip : null;
+    return { userCode: formatUserCode(code.userCode), ip };
   }
 
   /** Leave for the upstream IdP, keeping PKCE verifier, state and nonce in a sealed cookie. */

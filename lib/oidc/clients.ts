@@ -9,6 +9,7 @@ import { z } from "zod";
 import { CertbridgeError, invalidRequest, notFound } from "../errors";
 import { newId, type AuditInput, type Db } from "../db";
 import { openSealedKey, sealKey } from "../pki/seal";
+import { CLI_CLIENT_ID, CLI_CLIENT_NAME, CLI_CLIENT_SCOPES, DEVICE_CODE_GRANT } from "./cliClient";
 
 /** Scopes a gateway may be allowed. `proxy` and the MasterPortal name grant /getproxy. */
 export const PROXY_SCOPES = ["proxy", "edu.uiuc.ncsa.myproxy.getcert"] as const;
@@ -56,6 +57,7 @@ const secretContext = (id: string) => `certbridge:client-secret:${id}`;
 function parseClient(input: ClientInput) {
   const r = clientInput.safeParse(input);
   if (!r.success) throw invalidRequest(`invalid client: ${r.error.issues.map((i) => `${i.path.join(".") || "client"}: ${i.message}`).join("; ")}`);
+  if (r.data.id === CLI_CLIENT_ID) throw invalidRequest(`invalid client: the id ${CLI_CLIENT_ID} is reserved for the built-in command-line client`);
   if (r.data.public && r.data.secret) throw invalidRequest("invalid client: a public client has no secret");
   return r.data;
 }
@@ -143,7 +145,8 @@ export function listClients(db: Db) {
   return db.gatewayClient.findMany({ orderBy: { createdAt: "asc" }, select: clientSelect });
 }
 
-export function findClient(db: Db, id: string) {
+export async function findClient(db: Db, id: string) {
+  if (id === CLI_CLIENT_ID) return cliClientRow(); // built-in CLI client (issue 6)
   return db.gatewayClient.findUnique({ where: { id }, select: clientSelect });
 }
 
@@ -170,6 +173,7 @@ export async function setClientStatus(db: Db, id: string, status: "active" | "su
 
 /** oidc-provider client metadata for an active client (suspended and unknown clients do not exist to the protocol). */
 export async function findGatewayClientMetadata(db: Db, kek: Buffer, id: string) {
+  if (id === CLI_CLIENT_ID) return cliClientMetadata(); // built-in CLI client (issue 6)
   const row = await db.gatewayClient.findUnique({ where: { id }, select: { ...clientSelect, secretEnc: true } });
   if (!row || row.status !== "active") return undefined;
   const grants = row.scopes.split(" ").includes("offline_access") ? ["authorization_code", "refresh_token"] : ["authorization_code"];
@@ -190,3 +194,47 @@ export async function findGatewayClientMetadata(db: Db, kek: Buffer, id: string)
     certbridge_max_proxy_lifetime: row.maxProxyLifetime,
   };
 }
+
+// --- The built-in command-line client (issue 6: certbridge-proxy-init) -------------------------
+//
+// certbridge-proxy-init logs people in with the device authorization grant (RFC 8628) and renews
+// with refresh tokens. It runs on the user's own machine and cannot keep a secret, so it is a
+// public client (RFC 6749 §2.1, token_endpoint_auth_method "none"). It exists on every portal
+// without registration; gateways can never take its id. No redirect URIs: the device grant has
+// no front channel back to the client.
+
+export { CLI_CLIENT_ID } from "./cliClient";
+/** Its own cap is the schema's maximum, so the portal's CERTBRIDGE_PROXY_MAX_LIFETIME is what limits it. */
+const CLI_CLIENT_MAX_PROXY_LIFETIME = 100 * 86400;
+const BUILT_IN_SINCE = new Date(0);
+
+function cliClientRow() {
+  return {
+    id: CLI_CLIENT_ID,
+    name: CLI_CLIENT_NAME,
+    homepage: null,
+    contact: null,
+    isPublic: true,
+    redirectUris: "[]",
+    scopes: CLI_CLIENT_SCOPES,
+    maxProxyLifetime: CLI_CLIENT_MAX_PROXY_LIFETIME,
+    allowedVos: null as string | null,
+    status: "active",
+    createdAt: BUILT_IN_SINCE,
+    updatedAt: BUILT_IN_SINCE,
+  };
+}
+
+function cliClientMetadata(): { client_secret?: string } & Record<string, unknown> {
+  return {
+    client_id: CLI_CLIENT_ID,
+    token_endpoint_auth_method: "none",
+    client_name: CLI_CLIENT_NAME,
+    redirect_uris: [] as string[],
+    grant_types: [DEVICE_CODE_GRANT, "refresh_token"],
+    response_types: [] as string[],
+    scope: CLI_CLIENT_SCOPES,
+    certbridge_max_proxy_lifetime: CLI_CLIENT_MAX_PROXY_LIFETIME,
+  };
+}
+// --- end of the built-in command-line client ----------------------------------------------------

@@ -20,3 +20,16 @@ ${opts.devBanner ? '<p class="dev" role="alert">DEVELOPMENT IdP: test users only
 export function errorPage(error: string, description: string, title = "Sign-in could not be completed"): string {
   return page(title, `<p><strong>${escapeHtml(error)}</strong></p><p>${escapeHtml(description)}</p><p><a href="/">Back to the portal</a></p>`);
 }
+
+/**
+ * A page in the portal's own look (public/portal.css, the header and card of
+ * app/layout.tsx), for the pages oidc-provider renders itself, such as the
+ * device flow's code entry (RFC 8628 §3.3). `body` must already be escaped.
+ */
+export function portalPage(title: string, body: string, opts: { devBanner?: boolean } = {}): string {
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
+<title>${escapeHtml(title)} - Certbridge</title><link rel="stylesheet" href="/portal.css"></head><body>
+${opts.devBanner ? '<p class="dev-banner" role="alert">Development mode: sign-in uses the embedded test IdP. Certificates from this portal are for testing only.</p>' : ""}
+<header class="site"><a href="/" class="brand">Certbridge</a></header>
+<main class="card">${body}</main></body></html>`;
+}

@@ -5,13 +5,14 @@
  * per grant, and all state in the database through the Prisma adapter.
  */
 import crypto from "node:crypto";
-import Provider, { type Configuration, type KoaContextWithOIDC } from "oidc-provider";
+import Provider, { interactionPolicy, type Configuration, type KoaContextWithOIDC } from "oidc-provider";
 import type { Config } from "../config";
 import { findIdentity, type Db } from "../db";
 import { openSealedKey, sealKey } from "../pki/seal";
 import { prismaAdapterFactory } from "./adapter";
 import { GATEWAY_SCOPES } from "./clients";
 import { errorPage } from "./pages";
+import { deviceFlowFeature, DEVICE_CODE_TTL_SECONDS } from "./deviceFlow";
 
 const SIGNING_KEY_MODEL = "CertbridgeSigningKey";
 
@@ -38,6 +39,23 @@ export async function signingJwk(db: Db, kek: Buffer, name = "current"): Promise
   } catch {
     return (await load())!; // another instance won the race
   }
+}
+
+/**
+ * The default prompts, plus: a device-flow login always shows the consent
+ * screen, even when an earlier consent covers the scopes. The person must see
+ * the user code next to "Allow" every time, so a code relayed by someone else
+ * (RFC 8628 §5.4, remote phishing) is not approved silently.
+ */
+function interactionPolicyWithDeviceConsent() {
+  const policy = interactionPolicy.base();
+  const { Check } = interactionPolicy;
+  policy.get("consent")!.checks.add(
+    new Check("device_flow_consent", "a terminal (device flow) login is confirmed every time", (ctx) =>
+      (ctx.oidc.route === "code_verification" || ctx.oidc.route === "device_resume") && !ctx.oidc.result?.consent ? Check.REQUEST_PROMPT : Check.NO_NEED_TO_PROMPT,
+    ),
+  );
+  return policy;
 }
 
 export async function createProvider(config: Config, db: Db): Promise<Provider> {
@@ -69,7 +87,7 @@ export async function createProvider(config: Config, db: Db): Promise<Provider> 
     extraClientMetadata: { properties: ["certbridge_max_proxy_lifetime"] },
     // AARC-G049 IdP hinting (the MasterPortal's `idphint`), passed on to the upstream IdP.
     extraParams: ["idp_hint", "idphint"],
-    interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
+    interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}`, policy: interactionPolicyWithDeviceConsent() },
     // The issuer is the portal's root; protocol endpoints sit under /oidc so they never clash with pages.
     routes: {
       authorization: "/oidc/auth",
@@ -96,6 +114,8 @@ export async function createProvider(config: Config, db: Db): Promise<Provider> 
       revocation: { enabled: true },
       introspection: { enabled: true },
       rpInitiatedLogout: { enabled: true },
+      // RFC 8628 for certbridge-proxy-init (the built-in CLI client, lib/oidc/clients.ts).
+      deviceFlow: deviceFlowFeature({ devBanner: config.devIdp !== null }),
     },
     ttl: {
       AccessToken: config.portal.accessTokenTtlSeconds,
@@ -105,6 +125,7 @@ export async function createProvider(config: Config, db: Db): Promise<Provider> 
       Session: 14 * 86400,
       Grant: config.portal.consentTtlSeconds,
       RefreshToken: config.portal.refreshTokenTtlSeconds,
+      DeviceCode: DEVICE_CODE_TTL_SECONDS,
     },
     rotateRefreshToken: true,
     async renderError(ctx: KoaContextWithOIDC, out) {

@@ -35,6 +35,11 @@ export default async function Interaction({ params }: { params: Promise<{ uid: s
           <strong>{view.clientName}</strong> asks Certbridge to identify you. You will sign in at {view.idpName}, your
           home organisation&apos;s login.
         </p>
+        {view.terminal ? (
+          <p className="terminal">
+            This is a command-line login. Your terminal shows the code <code>{view.terminal.userCode}</code>.
+          </p>
+        ) : null}
         <form method="post" action={`/interaction/${uid}/login`} className="actions">
           <button type="submit" className="primary">
             Continue to sign in
@@ -57,6 +62,23 @@ export default async function Interaction({ params }: { params: Promise<{ uid: s
           </>
         ) : null}
       </p>
+      {view.terminal ? (
+        <div className="terminal-notice" role="note">
+          <p>
+            <strong>This request comes from a terminal</strong> (command-line login with <code>certbridge-proxy-init</code>
+            {view.terminal.ip ? (
+              <>
+                , from <code>{view.terminal.ip}</code>
+              </>
+            ) : null}
+            ). Your terminal must show this code:
+          </p>
+          <p className="user-code">
+            <code id="terminal-user-code">{view.terminal.userCode}</code>
+          </p>
+          <p>Allow only if you started this login yourself and the codes match.</p>
+        </div>
+      ) : null}
       <p>It will receive:</p>
       <ul className="scopes">
         {descriptions.map((d) => (
