@@ -10,9 +10,15 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import pg from "pg";
+import { Agent, setGlobalDispatcher } from "undici";
 import { loadConfig, type Config } from "../lib/config";
 import { startCertbridge, type Certbridge } from "../lib/certbridge";
 import type { Clock } from "../lib/clock";
+
+// The test process's fetch drops idle connections after 1 s. The portal keeps them 65 s (for load
+// balancers); a test process whose event loop was busy (RSA key generation) could otherwise reuse a
+// socket in the instant the portal closes it, and fail with "other side closed".
+setGlobalDispatcher(new Agent({ keepAliveTimeout: 1000, keepAliveMaxTimeout: 1000 }));
 
 export const TEST_DATABASE = process.env.CERTBRIDGE_TEST_DATABASE ?? "sqlite";
 export const ROOT = path.resolve(import.meta.dirname, "..");
