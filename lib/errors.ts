@@ -9,6 +9,8 @@ export type ErrorCode =
   | "invalid_request"
   | "invalid_csr"
   | "invalid_token"
+  | "invalid_client"
+  | "invalid_grant"
   | "insufficient_scope"
   | "access_denied"
   | "not_found"
@@ -21,6 +23,8 @@ const statusOf: Record<ErrorCode, number> = {
   invalid_request: 400,
   invalid_csr: 400,
   invalid_token: 401,
+  invalid_client: 401,
+  invalid_grant: 400,
   insufficient_scope: 403,
   access_denied: 403,
   not_found: 404,

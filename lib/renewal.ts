@@ -22,6 +22,7 @@ import crypto from "node:crypto";
 import type Provider from "oidc-provider";
 import { z } from "zod";
 import type { Certbridge } from "./certbridge";
+import { CertbridgeError } from "./errors";
 import { findIdentity } from "./db";
 import { findClient, findGatewayClientMetadata } from "./oidc/clients";
 import type { HttpRequestParts, HttpResult } from "./getproxy";
@@ -39,18 +40,6 @@ export interface RenewalInfo {
   scopes: string[];
 }
 
-type OAuthErrorCode = "invalid_request" | "invalid_client" | "invalid_grant";
-
-class RenewalInfoError extends Error {
-  constructor(
-    readonly code: OAuthErrorCode,
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
-const STATUS: Record<OAuthErrorCode, number> = { invalid_request: 400, invalid_client: 401, invalid_grant: 400 };
 
 const params = z.object({
   refresh_token: z.string({ error: "refresh_token is required" }).min(1, "refresh_token is required").max(512, "refresh_token is too long"),
@@ -62,11 +51,11 @@ function parseParams(list: [string, string][]) {
   const seen = new Map<string, string>();
   for (const [k, v] of list) {
     if (!["refresh_token", "client_id", "client_secret"].includes(k)) continue; // RFC 6749 §3.2: unknown parameters are ignored
-    if (seen.has(k)) throw new RenewalInfoError("invalid_request", `parameter ${k} was given more than once`);
+    if (seen.has(k)) throw new CertbridgeError("invalid_request", `parameter ${k} was given more than once`);
     seen.set(k, v);
   }
   const r = params.safeParse(Object.fromEntries(seen));
-  if (!r.success) throw new RenewalInfoError("invalid_request", r.error.issues.map((i) => i.message).join("; "));
+  if (!r.success) throw new CertbridgeError("invalid_request", r.error.issues.map((i) => i.message).join("; "));
   return r.data;
 }
 
@@ -74,14 +63,14 @@ function parseParams(list: [string, string][]) {
 function basicCredentials(authorization: string | null): { id: string; secret: string } | null {
   if (!authorization) return null;
   const m = /^Basic +([A-Za-z0-9+/]+=*)$/i.exec(authorization.trim());
-  if (!m) throw new RenewalInfoError("invalid_client", "the Authorization header must be HTTP Basic client credentials");
+  if (!m) throw new CertbridgeError("invalid_client", "the Authorization header must be HTTP Basic client credentials");
   const decoded = Buffer.from(m[1]!, "base64").toString("utf8");
   const colon = decoded.indexOf(":");
-  if (colon < 0) throw new RenewalInfoError("invalid_client", "malformed HTTP Basic credentials");
+  if (colon < 0) throw new CertbridgeError("invalid_client", "malformed HTTP Basic credentials");
   try {
     return { id: decodeURIComponent(decoded.slice(0, colon).replace(/\+/g, " ")), secret: decodeURIComponent(decoded.slice(colon + 1).replace(/\+/g, " ")) };
   } catch {
-    throw new RenewalInfoError("invalid_client", "malformed HTTP Basic credentials");
+    throw new CertbridgeError("invalid_client", "malformed HTTP Basic credentials");
   }
 }
 
@@ -91,16 +80,16 @@ const sameSecret = (a: string, b: string) =>
 async function authenticateClient(cb: Certbridge, req: HttpRequestParts, p: z.infer<typeof params>): Promise<string> {
   const basic = basicCredentials(req.authorization);
   if (basic && (p.client_id !== undefined || p.client_secret !== undefined)) {
-    throw new RenewalInfoError("invalid_request", "client credentials were given both in the Authorization header and in the body");
+    throw new CertbridgeError("invalid_request", "client credentials were given both in the Authorization header and in the body");
   }
   const id = basic?.id ?? p.client_id;
   const secret = basic?.secret ?? p.client_secret;
-  if (!id) throw new RenewalInfoError("invalid_client", "client_id is required (the client the refresh token was issued to)");
+  if (!id) throw new CertbridgeError("invalid_client", "client_id is required (the client the refresh token was issued to)");
   const meta = await findGatewayClientMetadata(cb.db, cb.config.kek, id);
-  if (!meta) throw new RenewalInfoError("invalid_client", `unknown or suspended client ${id}`);
+  if (!meta) throw new CertbridgeError("invalid_client", `unknown or suspended client ${id}`);
   const expected = meta.client_secret;
   if (expected !== undefined && (secret === undefined || !sameSecret(expected, secret))) {
-    throw new RenewalInfoError("invalid_client", "client authentication failed");
+    throw new CertbridgeError("invalid_client", "client authentication failed");
   }
   return id;
 }
@@ -111,15 +100,15 @@ export async function renewalInfo(cb: Certbridge, provider: Provider, req: HttpR
   const p = parseParams(req.params);
   const clientId = await authenticateClient(cb, req, p);
   const rt = await provider.RefreshToken.find(p.refresh_token, { ignoreExpiration: true });
-  if (!rt) throw new RenewalInfoError("invalid_grant", "the refresh token is unknown or was revoked");
-  if (rt.clientId !== clientId) throw new RenewalInfoError("invalid_grant", "the refresh token was issued to another client");
-  if (rt.isExpired || rt.exp === undefined) throw new RenewalInfoError("invalid_grant", "the refresh token has expired: log in again");
+  if (!rt) throw new CertbridgeError("invalid_grant", "the refresh token is unknown or was revoked");
+  if (rt.clientId !== clientId) throw new CertbridgeError("invalid_grant", "the refresh token was issued to another client");
+  if (rt.isExpired || rt.exp === undefined) throw new CertbridgeError("invalid_grant", "the refresh token has expired: log in again");
   // A rotated token must not be used again: the token endpoint would treat that as theft and revoke the grant.
-  if (rt.consumed) throw new RenewalInfoError("invalid_grant", "this refresh token was already used and replaced by a newer one: use the newest");
+  if (rt.consumed) throw new CertbridgeError("invalid_grant", "this refresh token was already used and replaced by a newer one: use the newest");
   const grant = rt.grantId ? await provider.Grant.find(rt.grantId) : undefined;
-  if (!grant) throw new RenewalInfoError("invalid_grant", "the person's consent for this client was revoked or has expired: log in again");
+  if (!grant) throw new CertbridgeError("invalid_grant", "the person's consent for this client was revoked or has expired: log in again");
   const [client, identity] = await Promise.all([findClient(cb.db, clientId), rt.accountId ? findIdentity(cb.db, rt.accountId) : null]);
-  if (!client || !identity) throw new RenewalInfoError("invalid_grant", "the account or client behind this refresh token no longer exists");
+  if (!client || !identity) throw new CertbridgeError("invalid_grant", "the account or client behind this refresh token no longer exists");
   const untilSeconds = Math.min(rt.exp, grant.exp ?? Infinity);
   return {
     renewable_until: iso(untilSeconds),
@@ -139,10 +128,10 @@ export async function renewalInfoHttp(cb: Certbridge, provider: Provider, req: H
   try {
     return { status: 200, headers, body: JSON.stringify(await renewalInfo(cb, provider, req)) };
   } catch (e) {
-    if (!(e instanceof RenewalInfoError)) throw e;
+    if (!(e instanceof CertbridgeError) || e.status >= 500) throw e;
     const h: Record<string, string> = { ...headers };
     // RFC 6749 §5.2: a 401 invalid_client answers Basic credentials with a challenge.
     if (e.code === "invalid_client" && req.authorization) h["www-authenticate"] = 'Basic realm="certbridge"';
-    return { status: STATUS[e.code], headers: h, body: JSON.stringify({ error: e.code, error_description: e.message }) };
+    return { status: e.status, headers: h, body: JSON.stringify(e.toJSON()) };
   }
 }

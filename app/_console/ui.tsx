@@ -234,13 +234,12 @@ export function CertificateView({ detail, pemHref, admin }: { detail: Certificat
         <>
           <h2>VOMS attributes</h2>
           {decoded.attributeCertificates.map((ac) => (
-            <div key={ac.serial} className="table-wrap">
+            <div key={ac.serialHex} className="table-wrap">
               <table className="data kv">
                 <tbody>
-                  <tr><th scope="row">VO server</th><td>{ac.policyAuthority}</td></tr>
+                  <tr><th scope="row">VO</th><td>{ac.vo} <span className="hint">({ac.policyAuthority})</span></td></tr>
                   <tr><th scope="row">Attributes</th><td>{ac.fqans.map((f) => <div key={f}><code>{f}</code></div>)}</td></tr>
                   <tr><th scope="row">Issuer (AA)</th><td className="dn">{ac.issuer}</td></tr>
-                  <tr><th scope="row">Holder</th><td className="dn">{ac.holder}</td></tr>
                   <tr><th scope="row">Valid</th><td><Time at={ac.notBefore} /> to <Time at={ac.notAfter} /></td></tr>
                 </tbody>
               </table>

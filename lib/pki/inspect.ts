@@ -4,12 +4,14 @@
  * every extension with its criticality, RFC 3820 ProxyCertInfo, and the VOMS
  * attribute certificates a proxy carries. Unknown extensions are listed by
  * OID with their size, never dropped: an operator must see everything signed.
+ * The VOMS ACs are read by lib/voms/acInfo.ts, as certbridge-proxy-info reads them.
  */
 import * as asn1js from "asn1js";
 import * as pkijs from "pkijs";
 import { pkijsNameToSlash } from "./dn";
 import { OID } from "./x509";
 import { VOMS_OID } from "../voms/ac";
+import { parseVomsExtension, type VomsAttributes } from "../voms/acInfo";
 
 export interface DecodedExtension {
   oid: string;
@@ -19,15 +21,7 @@ export interface DecodedExtension {
   values: string[];
 }
 
-export interface DecodedAttributeCertificate {
-  issuer: string;
-  holder: string;
-  serial: string;
-  notBefore: Date;
-  notAfter: Date;
-  policyAuthority: string | null;
-  fqans: string[];
-}
+export type DecodedAttributeCertificate = VomsAttributes;
 
 export interface DecodedCertificate {
   version: number;
@@ -111,58 +105,6 @@ function decodeProxyCertInfo(value: ArrayBuffer): { policyLanguage: string; path
   return { policyLanguage: POLICY_LANGUAGES[oid] ?? oid, pathLength };
 }
 
-/** One VOMS AC (RFC 5755 shape, see lib/voms/ac.ts): only what an operator needs to read. */
-function decodeAttributeCertificate(ac: asn1js.Sequence): DecodedAttributeCertificate {
-  const info = ac.valueBlock.value[0] as asn1js.Sequence;
-  const [, holder, issuer, , serial, validity, attributes] = info.valueBlock.value as asn1js.Sequence[];
-  const nameIn = (block: asn1js.AsnType | undefined): string => {
-    // holder: [0] { GeneralNames { [4] Name }, serial } ; issuer: [0] { GeneralNames { [4] Name } }
-    const findName = (b: asn1js.AsnType): asn1js.AsnType | undefined => {
-      const c = b as asn1js.Constructed;
-      if (c.idBlock.tagClass === 3 && c.idBlock.tagNumber === 4) return c.valueBlock.value[0];
-      for (const child of Array.isArray(c.valueBlock?.value) ? c.valueBlock.value : []) {
-        const found = findName(child);
-        if (found) return found;
-      }
-      return undefined;
-    };
-    const name = block ? findName(block) : undefined;
-    return name ? pkijsNameToSlash(new pkijs.RelativeDistinguishedNames({ schema: name })) : "?";
-  };
-  const [nb, na] = (validity?.valueBlock.value ?? []) as asn1js.GeneralizedTime[];
-  let policyAuthority: string | null = null;
-  const fqans: string[] = [];
-  for (const attr of attributes?.valueBlock.value ?? []) {
-    const [type, values] = (attr as asn1js.Sequence).valueBlock.value;
-    if (!(type instanceof asn1js.ObjectIdentifier) || type.valueBlock.toString() !== VOMS_OID.fqanAttribute) continue;
-    for (const ietf of (values as asn1js.Set).valueBlock.value as asn1js.Sequence[]) {
-      for (const part of ietf.valueBlock.value) {
-        if (part.idBlock.tagClass === 3 && part.idBlock.tagNumber === 0) {
-          const uri = (part as asn1js.Constructed).valueBlock.value[0];
-          policyAuthority = uri ? Buffer.from((uri as asn1js.Primitive).valueBlock.valueHexView).toString("utf8") : null;
-        } else if (part instanceof asn1js.Sequence) {
-          for (const v of part.valueBlock.value) fqans.push(Buffer.from((v as asn1js.OctetString).valueBlock.valueHexView).toString("utf8"));
-        }
-      }
-    }
-  }
-  return {
-    holder: nameIn(holder),
-    issuer: nameIn(issuer),
-    serial: serial instanceof asn1js.Integer ? hex(serial.valueBlock.valueHexView) : "?",
-    notBefore: nb?.toDate() ?? new Date(0),
-    notAfter: na?.toDate() ?? new Date(0),
-    policyAuthority,
-    fqans,
-  };
-}
-
-function decodeVomsExtension(value: ArrayBuffer): DecodedAttributeCertificate[] {
-  // SEQUENCE { SEQUENCE OF AttributeCertificate }
-  const outer = parse(value) as asn1js.Sequence;
-  return outer.valueBlock.value.flatMap((inner) => (inner as asn1js.Sequence).valueBlock.value.map((ac) => decodeAttributeCertificate(ac as asn1js.Sequence)));
-}
-
 function decodeExtension(e: pkijs.Extension, out: { proxy: DecodedCertificate["proxy"]; acs: DecodedAttributeCertificate[] }): DecodedExtension {
   const raw = e.extnValue.valueBlock.valueHexView.slice().buffer as ArrayBuffer;
   const base = { oid: e.extnID, name: EXTENSION_NAMES[e.extnID] ?? e.extnID, critical: e.critical };
@@ -193,7 +135,7 @@ function decodeExtension(e: pkijs.Extension, out: { proxy: DecodedCertificate["p
         return { ...base, values: [`policy language: ${out.proxy.policyLanguage}`, `path length: ${out.proxy.pathLength ?? "unlimited"}`] };
       }
       case VOMS_OID.acSequence: {
-        const acs = decodeVomsExtension(raw);
+        const acs = parseVomsExtension(new Uint8Array(raw));
         out.acs.push(...acs);
         return { ...base, values: acs.map((ac) => `${ac.policyAuthority ?? "?"}: ${ac.fqans.join(", ")}`) };
       }
