@@ -10,6 +10,8 @@ import fs from "node:fs";
 import path from "node:path";
 import { startPortalServer, type PortalServer } from "../test/portalHarness";
 import { run, ROOT } from "../test/helpers";
+import { openDatabase } from "../lib/db";
+import { loadConfig } from "../lib/config";
 import { loginPrompt, PROXY_INFO, PROXY_INIT, startCli } from "../test/deviceHarness";
 
 let portal: PortalServer;
@@ -90,6 +92,18 @@ test("terminal login: enter the code, sign in, consent, and the CLI writes a pro
   expect(run(process.execPath, [PROXY_INFO, "--exists", "--valid", "11:00", "--file", out]).status).toBe(0);
   expect(run(process.execPath, [PROXY_INFO, "--exists", "--valid", "13:00", "--file", out]).status).toBe(1);
   expect(run("grid-proxy-info", ["-f", out, "-exists", "-valid", "11:00"]).status).toBe(0);
+
+  // the audit trail names the terminal client for the login's consent and the issuance, with the CSR key
+  const db = await openDatabase(loadConfig(portal.env, () => {}).databaseUrl);
+  try {
+    const serial = run("grid-proxy-info", ["-f", out, "-subject"]).stdout.trim().split("/CN=").pop()!;
+    const issued = await db.auditEvent.findFirst({ where: { action: "proxy.issue", details: { contains: `"serial":${serial}` } }, select: { clientId: true, actor: true, details: true } });
+    expect(issued).toMatchObject({ clientId: "certbridge-cli", actor: "client:certbridge-cli" });
+    expect(issued!.details).toContain('"keySource":"csr"');
+    expect(await db.auditEvent.count({ where: { action: "consent.grant", clientId: "certbridge-cli" } })).toBeGreaterThanOrEqual(1);
+  } finally {
+    await db.$disconnect();
+  }
 });
 
 test("--voms biomed: the proxy carries the development user's FQANs", async ({ page }) => {
