@@ -15,7 +15,7 @@ import next from "next";
 import { loadConfig, type Config } from "./lib/config";
 import { startCertbridge, type Certbridge } from "./lib/certbridge";
 import { createProvider, signingJwk } from "./lib/oidc/provider";
-import { registerClient, type ClientInput } from "./lib/oidc/clients";
+import { ensureCliClientRow, registerClient, type ClientInput } from "./lib/oidc/clients";
 import { purgeExpiredOidcPayloads } from "./lib/oidc/adapter";
 import { createDevIdp } from "./lib/devIdp";
 import { Portal } from "./lib/portal";
@@ -41,6 +41,7 @@ async function bootstrap(config: Config, cb: Certbridge) {
       log(`client ${client.id} (${client.name}) registered${secret ? `; generated secret: ${secret}` : ""}`);
     }
   }
+  await ensureCliClientRow(cb.db);
   await signingJwk(cb.db, config.kek);
   if (config.devIdp) await signingJwk(cb.db, config.kek, "dev-idp");
 }

@@ -205,6 +205,27 @@ describe("admin actions have their effect", () => {
     assert.match(event!.details, /"changed":\[[^\]]*"allowedVos"/);
   });
 
+  test("the built-in terminal client is listed and can be suspended (device logins refused), never edited or deleted", async () => {
+    const deviceAuth = () => fetch(`${portal.url}/oidc/device/auth`, { method: "POST", body: new URLSearchParams({ client_id: "certbridge-cli", scope: "openid proxy" }) });
+    assert.equal((await deviceAuth()).status, 200);
+    const list = await alice.browser.go(`${portal.url}/admin/clients`);
+    assert.match(list.html, /href="\/admin\/clients\/certbridge-cli"/);
+    const page = await alice.browser.go(`${portal.url}/admin/clients/certbridge-cli`);
+    assert.match(page.html, /cannot be edited or deleted/);
+    assert.doesNotMatch(page.html, /Delete gateway/);
+    for (const op of ["delete", "rotate"]) {
+      const r = await post(alice, `/admin/clients/certbridge-cli/action/${op}`, { reason: "test", confirm: "certbridge-cli", csrf: alice.csrf! });
+      assert.match(new URL(r.location, portal.url).searchParams.get("error") ?? "", /built-in command-line client cannot be/, op);
+    }
+    const suspended = await post(alice, "/admin/clients/certbridge-cli/action/suspend", { reason: "no terminal logins during the audit", csrf: alice.csrf! });
+    assert.match(decodeURIComponent(suspended.location), /Gateway suspended/);
+    const refused = await deviceAuth();
+    assert.equal(refused.status, 401);
+    assert.equal(((await refused.json()) as { error: string }).error, "invalid_client");
+    await post(alice, "/admin/clients/certbridge-cli/action/activate", { reason: "audit over", csrf: alice.csrf! });
+    assert.equal((await deviceAuth()).status, 200);
+  });
+
   test("invalid client forms come back with a specific message and register nothing", async () => {
     const before = await db.gatewayClient.count();
     const cases: [Record<string, string | string[]>, RegExp][] = [

@@ -28,7 +28,7 @@ import {
 import { searchCertificates } from "../admin/certificates";
 import { describeCa } from "../ca/authority";
 import { REVOCATION_REASONS, parseRevocationReason, revokeUserCertificate } from "../ca/revocation";
-import { GATEWAY_SCOPES, allowedVosOf, findClient, listClients, registerClient, removeClient, rotateClientSecret, setClientStatus } from "../oidc/clients";
+import { CLI_CLIENT_ID, GATEWAY_SCOPES, allowedVosOf, findClient, listClients, registerClient, removeClient, rotateClientSecret, setClientStatus } from "../oidc/clients";
 import { decodeCertificate } from "../pki/inspect";
 import { pemBlocks, toPem } from "../pki/der";
 import { openSealedKey, sealKey } from "../pki/seal";
@@ -308,7 +308,7 @@ export class Consoles {
     const c = await findClient(this.cb.db, id);
     if (!c) throw notFound(`no client ${id}`);
     const recent = await searchAuditEvents(this.cb.db, { clientId: id, action: "client." }, 20);
-    return { ...c, redirectUris: JSON.parse(c.redirectUris) as string[], allowedVos: allowedVosOf(c), scopes: c.scopes.split(" "), recent };
+    return { ...c, redirectUris: JSON.parse(c.redirectUris) as string[], allowedVos: allowedVosOf(c), scopes: c.scopes.split(" "), builtIn: c.id === CLI_CLIENT_ID, recent };
   }
 
   get servedVos(): string[] {

@@ -127,6 +127,7 @@ function changedFields(before: Record<string, unknown>, after: Record<string, un
 
 /** A new secret for a confidential client, shown once; the old one stops working at once. */
 export async function rotateClientSecret(db: Db, kek: Buffer, id: string, audit: ClientAudit): Promise<string> {
+  refuseBuiltIn(id, "given a secret");
   const existing = await findClient(db, id);
   if (!existing) throw notFound(`no client ${id}`);
   if (existing.isPublic) throw invalidRequest(`client ${id} is public: it has no secret to rotate`);
@@ -146,11 +147,24 @@ export function listClients(db: Db) {
 }
 
 export async function findClient(db: Db, id: string) {
-  if (id === CLI_CLIENT_ID) return cliClientRow(); // built-in CLI client (issue 6)
-  return db.gatewayClient.findUnique({ where: { id }, select: clientSelect });
+  const row = await db.gatewayClient.findUnique({ where: { id }, select: clientSelect });
+  // The built-in CLI client exists even before its row does (a portal that never bootstrapped).
+  return row ?? (id === CLI_CLIENT_ID ? cliClientRow() : null);
+}
+
+/** The built-in client's row, made once at start so operators see it and can suspend it. */
+export async function ensureCliClientRow(db: Db): Promise<void> {
+  const { id, ...data } = cliClientRow();
+  await db.gatewayClient.upsert({ where: { id }, create: { id, ...data }, update: {}, select: { id: true } });
+}
+
+/** The built-in client can be suspended and reactivated, never edited, re-keyed or removed. */
+function refuseBuiltIn(id: string, what: string) {
+  if (id === CLI_CLIENT_ID) throw invalidRequest(`the built-in command-line client cannot be ${what}; suspend it to switch terminal logins off`);
 }
 
 export async function removeClient(db: Db, id: string, audit: ClientAudit) {
+  refuseBuiltIn(id, "removed");
   const existing = await findClient(db, id);
   if (!existing) throw notFound(`no client ${id}`);
   await db.$transaction([
@@ -173,8 +187,8 @@ export async function setClientStatus(db: Db, id: string, status: "active" | "su
 
 /** oidc-provider client metadata for an active client (suspended and unknown clients do not exist to the protocol). */
 export async function findGatewayClientMetadata(db: Db, kek: Buffer, id: string) {
-  if (id === CLI_CLIENT_ID) return cliClientMetadata(); // built-in CLI client (issue 6)
   const row = await db.gatewayClient.findUnique({ where: { id }, select: { ...clientSelect, secretEnc: true } });
+  if (id === CLI_CLIENT_ID) return !row || row.status === "active" ? cliClientMetadata() : undefined; // built-in CLI client (issue 6)
   if (!row || row.status !== "active") return undefined;
   const grants = row.scopes.split(" ").includes("offline_access") ? ["authorization_code", "refresh_token"] : ["authorization_code"];
   return {
@@ -206,7 +220,6 @@ export async function findGatewayClientMetadata(db: Db, kek: Buffer, id: string)
 export { CLI_CLIENT_ID } from "./cliClient";
 /** Its own cap is the schema's maximum, so the portal's CERTBRIDGE_PROXY_MAX_LIFETIME is what limits it. */
 const CLI_CLIENT_MAX_PROXY_LIFETIME = 100 * 86400;
-const BUILT_IN_SINCE = new Date(0);
 
 function cliClientRow() {
   return {
@@ -220,8 +233,8 @@ function cliClientRow() {
     maxProxyLifetime: CLI_CLIENT_MAX_PROXY_LIFETIME,
     allowedVos: null as string | null,
     status: "active",
-    createdAt: BUILT_IN_SINCE,
-    updatedAt: BUILT_IN_SINCE,
+    createdAt: new Date(),
+    updatedAt: new Date(),
   };
 }
 

@@ -29,6 +29,13 @@ export default async function AdminClient({ params, searchParams }: { params: Pr
       </form>
       <p className="hint">A suspended gateway cannot sign users in, refresh tokens or obtain proxies; its existing consents are kept.</p>
 
+      {client.builtIn ? (
+        <p className="notice">
+          This is the portal&apos;s built-in client for <code>certbridge-proxy-init</code> (terminal logins with the device
+          flow, and renewal with refresh tokens). It cannot be edited or deleted; suspend it to switch terminal logins off.
+        </p>
+      ) : null}
+
       {client.isPublic ? null : (
         <>
           <h2>Secret</h2>
@@ -41,17 +48,21 @@ export default async function AdminClient({ params, searchParams }: { params: Pr
         </>
       )}
 
-      <h2>Settings</h2>
-      <ClientForm viewer={viewer} action={act("update")} client={client} servedVos={c.servedVos} />
+      {client.builtIn ? null : (
+        <>
+          <h2>Settings</h2>
+          <ClientForm viewer={viewer} action={act("update")} client={client} servedVos={c.servedVos} />
 
-      <h2>Delete</h2>
-      <form method="post" action={act("delete")} className="filters">
-        <Csrf viewer={viewer} />
-        <label>Type <code>{client.id}</code> to confirm<input name="confirm" required autoComplete="off" /></label>
-        <label>Reason<input name="reason" required minLength={3} maxLength={500} size={30} /></label>
-        <button type="submit" className="danger">Delete gateway</button>
-      </form>
-      <p className="hint">Deleting removes the gateway with every consent and token issued to it. Its certificates and audit history stay.</p>
+          <h2>Delete</h2>
+          <form method="post" action={act("delete")} className="filters">
+            <Csrf viewer={viewer} />
+            <label>Type <code>{client.id}</code> to confirm<input name="confirm" required autoComplete="off" /></label>
+            <label>Reason<input name="reason" required minLength={3} maxLength={500} size={30} /></label>
+            <button type="submit" className="danger">Delete gateway</button>
+          </form>
+          <p className="hint">Deleting removes the gateway with every consent and token issued to it. Its certificates and audit history stay.</p>
+        </>
+      )}
 
       <h2>Recent changes</h2>
       <AuditTable rows={client.recent} />
