@@ -11,5 +11,6 @@ await import("./cli.test.ts");
 await import("./portal.test.ts");
 await import("./adminSearch.test.ts");
 await import("./consoles.test.ts");
+await import("./ssh.test.ts");
 
 export {};
