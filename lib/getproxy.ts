@@ -6,7 +6,6 @@
  * (`certreq` or `public_key`): the proxy's private key never leaves the
  * gateway. Errors are RFC 6750 / RFC 6749 style JSON.
  */
-import crypto from "node:crypto";
 import type Provider from "oidc-provider";
 import { z } from "zod";
 import { CertbridgeError, asCertbridgeError, invalidRequest } from "./errors";
@@ -16,6 +15,7 @@ import { issueProxy } from "./issuance/issueProxy";
 import type { Certbridge } from "./certbridge";
 import type { VerifiedClaims } from "./identity/subject";
 import { TtlCache } from "./lru";
+import { secretsEqual } from "./pki/seal";
 import { parseVomsRequests, vomsExtension } from "./voms/proxyExtension";
 
 export interface HttpRequestParts {
@@ -73,7 +73,7 @@ function parseParams(list: [string, string][]) {
 }
 
 /** RFC 6750 §2: exactly one way of presenting the token. */
-function bearerToken(authorization: string | null, param: string | undefined): string {
+export function bearerToken(authorization: string | null, param: string | undefined): string {
   let header: string | undefined;
   if (authorization) {
     const m = /^Bearer +([A-Za-z0-9\-._~+/]+=*)$/i.exec(authorization.trim());
@@ -86,11 +86,6 @@ function bearerToken(authorization: string | null, param: string | undefined): s
   return token;
 }
 
-const secretsEqual = (a: string, b: string) => {
-  const x = crypto.createHash("sha256").update(a).digest();
-  const y = crypto.createHash("sha256").update(b).digest();
-  return crypto.timingSafeEqual(x, y);
-};
 
 /**
  * Short-lived caches for rows read on every call. A client's suspension, or a
@@ -103,28 +98,50 @@ export class GetProxyCaches {
   readonly identities = new TtlCache<NonNullable<Awaited<ReturnType<typeof findIdentityClaims>>>>(10_000, 30_000);
 }
 
+type GatewayClient = NonNullable<Awaited<ReturnType<typeof findClient>>>;
+
+/**
+ * The bearer checks every proxy-granting API shares (RFC 6750 §3.1): a live
+ * access token, its client still registered and active, the person's consent
+ * standing, and a proxy scope. `seen.clientId` is filled as soon as the token
+ * names its client, for the audit record of a refusal.
+ */
+export async function verifyProxyBearer(
+  cb: Certbridge,
+  provider: Provider,
+  token: string,
+  opts: { loadClient?: (id: string) => Promise<GatewayClient | null | undefined>; seen?: { clientId: string | null } } = {},
+) {
+  const at = await provider.AccessToken.find(token);
+  if (!at || at.isExpired) throw invalidToken("the access token is invalid, expired or revoked");
+  const clientId = at.clientId ?? null;
+  if (opts.seen) opts.seen.clientId = clientId;
+  const client = clientId ? await (opts.loadClient ?? ((id: string) => findClient(cb.db, id)))(clientId) : null;
+  if (!client) throw invalidToken("the client this token was issued to no longer exists");
+  if (client.status !== "active") throw invalidToken(`the client ${client.id} is suspended`);
+  if (!at.grantId || !(await provider.Grant.find(at.grantId))) throw invalidToken("the user's consent for this client was revoked");
+  const scopes = new Set((at.scope ?? "").split(" "));
+  if (!PROXY_SCOPES.some((s) => scopes.has(s))) {
+    throw new CertbridgeError("insufficient_scope", `the token lacks the proxy scope (${PROXY_SCOPES.join(" or ")})`);
+  }
+  return { at, client };
+}
+
 export async function getProxy(cb: Certbridge, provider: Provider, caches: GetProxyCaches, req: HttpRequestParts): Promise<HttpResult> {
-  let clientId: string | null = null;
+  /** The token's client, once known: named in the audit record of a refusal. */
+  const seen = { clientId: null as string | null };
   try {
     const p = parseParams(req.params);
-    const token = bearerToken(req.authorization, p.access_token);
-    const at = await provider.AccessToken.find(token);
-    if (!at || at.isExpired) throw invalidToken("the access token is invalid, expired or revoked");
-    clientId = at.clientId ?? null;
-    const client = clientId ? await caches.clients.getOrLoad(clientId, () => findClient(cb.db, clientId!)) : null;
-    if (!client) throw invalidToken("the client this token was issued to no longer exists");
-    if (client.status !== "active") throw invalidToken(`the client ${client.id} is suspended`);
+    const { at, client } = await verifyProxyBearer(cb, provider, bearerToken(req.authorization, p.access_token), {
+      loadClient: (id) => caches.clients.getOrLoad(id, () => findClient(cb.db, id)),
+      seen,
+    });
     // The MasterPortal's second factor: a token is only good together with its own client's credentials.
     if (p.client_id && p.client_id !== client.id) throw invalidToken("the token was issued to another client (audience mismatch)");
     if (p.client_secret) {
       const meta = await findGatewayClientMetadata(cb.db, cb.config.kek, client.id);
       const expected = meta && "client_secret" in meta ? meta.client_secret : undefined;
       if (!expected || !secretsEqual(expected, p.client_secret)) throw new CertbridgeError("access_denied", "client authentication failed", { status: 401 });
-    }
-    if (!at.grantId || !(await provider.Grant.find(at.grantId))) throw invalidToken("the user's consent for this client was revoked");
-    const scopes = new Set((at.scope ?? "").split(" "));
-    if (!PROXY_SCOPES.some((s) => scopes.has(s))) {
-      throw new CertbridgeError("insufficient_scope", `the token lacks the proxy scope (${PROXY_SCOPES.join(" or ")})`);
     }
     // voname=vo[:fqan] (repeatable, or comma-separated); fqans=/vo/group/Role=r picks within a VO.
     // vomses (the MasterPortal's server line) is accepted and ignored: the portal is its own AA.
@@ -171,6 +188,7 @@ export async function getProxy(cb: Certbridge, provider: Provider, caches: GetPr
     if (err.code === "server_error") console.error("certbridge: /getproxy failed:", e);
     else if (err.code === "invalid_token" || err.code === "insufficient_scope" || err.status === 401) {
       // Refusals before issuance are audited here; issueProxy audits its own.
+      const { clientId } = seen;
       await recordAudit(cb.db, { action: "proxy.refuse", actor: clientId ? `client:${clientId}` : "anonymous", outcome: "refused", clientId, ip: req.ip, details: { error: err.code, reason: err.message } }).catch(() => {});
     }
     const result = json(err.status, err.toJSON());

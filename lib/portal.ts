@@ -9,12 +9,12 @@ import { Socket } from "node:net";
 import type Provider from "oidc-provider";
 import type { Certbridge } from "./certbridge";
 import { CertbridgeError, invalidRequest } from "./errors";
-import { findClient, PROXY_SCOPES } from "./oidc/clients";
+import { findClient } from "./oidc/clients";
 import { findIdentity, recordAudit } from "./db";
 import { ensureIdentity } from "./issuance/identity";
 import { Upstream, loginState, type LoginState } from "./upstream";
 import { openSealedKey, sealKey } from "./pki/seal";
-import { getProxy, GetProxyCaches, type HttpRequestParts, type HttpResult } from "./getproxy";
+import { bearerToken, getProxy, GetProxyCaches, verifyProxyBearer, type HttpRequestParts, type HttpResult } from "./getproxy";
 import { publishCrl } from "./ca/revocation";
 import type { VerifiedClaims } from "./identity/subject";
 import { formatDuration } from "./duration";
@@ -215,16 +215,9 @@ export class Portal {
    * include proxy access.
    */
   async personFromAccessToken(authorization: string | null): Promise<{ identityId: string; clientId: string }> {
-    const m = /^Bearer +([A-Za-z0-9\-._~+/]+=*)$/i.exec(authorization?.trim() ?? "");
-    if (!m) throw new CertbridgeError("invalid_token", "an access token is required (Authorization: Bearer)");
-    const at = await this.provider.AccessToken.find(m[1]!);
-    if (!at || at.isExpired || !at.accountId || !at.clientId) throw new CertbridgeError("invalid_token", "the access token is invalid, expired or revoked");
-    const client = await findClient(this.cb.db, at.clientId);
-    if (!client || client.status !== "active") throw new CertbridgeError("invalid_token", "the client this token was issued to is suspended or gone");
-    if (!at.grantId || !(await this.provider.Grant.find(at.grantId))) throw new CertbridgeError("invalid_token", "the user's consent for this client was revoked");
-    const scopes = new Set((at.scope ?? "").split(" "));
-    if (!PROXY_SCOPES.some((s) => scopes.has(s))) throw new CertbridgeError("insufficient_scope", `the token lacks the proxy scope (${PROXY_SCOPES.join(" or ")})`);
-    return { identityId: at.accountId, clientId: at.clientId };
+    const { at, client } = await verifyProxyBearer(this.cb, this.provider, bearerToken(authorization, undefined));
+    if (!at.accountId) throw new CertbridgeError("invalid_token", "the access token names no person");
+    return { identityId: at.accountId, clientId: client.id };
   }
 
   /** Relying-party trust material per VO: "<vo>.lsc" or "<vo>.vomses"; null when unknown. */

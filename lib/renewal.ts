@@ -18,11 +18,11 @@
  * errors use its codes (RFC 6749 §5.2): invalid_request, invalid_client
  * (401), invalid_grant (400).
  */
-import crypto from "node:crypto";
 import type Provider from "oidc-provider";
 import { z } from "zod";
 import type { Certbridge } from "./certbridge";
 import { CertbridgeError } from "./errors";
+import { secretsEqual } from "./pki/seal";
 import { findIdentity } from "./db";
 import { findClient, findGatewayClientMetadata } from "./oidc/clients";
 import type { HttpRequestParts, HttpResult } from "./getproxy";
@@ -74,8 +74,6 @@ function basicCredentials(authorization: string | null): { id: string; secret: s
   }
 }
 
-const sameSecret = (a: string, b: string) =>
-  crypto.timingSafeEqual(crypto.createHash("sha256").update(a).digest(), crypto.createHash("sha256").update(b).digest());
 
 async function authenticateClient(cb: Certbridge, req: HttpRequestParts, p: z.infer<typeof params>): Promise<string> {
   const basic = basicCredentials(req.authorization);
@@ -88,7 +86,7 @@ async function authenticateClient(cb: Certbridge, req: HttpRequestParts, p: z.in
   const meta = await findGatewayClientMetadata(cb.db, cb.config.kek, id);
   if (!meta) throw new CertbridgeError("invalid_client", `unknown or suspended client ${id}`);
   const expected = meta.client_secret;
-  if (expected !== undefined && (secret === undefined || !sameSecret(expected, secret))) {
+  if (expected !== undefined && (secret === undefined || !secretsEqual(expected, secret))) {
     throw new CertbridgeError("invalid_client", "client authentication failed");
   }
   return id;

@@ -8,7 +8,7 @@
  */
 import crypto from "node:crypto";
 import { z } from "zod";
-import { openSealedKey, sealKey } from "../pki/seal";
+import { openSealedKey, sealKey, secretsEqual } from "../pki/seal";
 
 export const SESSION_COOKIE = "certbridge_session";
 const CONTEXT = "certbridge:console-session";
@@ -48,10 +48,7 @@ export function cookieValue(header: string, name: string): string | undefined {
 
 /** Synchronizer-token check (OWASP CSRF cheat sheet), constant time. */
 export function csrfMatches(session: ConsoleSession, presented: unknown): boolean {
-  if (typeof presented !== "string" || presented.length === 0) return false;
-  const a = crypto.createHash("sha256").update(session.csrf).digest();
-  const b = crypto.createHash("sha256").update(presented).digest();
-  return crypto.timingSafeEqual(a, b);
+  return typeof presented === "string" && presented.length > 0 && secretsEqual(session.csrf, presented);
 }
 
 /**

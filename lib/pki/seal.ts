@@ -39,3 +39,8 @@ export function openSealedKey(kek: Buffer, envelope: string, context: string): U
     throw new Error("sealed key does not open: wrong key-encryption key or tampered record", { cause: e });
   }
 }
+
+/** Constant-time comparison of two secrets of any length (both hashed first, so lengths leak nothing). */
+export function secretsEqual(a: string, b: string): boolean {
+  return crypto.timingSafeEqual(crypto.createHash("sha256").update(a).digest(), crypto.createHash("sha256").update(b).digest());
+}
