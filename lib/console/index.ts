@@ -5,7 +5,6 @@
  * one thing. Every admin mutation and every refusal of one is audited, in the
  * same transaction as the change where the change has one.
  */
-import fs from "node:fs";
 import { z } from "zod";
 import type { Certbridge } from "../certbridge";
 import { CertbridgeError, accessDenied, invalidRequest, notFound } from "../errors";
@@ -38,7 +37,7 @@ import { parseVomsRequests, vomsExtension } from "../voms/proxyExtension";
 import { issueProxy } from "../issuance/issueProxy";
 import type { VerifiedClaims } from "../identity/subject";
 import { registerSshKey, removeSshKey } from "../ssh/registry";
-import { hostKeyFingerprint, loadOrCreateHostKey, SSH_USER } from "../ssh/server";
+import { readHostKeyFingerprint, SSH_USER } from "../ssh/server";
 import { csrfMatches, isAdministrator, newSession, openSession, sealSession, cookieValue, SESSION_COOKIE, type ConsoleSession } from "./session";
 
 export interface Viewer {
@@ -193,6 +192,12 @@ export class Consoles {
     return { actor: `admin:${viewer.identity.id}`, by: `${viewer.identity.displayName} (${viewer.identity.sub})` };
   }
 
+  /** Who changed a gateway and why, as the client registry records it. */
+  private clientAudit(viewer: Viewer, ip: string | null, reason: string) {
+    const who = this.actorOf(viewer);
+    return { actor: who.actor, ip, reason: `${reason} (by ${who.by})` };
+  }
+
   /* ---------- admin: overview ---------- */
 
   async overview() {
@@ -335,7 +340,7 @@ export class Consoles {
         maxProxyLifetimeSeconds: lifetimeSeconds(f.max_lifetime, "maximum proxy lifetime"),
         allowedVos: f.vo_policy === "listed" ? f.allowed_vos : undefined,
       },
-      { actor: this.actorOf(viewer).actor, ip: req.ip, reason: `${f.reason} (by ${this.actorOf(viewer).by})` },
+      this.clientAudit(viewer, req.ip, f.reason),
       { update: existingId !== undefined },
     );
     return { id: client.id, secret };
@@ -344,7 +349,7 @@ export class Consoles {
   async changeClient(req: FormRequest, id: string, op: "suspend" | "activate" | "rotate" | "delete"): Promise<{ secret?: string }> {
     const viewer = await this.authorize(req, "admin", `client.${op}`);
     const f = parseForm(z.object({ reason: reasonField, ...(op === "delete" ? { confirm: z.literal(id, `type the client id (${id}) to confirm`) } : {}) }), req.form);
-    const audit = { actor: this.actorOf(viewer).actor, ip: req.ip, reason: `${f.reason} (by ${this.actorOf(viewer).by})` };
+    const audit = this.clientAudit(viewer, req.ip, f.reason);
     if (op === "rotate") return { secret: await rotateClientSecret(this.cb.db, this.cb.config.kek, id, audit) };
     if (op === "delete") await removeClient(this.cb.db, id, audit);
     else await setClientStatus(this.cb.db, id, op === "suspend" ? "suspended" : "active", audit);
@@ -407,7 +412,8 @@ export class Consoles {
 
   /** Audit the export itself: who took a copy of the log, with which filter. */
   async recordAuditExport(viewer: Viewer, params: URLSearchParams, format: string, ip: string | null) {
-    await recordAudit(this.cb.db, { action: "audit.export", actor: this.actorOf(viewer).actor, ip, details: { format, filter: Object.fromEntries(params), by: this.actorOf(viewer).by } });
+    const who = this.actorOf(viewer);
+    await recordAudit(this.cb.db, { action: "audit.export", actor: who.actor, ip, details: { format, filter: Object.fromEntries(params), by: who.by } });
   }
 
   /* ---------- the person's own account ---------- */
@@ -433,16 +439,15 @@ export class Consoles {
     };
   }
 
+  /** The SSH host key's fingerprint, read once it exists (the SSH server makes the key; pages only read it). */
+  private sshFingerprint: string | null = null;
+
   /** How to reach the SSH service, for the account page's instructions (null when it is off). */
   sshAccess(): { host: string; port: number; user: string; fingerprint: string | null } | null {
     const ssh = this.cb.config.ssh;
     if (!ssh) return null;
-    let fingerprint: string | null = null;
-    try {
-      if (fs.existsSync(ssh.hostKeyFile)) fingerprint = hostKeyFingerprint(loadOrCreateHostKey(ssh.hostKeyFile, this.cb.config.kek));
-    } catch {
-      fingerprint = null;
-    }
+    this.sshFingerprint ??= readHostKeyFingerprint(ssh.hostKeyFile, this.cb.config.kek);
+    const fingerprint = this.sshFingerprint;
     return { host: new URL(this.cb.config.publicUrl).hostname, port: ssh.port, user: SSH_USER, fingerprint };
   }
 

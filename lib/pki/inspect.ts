@@ -6,6 +6,7 @@
  * OID with their size, never dropped: an operator must see everything signed.
  * The VOMS ACs are read by lib/voms/acInfo.ts, as certbridge-proxy-info reads them.
  */
+import crypto from "node:crypto";
 import * as asn1js from "asn1js";
 import * as pkijs from "pkijs";
 import { pkijsNameToSlash } from "./dn";
@@ -153,14 +154,9 @@ export function decodeCertificate(certDer: Uint8Array): DecodedCertificate {
   const out: { proxy: DecodedCertificate["proxy"]; acs: DecodedAttributeCertificate[] } = { proxy: null, acs: [] };
   const extensions = (cert.extensions ?? []).map((e) => decodeExtension(e, out));
   const spkiAlg = cert.subjectPublicKeyInfo.algorithm.algorithmId;
-  let bits: number | null = null;
-  if (spkiAlg === "1.2.840.113549.1.1.1") {
-    const rsa = new pkijs.RSAPublicKey({ schema: parse(cert.subjectPublicKeyInfo.subjectPublicKey.valueBlock.valueHexView) });
-    const modulus = new Uint8Array(rsa.modulus.valueBlock.valueHexView);
-    let i = 0;
-    while (i < modulus.length && modulus[i] === 0) i++;
-    bits = (modulus.length - i) * 8 - Math.clz32(modulus[i] ?? 0) + 24;
-  }
+  // Node reads the key size from the SPKI itself (RSA modulus length, EC curve size).
+  const spki = crypto.createPublicKey({ key: Buffer.from(cert.subjectPublicKeyInfo.toSchema().toBER(false)), format: "der", type: "spki" });
+  const bits = spki.asymmetricKeyDetails?.modulusLength ?? null;
   return {
     version: cert.version + 1,
     serialHex: hex(cert.serialNumber.valueBlock.valueHexView).replace(/^(00)+(?=.)/, ""),

@@ -37,14 +37,26 @@ export function loadOrCreateHostKey(file: string, kek: Buffer): string {
       if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e; // another instance made it first
     }
   }
-  return Buffer.from(openSealedKey(kek, fs.readFileSync(file, "utf8").trim(), HOST_KEY_CONTEXT)).toString("utf8");
+  return openHostKey(file, kek);
 }
+
+const openHostKey = (file: string, kek: Buffer) => Buffer.from(openSealedKey(kek, fs.readFileSync(file, "utf8").trim(), HOST_KEY_CONTEXT)).toString("utf8");
 
 /** SHA256 fingerprint of the host key, as `ssh` shows it when first connecting. */
 export function hostKeyFingerprint(privateKey: string): string {
   const parsed = utils.parseKey(privateKey);
   if (parsed instanceof Error) throw parsed;
   return sshFingerprint(parsed.getPublicSSH());
+}
+
+/** The fingerprint of an existing host key, or null while the SSH server has not made one yet. */
+export function readHostKeyFingerprint(file: string, kek: Buffer): string | null {
+  if (!fs.existsSync(file)) return null;
+  try {
+    return hostKeyFingerprint(openHostKey(file, kek));
+  } catch {
+    return null;
+  }
 }
 
 /** The session's command line: key=value words only. */

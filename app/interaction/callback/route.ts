@@ -1,4 +1,5 @@
 import { portal } from "../../../lib/runtime";
+import { cookieValue } from "../../../lib/console/session";
 import { clientIp, htmlError, seeOther, LOGIN_COOKIE } from "../../../lib/http";
 
 /** The upstream IdP's redirect_uri. Its response is checked by openid-client (state, PKCE, nonce, ID token). */
@@ -8,7 +9,7 @@ export async function GET(request: Request) {
     const url = new URL(request.url);
     // Rebuild the public URL: behind a proxy request.url carries the internal host.
     const callback = new URL(`${p.cb.config.publicUrl}/interaction/callback${url.search}`);
-    const cookie = (request.headers.get("cookie") ?? "").split(/;\s*/).find((c) => c.startsWith(`${LOGIN_COOKIE}=`))?.slice(LOGIN_COOKIE.length + 1);
+    const cookie = cookieValue(request.headers.get("cookie") ?? "", LOGIN_COOKIE);
     const r = await p.finishLogin(callback, cookie, clientIp(request));
     return seeOther(r.location, r.cookies);
   } catch (e) {
