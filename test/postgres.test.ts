@@ -2,9 +2,9 @@
  * The database-backed suites again, on PostgreSQL (the production and
  * multi-instance engine). Each test file runs in its own process under
  * `node --test`, so setting the variable here affects only these suites.
- * CERTBRIDGE_TEST_POSTGRES overrides the server (default: the local one).
+ * CERTBRIDGE_TEST_POSTGRES names the server; npm test sets it (scripts/test-postgres.sh starts a throwaway cluster when none answers).
  */
-process.env.CERTBRIDGE_TEST_DATABASE = process.env.CERTBRIDGE_TEST_POSTGRES ?? "postgresql://postgres@127.0.0.1:5432/test";
+process.env.CERTBRIDGE_TEST_DATABASE = process.env.CERTBRIDGE_TEST_POSTGRES ?? "postgresql://postgres@127.0.0.1:5432/postgres";
 
 await import("./issuance.test.ts");
 await import("./cli.test.ts");
