@@ -20,7 +20,7 @@ import { purgeExpiredOidcPayloads } from "./lib/oidc/adapter";
 import { createDevIdp } from "./lib/devIdp";
 import { Portal } from "./lib/portal";
 import { publishPortal } from "./lib/runtime";
-import { serveGetProxy } from "./lib/nodeHttp";
+import { listenOn, serveGetProxy } from "./lib/nodeHttp";
 import { asCertbridgeError } from "./lib/errors";
 import { startSshServer, type SshService } from "./lib/ssh/server";
 
@@ -93,7 +93,7 @@ async function serve(config: Config, announce: boolean, primary: boolean) {
     });
   });
   server.keepAliveTimeout = 65_000;
-  await new Promise<void>((resolve) => server.listen(config.portal.port, config.portal.listenHost, resolve));
+  await listenOn(server, config.portal.port, config.portal.listenHost, "CERTBRIDGE_PORT");
   if (announce) {
     log(`portal at ${config.publicUrl} (listening on ${config.portal.listenHost}:${config.portal.port}, ${config.portal.workers} worker${config.portal.workers > 1 ? "s" : ""}), database ${config.databaseUrl.startsWith("file:") ? "SQLite" : "PostgreSQL"}`);
   }
@@ -130,27 +130,45 @@ async function main() {
   }
   // Several event loops share the port: the main thread, not the CPU, limits one process.
   let stopping = false;
+  const listening = new Set<number>();
   for (let i = 0; i < config.portal.workers; i++) cluster.fork();
+  cluster.on("listening", (worker) => listening.add(worker.id));
+  // Every worker meets the same start-up problem: say it once.
+  let reported = false;
+  cluster.on("message", (_worker, msg: { startupError?: string }) => {
+    if (typeof msg?.startupError !== "string" || reported) return;
+    reported = true;
+    console.error(`certbridge: ${msg.startupError}`);
+  });
   cluster.on("exit", (worker, code) => {
     if (stopping) return;
+    if (!listening.has(worker.id)) {
+      // It failed before serving (a port in use, a bad setting): another would fail the same way. It said why.
+      stop(1);
+      return;
+    }
     log(`worker ${worker.process.pid} exited (${code}); starting another`);
     cluster.fork();
   });
-  const stop = () => {
+  const stop = (status = 0) => {
     stopping = true;
     void ssh?.close().then(() => cb.close());
     for (const w of Object.values(cluster.workers ?? {})) w?.process.kill("SIGTERM");
-    setTimeout(() => process.exit(0), 5_000).unref();
+    setTimeout(() => process.exit(status), 5_000).unref();
     cluster.on("exit", () => {
-      if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(0);
+      if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(status);
     });
   };
-  process.once("SIGTERM", stop);
-  process.once("SIGINT", stop);
+  process.once("SIGTERM", () => stop());
+  process.once("SIGINT", () => stop());
 }
 
 main().catch((e: unknown) => {
   const err = asCertbridgeError(e);
-  console.error(`certbridge: ${err.code === "server_error" ? (e as Error).stack : err.message}`);
-  process.exit(1);
+  const message = err.code === "server_error" ? String((e as Error).stack) : err.message;
+  if (cluster.isWorker && process.send) process.send({ startupError: message }, () => process.exit(1));
+  else {
+    console.error(`certbridge: ${message}`);
+    process.exit(1);
+  }
 });

@@ -49,7 +49,8 @@ const envSchema = z.object({
     .string()
     .regex(/^(file:|postgres(ql)?:\/\/)/, "must start with file: (SQLite) or postgresql:// (PostgreSQL)")
     .optional(),
-  CERTBRIDGE_PUBLIC_URL: z.url({ protocol: /^https?$/ }).default("http://localhost:3000"),
+  // Unset: http://localhost:<CERTBRIDGE_PORT>, so changing the port alone gives a working portal.
+  CERTBRIDGE_PUBLIC_URL: z.url({ protocol: /^https?$/ }).optional(),
   CERTBRIDGE_CA_SUBJECT: dn.default("/DC=org/DC=certbridge/CN=Certbridge Online CA"),
   CERTBRIDGE_CA_CERT_FILE: z.string().min(1).optional(),
   CERTBRIDGE_CA_KEY_FILE: z.string().min(1).optional(),
@@ -151,6 +152,19 @@ export interface Config {
   };
 }
 
+const LOOPBACK_HOSTS = new Set(["localhost", "127.0.0.1", "[::1]"]);
+
+/**
+ * The port a loopback public URL points at when it is not the listen port, else null. Behind a
+ * reverse proxy the public URL names another host, and any port is fine.
+ */
+export function localPortMismatch(publicUrl: string, listenPort: number): number | null {
+  const u = new URL(publicUrl);
+  if (!LOOPBACK_HOSTS.has(u.hostname)) return null;
+  const port = Number(u.port || (u.protocol === "https:" ? 443 : 80));
+  return port === listenPort ? null : port;
+}
+
 /**
  * Validate an environment (process.env by default) into a Config. Every
  * problem is reported at once, each naming its variable.
@@ -216,6 +230,13 @@ export function loadConfig(
       warnings.push("neither CERTBRIDGE_ADMIN_SUBS nor CERTBRIDGE_ADMIN_ENTITLEMENTS is set: nobody can use the admin console.");
     }
   }
+  const localMismatch = e.CERTBRIDGE_PUBLIC_URL === undefined ? null : localPortMismatch(e.CERTBRIDGE_PUBLIC_URL, e.CERTBRIDGE_PORT);
+  if (localMismatch !== null) {
+    warnings.push(
+      `CERTBRIDGE_PUBLIC_URL ${e.CERTBRIDGE_PUBLIC_URL} names port ${localMismatch} on this machine, but the portal listens on ${e.CERTBRIDGE_PORT} (CERTBRIDGE_PORT): ` +
+        "browsers and gateways will be sent to whatever listens there. Unset CERTBRIDGE_PUBLIC_URL, or make the ports agree.",
+    );
+  }
   if (problems.length) throw invalidConfig(`invalid configuration: ${problems.join("; ")}`);
   for (const w of warnings) warn(w);
   // SSH retrieval is on in the embedded defaults and off unless configured in production.
@@ -223,7 +244,7 @@ export function loadConfig(
 
   const dataDir = path.resolve(e.CERTBRIDGE_DATA_DIR);
   const external = e.CERTBRIDGE_CA_CERT_FILE !== undefined;
-  const publicUrl = e.CERTBRIDGE_PUBLIC_URL.replace(/\/+$/, "");
+  const publicUrl = (e.CERTBRIDGE_PUBLIC_URL ?? `http://localhost:${e.CERTBRIDGE_PORT}`).replace(/\/+$/, "");
   return {
     env: e.NODE_ENV,
     dataDir,

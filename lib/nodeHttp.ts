@@ -4,7 +4,29 @@
  * query and a form body, hand them to Portal.getProxy, write the result.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Server } from "node:net";
 import type { Portal } from "./portal";
+import { invalidConfig } from "./errors";
+
+/**
+ * Listen, turning the usual operator mistakes into one line that names the setting to change
+ * (a port in use, or one that needs privileges) instead of an 'error' event's stack trace.
+ */
+export function listenOn(server: Server, port: number, host: string, setting: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onError = (e: NodeJS.ErrnoException) => {
+      if (e.code === "EADDRINUSE") reject(invalidConfig(`port ${port} on ${host} is already in use (another portal?): stop it, or set ${setting} to a free port`, e));
+      else if (e.code === "EACCES") reject(invalidConfig(`not allowed to listen on port ${port} on ${host}: set ${setting} to a port above 1023`, e));
+      else if (e.code === "EADDRNOTAVAIL" || e.code === "ENOTFOUND") reject(invalidConfig(`cannot listen on ${host}:${port} (${e.code}): check the listen host for ${setting}`, e));
+      else reject(e);
+    };
+    server.once("error", onError);
+    server.listen(port, host, () => {
+      server.off("error", onError);
+      resolve();
+    });
+  });
+}
 
 const MAX_BODY = 64 * 1024;
 

@@ -270,6 +270,31 @@ describe("parsed values", () => {
     assert.equal(load({ ...SECRETS, DATABASE_URL: "file:/srv/cb.db" }).config.databaseUrl, "file:/srv/cb.db");
   });
 
+  test("the public URL follows CERTBRIDGE_PORT unless it is set; a loopback URL on another port warns", () => {
+    const derived = load({ ...SECRETS, CERTBRIDGE_PORT: "3100" });
+    assert.equal(derived.config.publicUrl, "http://localhost:3100");
+    assert.equal(derived.config.devIdp?.issuer, "http://localhost:3100/dev-idp");
+    assert.equal(derived.config.ca.crlUrl, "http://localhost:3100/ca/crl.der");
+    assert.deepEqual(derived.warnings, []);
+    const cases: [publicUrl: string, port: string, warns: boolean][] = [
+      ["http://localhost:3000", "3100", true],
+      ["http://127.0.0.1:3000", "3100", true],
+      ["http://[::1]:3000", "3100", true],
+      ["http://localhost", "3100", true], // port 80
+      ["http://localhost:3100", "3100", false],
+      ["http://localhost", "80", false],
+      ["https://localhost", "443", false],
+      ["https://portal.example.org", "3100", false], // behind a reverse proxy: any port
+      ["http://portal.example.org:3000", "3100", false],
+    ];
+    for (const [url, port, warns] of cases) {
+      const { config, warnings } = load({ ...SECRETS, CERTBRIDGE_PUBLIC_URL: url, CERTBRIDGE_PORT: port });
+      assert.equal(config.publicUrl, url, url);
+      const warned = warnings.filter((w) => /CERTBRIDGE_PUBLIC_URL .* but the portal listens on .* \(CERTBRIDGE_PORT\)/.test(w));
+      assert.equal(warned.length, warns ? 1 : 0, `${url} on ${port}: ${warnings.join(" | ")}`);
+    }
+  });
+
   test("the public URL loses its trailing slashes and gives the CRL URL", () => {
     const { config } = load({ ...SECRETS, CERTBRIDGE_PUBLIC_URL: "https://ca.example.org/certbridge//" });
     assert.equal(config.publicUrl, "https://ca.example.org/certbridge");

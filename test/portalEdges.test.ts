@@ -6,6 +6,8 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
+import { once } from "node:events";
+import net from "node:net";
 import path from "node:path";
 import { opensslCsr, testEnvironment, ROOT } from "./helpers";
 import { startPortalServer, loginThroughPortal, redeem, Browser, GATEWAY, freePort, type PortalServer } from "./portalHarness";
@@ -39,6 +41,66 @@ describe("configuration is checked before the portal starts", () => {
       assert.doesNotMatch(r.stderr, /\n\s+at /, "no stack trace");
     } finally {
       await t.cleanup();
+    }
+  });
+
+  test("a port already in use: one line naming the port and the variable, exit status 1 (one process or workers)", async () => {
+    const port = new URL(portal.url).port;
+    for (const workers of ["1", "2"]) {
+      const t = await testEnvironment();
+      try {
+        const r = startServerExpectingFailure({ ...t.env, CERTBRIDGE_PORT: port, CERTBRIDGE_WORKERS: workers });
+        assert.equal(r.status, 1, `workers=${workers}: ${r.stderr}`);
+        const lines = r.stderr.split("\n").filter((l) => /already in use/.test(l));
+        assert.equal(lines.length, 1, r.stderr);
+        assert.match(lines[0]!, new RegExp(`^certbridge: port ${port} on localhost is already in use .*set CERTBRIDGE_PORT to a free port$`));
+        assert.doesNotMatch(r.stderr, /\n\s+at |EADDRINUSE/, "no stack trace");
+      } finally {
+        await t.cleanup();
+      }
+    }
+  });
+
+  test("the SSH port in use names CERTBRIDGE_SSH_PORT", async () => {
+    const t = await testEnvironment();
+    const blocker = net.createServer().listen(0, "localhost");
+    await once(blocker, "listening");
+    try {
+      const sshPort = String((blocker.address() as net.AddressInfo).port);
+      const r = startServerExpectingFailure({ ...t.env, CERTBRIDGE_PORT: String(await freePort()), CERTBRIDGE_SSH_PORT: sshPort });
+      assert.equal(r.status, 1, r.stderr);
+      assert.match(r.stderr, new RegExp(`certbridge: port ${sshPort} on localhost is already in use .*set CERTBRIDGE_SSH_PORT to a free port`));
+    } finally {
+      blocker.close();
+      await t.cleanup();
+    }
+  });
+
+  test("CERTBRIDGE_PORT alone: the public URL, the issuer and the development IdP follow the port", async () => {
+    const only = await startPortalServer({ CERTBRIDGE_PUBLIC_URL: "" });
+    try {
+      const port = new URL(only.url).port;
+      const discovery = (await (await fetch(`${only.url}/.well-known/openid-configuration`)).json()) as { issuer: string };
+      assert.equal(discovery.issuer, `http://localhost:${port}`);
+      const browser = new Browser();
+      const page = await browser.go(`${only.url}/login?next=/account`);
+      assert.equal(page.status, 200);
+      const idp = browser.visited.find((u) => u.includes("/dev-idp/"));
+      assert.ok(idp, browser.visited.join("\n"));
+      assert.equal(new URL(idp).origin, `http://localhost:${port}`, "the sign-in goes to this portal's development IdP");
+      assert.doesNotMatch(only.output(), /names port/);
+    } finally {
+      await only.cleanup();
+    }
+  });
+
+  test("a loopback public URL on another port than the listen port warns at start", async () => {
+    const other = await freePort();
+    const mismatched = await startPortalServer({ CERTBRIDGE_PUBLIC_URL: `http://localhost:${other}` });
+    try {
+      assert.match(mismatched.output(), new RegExp(`warning: CERTBRIDGE_PUBLIC_URL http://localhost:${other} names port ${other} on this machine, but the portal listens on ${new URL(mismatched.url).port}`));
+    } finally {
+      await mismatched.cleanup();
     }
   });
 
