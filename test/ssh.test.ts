@@ -13,7 +13,7 @@ import ssh2 from "ssh2";
 import { openDatabase, type Db } from "../lib/db";
 import { loadConfig } from "../lib/config";
 import { parseSshPublicKey } from "../lib/ssh/keys";
-import { parseSshArguments } from "../lib/ssh/server";
+import { parseSshArguments, sshSaveCommand } from "../lib/ssh/server";
 import { decodeCertificate } from "../lib/pki/inspect";
 import { pemBlocks } from "../lib/pki/der";
 import { run, tempDir, ROOT } from "./helpers";
@@ -191,6 +191,37 @@ describe("ssh proxy@portal with OpenSSH", () => {
       });
       assert.match(error.message, /All configured authentication methods failed/, method);
     }
+  });
+
+  test("the account page's command saves a proxy with mode 0600, even over a 0644 file and with umask 022", async () => {
+    const page = await alice.browser.go(`${portal.url}/account`);
+    const file = path.join(keysDir, "x509up_hint");
+    const shown = sshSaveCommand("localhost", sshPort);
+    assert.ok(page.html.includes(shown.replace(/&/g, "&amp;").replace(/>/g, "&gt;").replace(/</g, "&lt;")), "the account page shows the command");
+    fs.writeFileSync(file, "an older proxy\n", { mode: 0o644 });
+    fs.chmodSync(file, 0o644);
+    // The page's command as shown, with only the test's client options and output file added.
+    const options = `-o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=${path.join(keysDir, "known_hosts")} -o IdentitiesOnly=yes -F /dev/null -i ${ed.file}`;
+    const script = `umask 022; ssh() { command ssh ${options} "$@"; }; ${sshSaveCommand("localhost", sshPort, "", file)}`;
+    const r = run("sh", ["-c", script]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(fs.statSync(file).mode & 0o777, 0o600);
+    assert.deepEqual(pemBlocks(fs.readFileSync(file, "utf8")).map((b) => b.label), ["CERTIFICATE", "PRIVATE KEY", "CERTIFICATE"]);
+    assert.equal(grid(file).status, 0);
+  });
+
+  test("a session with a terminal (ssh -tt) gets a one-line refusal on stderr and no key", async () => {
+    const before = await db.auditEvent.count({ where: { action: "proxy.issue" } });
+    const r = ssh(ed.file, [], ["-tt"]);
+    assert.equal(r.status, 1, r.stderr);
+    assert.doesNotMatch(r.stdout + r.stderr, /PRIVATE KEY|BEGIN CERTIFICATE/);
+    const refusal = r.stderr.split(/\r?\n/).filter((l) => l.startsWith("certbridge:"));
+    assert.equal(refusal.length, 1, r.stderr);
+    assert.match(refusal[0]!, /redirect the output to a file/);
+    const withCommand = ssh(ed.file, ["voms=biomed"], ["-tt"]);
+    assert.equal(withCommand.status, 1);
+    assert.doesNotMatch(withCommand.stdout, /PRIVATE KEY/);
+    assert.equal(await db.auditEvent.count({ where: { action: "proxy.issue" } }), before, "nothing was issued");
   });
 
   test("commands, subsystems and port forwarding are refused", () => {

@@ -82,9 +82,8 @@ export default async function Account({ searchParams }: { searchParams: SearchPa
         <h2 id="ssh">SSH keys</h2>
         {a.ssh ? (
           <p>
-            Get a proxy from a terminal with one of your keys:{" "}
-            <code>ssh{a.ssh.port === 22 ? "" : ` -p ${a.ssh.port}`} {a.ssh.user}@{a.ssh.host} &gt; proxy.pem</code>, optionally with{" "}
-            <code>voms=biomed lifetime=12h</code> after the host.
+            Get a proxy from a terminal with one of your keys (saved with mode 0600, as grid tools require):{" "}
+            <code>{a.ssh.command}</code>, optionally with <code>voms=biomed lifetime=12h</code> after the host.
             {a.ssh.fingerprint ? <> The server&apos;s host key fingerprint is <code>{a.ssh.fingerprint}</code>.</> : null}
           </p>
         ) : (

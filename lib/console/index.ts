@@ -37,7 +37,7 @@ import { parseVomsRequests, vomsExtension } from "../voms/proxyExtension";
 import { issueProxy } from "../issuance/issueProxy";
 import type { VerifiedClaims } from "../identity/subject";
 import { registerSshKey, removeSshKey } from "../ssh/registry";
-import { readHostKeyFingerprint, SSH_USER } from "../ssh/server";
+import { readHostKeyFingerprint, SSH_USER, sshSaveCommand } from "../ssh/server";
 import { csrfMatches, isAdministrator, newSession, openSession, sealSession, cookieValue, SESSION_COOKIE, type ConsoleSession } from "./session";
 
 export interface Viewer {
@@ -443,12 +443,13 @@ export class Consoles {
   private sshFingerprint: string | null = null;
 
   /** How to reach the SSH service, for the account page's instructions (null when it is off). */
-  sshAccess(): { host: string; port: number; user: string; fingerprint: string | null } | null {
+  sshAccess(): { host: string; port: number; user: string; command: string; fingerprint: string | null } | null {
     const ssh = this.cb.config.ssh;
     if (!ssh) return null;
     this.sshFingerprint ??= readHostKeyFingerprint(ssh.hostKeyFile, this.cb.config.kek);
     const fingerprint = this.sshFingerprint;
-    return { host: new URL(this.cb.config.publicUrl).hostname, port: ssh.port, user: SSH_USER, fingerprint };
+    const host = new URL(this.cb.config.publicUrl).hostname;
+    return { host, port: ssh.port, user: SSH_USER, command: sshSaveCommand(host, ssh.port), fingerprint };
   }
 
   async addSshKey(req: FormRequest) {

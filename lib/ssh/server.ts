@@ -19,12 +19,22 @@ import { parseDuration } from "../duration";
 import { parseVomsRequests, vomsExtension } from "../voms/proxyExtension";
 import type { VerifiedClaims } from "../identity/subject";
 import { sshFingerprint } from "./keys";
+import { listenOn } from "../nodeHttp";
 
 const { Server, utils } = ssh2; // CommonJS: named exports via the default import
 
 const HOST_KEY_CONTEXT = "certbridge:ssh-host-key";
 export const SSH_USER = "proxy";
-const USAGE = `usage: ssh ${SSH_USER}@<portal> [voms=<vo>[:<fqan>]]... [lifetime=<12h|HH:MM|seconds>] > proxy.pem`;
+/**
+ * The one-line command that saves a proxy where grid tools look for it, with mode 0600 whatever the
+ * umask and even over an older file (GNU install unlinks it and creates the new one O_EXCL, 0600;
+ * Globus refuses a proxy file readable by others). -T: no terminal, see refuseTerminal.
+ */
+export function sshSaveCommand(host: string, port = 22, args = "", file = "/tmp/x509up_u$(id -u)"): string {
+  return `ssh -T${port === 22 ? "" : ` -p ${port}`} ${SSH_USER}@${host}${args ? ` ${args}` : ""} | install -m 600 /dev/stdin ${file}`;
+}
+const SAVE_HINT = sshSaveCommand("<portal>");
+const USAGE = `usage: ssh -T ${SSH_USER}@<portal> [voms=<vo>[:<fqan>]]... [lifetime=<12h|HH:MM|seconds>] | install -m 600 /dev/stdin proxy.pem`;
 
 /** The host key: made on first start (0600, sealed), then always the same so clients can pin it. */
 export function loadOrCreateHostKey(file: string, kek: Buffer): string {
@@ -124,6 +134,12 @@ export async function startSshServer(cb: Certbridge, log: (m: string) => void): 
     channel.end();
   }
 
+  function refuseTerminal(channel: ServerChannel) {
+    channel.stderr.write(`certbridge: refusing to print a proxy and its private key on a terminal: redirect the output to a file, without a terminal (ssh -T): ${SAVE_HINT}\n`);
+    channel.exit(1);
+    channel.end();
+  }
+
   function onConnection(conn: Connection, ip: string) {
     let person: Person | null = null;
     // Nobody needs more than this to fetch one proxy.
@@ -153,14 +169,20 @@ export async function startSshServer(cb: Certbridge, log: (m: string) => void): 
       conn.on("session", (acceptSession) => {
         const session = acceptSession();
         let started = false;
+        let terminal = false;
         const start = (channel: ServerChannel, command: string) => {
           if (started || !person) return channel.close();
           started = true;
+          if (terminal) return refuseTerminal(channel);
           void serveProxy(channel, person, command, ip);
         };
-        // A terminal changes nothing (there is nothing interactive) and the command gives the arguments;
-        // without a command, the proxy has the defaults: `ssh proxy@portal > proxy.pem`.
-        session.on("pty", (accept) => accept?.());
+        // The command gives the arguments; without one, the proxy has the defaults. A client asks for
+        // a terminal (pty) when its input is one and no command is given, or with -t: the proxy and its
+        // private key would then be printed on a screen, so nothing is issued (RFC 4254 §6.2).
+        session.on("pty", (accept) => {
+          terminal = true;
+          accept?.();
+        });
         session.on("env", (_accept, reject) => reject?.());
         session.on("shell", (accept) => start(accept(), ""));
         session.on("exec", (accept, _reject, info) => start(accept(), info.command));
@@ -177,10 +199,7 @@ export async function startSshServer(cb: Certbridge, log: (m: string) => void): 
   }
 
   const server = new Server({ hostKeys: [hostKey], ident: "Certbridge" }, (conn, info) => onConnection(conn, info.ip));
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(settings.port, settings.listenHost, () => resolve());
-  });
+  await listenOn(server, settings.port, settings.listenHost, "CERTBRIDGE_SSH_PORT");
   const fingerprint = hostKeyFingerprint(hostKey);
   const port = (server.address() as { port: number }).port;
   log(`ssh proxy retrieval on ${settings.listenHost}:${port} (user "${SSH_USER}", host key ${fingerprint})`);
