@@ -8,7 +8,7 @@ const ACTIONS = ["", "login", "console.login", "consent.", "consent.grant", "con
 export default async function AdminAudit({ searchParams }: { searchParams: SearchParams }) {
   const viewer = await requireAdmin("/admin/audit");
   const params = await paramsOf(searchParams);
-  const result = await orUserError(portal().console.auditLog(params));
+  const result = await orUserError(portal().console.audit.auditLog(params));
   const v = (k: string) => params.get(k) ?? "";
   const exportParams = new URLSearchParams(params);
   for (const k of ["cursor", "error", "done"]) exportParams.delete(k);
