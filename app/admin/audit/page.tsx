@@ -3,7 +3,7 @@ import { AuditTable, Console, Flash, Pager, orUserError, paramsOf, requireAdmin,
 
 export const metadata = { title: "Audit log · Admin · Certbridge" };
 
-const ACTIONS = ["", "login", "console.login", "consent.", "consent.grant", "consent.deny", "consent.revoke", "proxy.", "proxy.issue", "proxy.refuse", "certificate.issue", "certificate.revoke", "client.", "admin.refuse", "audit.export", "identity.create"];
+const ACTIONS = ["", "login", "console.login", "consent.", "consent.grant", "consent.deny", "consent.revoke", "token.", "token.issue", "token.refuse", "proxy.", "proxy.issue", "proxy.refuse", "certificate.issue", "certificate.revoke", "client.", "admin.refuse", "audit.export", "identity.create"];
 
 export default async function AdminAudit({ searchParams }: { searchParams: SearchParams }) {
   const viewer = await requireAdmin("/admin/audit");
