@@ -8,28 +8,18 @@
  */
 import type Provider from "oidc-provider";
 import { z } from "zod";
-import { CertbridgeError, asCertbridgeError, invalidRequest } from "./errors";
+import { CertbridgeError, asCertbridgeError, invalidClient, invalidRequest } from "./errors";
 import { findIdentityClaims, recordAudit } from "./db";
 import { allowedVosOf, findGatewayClientMetadata, findClient, PROXY_SCOPES } from "./oidc/clients";
 import { issueProxy } from "./issuance/issueProxy";
 import type { Certbridge } from "./certbridge";
 import type { VerifiedClaims } from "./identity/subject";
 import { TtlCache } from "./lru";
+import { errorResult, type HttpRequestParts, type HttpResult } from "./http";
 import { secretsEqual } from "./pki/seal";
 import { parseVomsRequests, vomsExtension } from "./voms/proxyExtension";
 
-export interface HttpRequestParts {
-  authorization: string | null;
-  /** Query and form parameters, in order (repeats kept, so they can be refused). */
-  params: [string, string][];
-  ip: string | null;
-}
-
-export interface HttpResult {
-  status: number;
-  headers: Record<string, string>;
-  body: string;
-}
+export type { HttpRequestParts, HttpResult } from "./http";
 
 const KNOWN = ["access_token", "proxylifetime", "certreq", "public_key", "client_id", "client_secret", "info", "voname", "vomses", "fqans"] as const;
 
@@ -141,7 +131,7 @@ export async function getProxy(cb: Certbridge, provider: Provider, caches: GetPr
     if (p.client_secret) {
       const meta = await findGatewayClientMetadata(cb.db, cb.config.kek, client.id);
       const expected = meta && "client_secret" in meta ? meta.client_secret : undefined;
-      if (!expected || !secretsEqual(expected, p.client_secret)) throw new CertbridgeError("access_denied", "client authentication failed", { status: 401 });
+      if (!expected || !secretsEqual(expected, p.client_secret)) throw invalidClient("client authentication failed");
     }
     // voname=vo[:fqan] (repeatable, or comma-separated); fqans=/vo/group/Role=r picks within a VO.
     // vomses (the MasterPortal's server line) is accepted and ignored: the portal is its own AA.
@@ -185,16 +175,12 @@ export async function getProxy(cb: Certbridge, provider: Provider, caches: GetPr
     };
   } catch (e) {
     const err = asCertbridgeError(e);
-    if (err.code === "server_error") console.error("certbridge: /getproxy failed:", e);
-    else if (err.code === "invalid_token" || err.code === "insufficient_scope" || err.status === 401) {
+    if (err.code === "invalid_token" || err.code === "insufficient_scope" || err.status === 401) {
       // Refusals before issuance are audited here; issueProxy audits its own.
       const { clientId } = seen;
       await recordAudit(cb.db, { action: "proxy.refuse", actor: clientId ? `client:${clientId}` : "anonymous", outcome: "refused", clientId, ip: req.ip, details: { error: err.code, reason: err.message } }).catch(() => {});
     }
-    const result = json(err.status, err.toJSON());
-    if (err.code === "invalid_token") result.headers["www-authenticate"] = `Bearer error="invalid_token", error_description="${err.message.replace(/"/g, "'")}"`;
-    if (err.code === "insufficient_scope") result.headers["www-authenticate"] = `Bearer error="insufficient_scope", scope="${PROXY_SCOPES[0]}"`;
-    return result;
+    return errorResult(err, "json");
   }
 }
 

@@ -149,7 +149,7 @@ describe("/getproxy", () => {
   test("a token presented with another client's id is refused (audience mismatch)", async () => {
     const tokens = await fresh();
     await expectError(await getproxy(tokens.access_token, { client_id: OTHER_GATEWAY.id }), 401, "invalid_token", /issued to another client/);
-    await expectError(await getproxy(tokens.access_token, { client_id: GATEWAY.id, client_secret: "wrong-secret-wrong-secret" }), 401, "access_denied", /client authentication failed/);
+    await expectError(await getproxy(tokens.access_token, { client_id: GATEWAY.id, client_secret: "wrong-secret-wrong-secret" }), 401, "invalid_client", /client authentication failed/);
     const ok = await getproxy(tokens.access_token, { client_id: GATEWAY.id, client_secret: GATEWAY.secret, certreq: csr.csrPem });
     assert.equal(ok.status, 200);
   });

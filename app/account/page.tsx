@@ -9,7 +9,7 @@ const LIFETIMES = [3600, 12 * 3600, 86400, 3 * 86400, 7 * 86400];
 export default async function Account({ searchParams }: { searchParams: SearchParams }) {
   const viewer = await requireViewer("/account");
   const params = await paramsOf(searchParams);
-  const a = await portal().console.account(viewer);
+  const a = await portal().console.account.account(viewer);
   const lifetimes = LIFETIMES.filter((s) => s <= a.proxyLifetimes.max);
   return (
     <Console viewer={viewer} current="/account">

@@ -12,6 +12,7 @@ import { openSealedKey, sealKey } from "../pki/seal";
 import { prismaAdapterFactory } from "./adapter";
 import { GATEWAY_SCOPES } from "./clients";
 import { errorPage } from "./pages";
+import { auditTokenEvents } from "./tokenAudit";
 import { deviceFlowFeature, DEVICE_CODE_TTL_SECONDS } from "./deviceFlow";
 
 const SIGNING_KEY_MODEL = "CertbridgeSigningKey";
@@ -136,5 +137,6 @@ export async function createProvider(config: Config, db: Db): Promise<Provider> 
   const provider = new Provider(config.portal.issuer, configuration);
   // Behind a TLS-terminating proxy the public URL is https; trust X-Forwarded-*.
   provider.proxy = new URL(config.publicUrl).protocol === "https:";
+  auditTokenEvents(provider, db);
   return provider;
 }
