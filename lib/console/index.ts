@@ -12,12 +12,10 @@ import {
   countIdentities,
   countProxiesByClient,
   countRevokedCertificates,
-  deleteGrantOfAccount,
   findCertificate,
   findIdentityClaims,
   getCaRecord,
   listAuditEvents,
-  listGrantsOfAccount,
   listSshKeys,
   listUserCertificatesEndingBefore,
   recordAudit,
@@ -25,6 +23,7 @@ import {
   type AuditFilter,
 } from "../db";
 import { searchCertificates } from "../admin/certificates";
+import { deleteGrantOfAccount, listGrantsOfAccount } from "../oidc/grants";
 import { describeCa } from "../ca/authority";
 import { REVOCATION_REASONS, parseRevocationReason, revokeUserCertificate } from "../ca/revocation";
 import { CLI_CLIENT_ID, GATEWAY_SCOPES, allowedVosOf, findClient, listClients, registerClient, removeClient, rotateClientSecret, setClientStatus } from "../oidc/clients";
