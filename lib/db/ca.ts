@@ -22,7 +22,7 @@ export async function upsertCaRecord(
   const existing = await db.caRecord.findUnique({ where: { id: ca.fingerprint }, select: { id: true } });
   if (existing) return;
   await db.$transaction([
-    db.caRecord.create({ data: { id: ca.fingerprint, ...ca } }),
+    db.caRecord.create({ data: { id: ca.fingerprint, ...ca }, select: { id: true } }),
     ...(audit ? [recordAudit(db, audit)] : []),
   ]);
 }
