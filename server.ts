@@ -110,7 +110,7 @@ async function serve(config: Config, announce: boolean, primary: boolean) {
 }
 
 async function main() {
-  const config = loadConfig(process.env, cluster.isPrimary ? undefined : () => {});
+  const config = loadConfig(undefined, cluster.isPrimary ? undefined : () => {});
   if (config.portal.workers === 1) return serve(config, true, true);
   if (!cluster.isPrimary) return serve(config, cluster.worker?.id === 1, false);
   const cb = await startCertbridge(config, { log });

@@ -29,4 +29,5 @@ await import("./portal.test.ts");
 await import("./adminSearch.test.ts");
 await import("./consoles.test.ts");
 await import("./ssh.test.ts");
+await import("./dataAccess.test.ts");
 

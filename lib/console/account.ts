@@ -2,7 +2,8 @@
 import { z } from "zod";
 import type { Certbridge } from "../certbridge";
 import { CertbridgeError, invalidRequest, notFound } from "../errors";
-import { deleteGrantOfAccount, listGrantsOfAccount, listSshKeys } from "../db";
+import { listSshKeys } from "../db";
+import { deleteGrantOfAccount, listGrantsOfAccount } from "../oidc/grants";
 import { listClients } from "../oidc/clients";
 import { membershipsFromClaims } from "../voms/membership";
 import { parseVomsRequests, vomsExtension } from "../voms/proxyExtension";

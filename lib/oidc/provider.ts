@@ -7,7 +7,7 @@
 import crypto from "node:crypto";
 import Provider, { interactionPolicy, type Configuration, type KoaContextWithOIDC } from "oidc-provider";
 import type { Config } from "../config";
-import { findIdentity, type Db } from "../db";
+import { createSealedSigningKey, findIdentity, findSealedSigningKey, type Db } from "../db";
 import { openSealedKey, sealKey } from "../pki/seal";
 import { prismaAdapterFactory } from "./adapter";
 import { GATEWAY_SCOPES } from "./clients";
@@ -24,18 +24,15 @@ const SIGNING_KEY_MODEL = "CertbridgeSigningKey";
 export async function signingJwk(db: Db, kek: Buffer, name = "current"): Promise<crypto.JsonWebKey> {
   const context = `certbridge:oidc-signing-key:${name}`;
   const load = async () => {
-    const row = await db.oidcPayload.findUnique({ where: { model_id: { model: SIGNING_KEY_MODEL, id: name } }, select: { payload: true } });
-    return row ? (JSON.parse(Buffer.from(openSealedKey(kek, row.payload, context)).toString("utf8")) as crypto.JsonWebKey) : undefined;
+    const sealed = await findSealedSigningKey(db, SIGNING_KEY_MODEL, name);
+    return sealed ? (JSON.parse(Buffer.from(openSealedKey(kek, sealed, context)).toString("utf8")) as crypto.JsonWebKey) : undefined;
   };
   const existing = await load();
   if (existing) return existing;
   const { privateKey } = crypto.generateKeyPairSync("rsa", { modulusLength: 2048 });
   const jwk = { ...privateKey.export({ format: "jwk" }), kid: crypto.randomBytes(8).toString("hex"), use: "sig", alg: "RS256" };
   try {
-    await db.oidcPayload.create({
-      data: { model: SIGNING_KEY_MODEL, id: name, payload: sealKey(kek, Buffer.from(JSON.stringify(jwk)), context) },
-      select: { id: true },
-    });
+    await createSealedSigningKey(db, SIGNING_KEY_MODEL, name, sealKey(kek, Buffer.from(JSON.stringify(jwk)), context));
     return jwk;
   } catch {
     return (await load())!; // another instance won the race

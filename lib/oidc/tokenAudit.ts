@@ -7,7 +7,7 @@
  */
 import type Provider from "oidc-provider";
 import type { KoaContextWithOIDC } from "oidc-provider";
-import { recordAudit, type Db } from "../db";
+import { recordAudit, type AuditInput, type Db } from "../db";
 
 const ipOf = (ctx: KoaContextWithOIDC): string | null => {
   const ip = ctx.req.headers["x-certbridge-client-ip"];
@@ -21,7 +21,7 @@ function accountOf(ctx: KoaContextWithOIDC): string | null {
 }
 
 export function auditTokenEvents(provider: Provider, db: Db, log: (m: string) => void = (m) => console.error(`certbridge: ${m}`)): void {
-  const write = (what: Parameters<typeof recordAudit>[1]) => void recordAudit(db, what).catch((e: unknown) => log(`token audit failed: ${(e as Error).message}`));
+  const write = (what: AuditInput) => void recordAudit(db, what).catch((e: unknown) => log(`token audit failed: ${(e as Error).message}`));
 
   provider.on("grant.success", (ctx: KoaContextWithOIDC) => {
     const body = (ctx.body ?? {}) as Record<string, unknown>;
