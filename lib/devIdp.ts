@@ -12,7 +12,7 @@ import { z } from "zod";
 import { invalidConfig } from "./errors";
 import { escapeHtml, page, errorPage } from "./oidc/pages";
 import { prismaAdapterFactory } from "./oidc/adapter";
-import { signingJwk } from "./oidc/provider";
+import { signingJwk } from "./oidc/signingKeys";
 import { finishInteraction } from "./oidc/interactions";
 import type { Db } from "./db";
 
