@@ -332,7 +332,7 @@ describe("the person's own account", () => {
     assert.equal(pemBlocks(r.text).map((b) => b.label).join(","), "CERTIFICATE,PRIVATE KEY,CERTIFICATE");
     const decoded = decodeCertificate(pemBlocks(certificatesOf(r.text)[0]!)[0]!.der);
     assert.equal(decoded.proxy?.policyLanguage, "inheritAll (id-ppl-inheritAll)");
-    assert.deepEqual(decoded.attributeCertificates[0]!.fqans, ["/biomed", "/biomed/lab1", "/biomed/Role=pilot"]);
+    assert.deepEqual(decoded.attributeCertificates[0]!.fqans, ["/biomed/Role=NULL/Capability=NULL", "/biomed/lab1/Role=NULL/Capability=NULL", "/biomed/Role=pilot/Capability=NULL"]);
     assert.match(decoded.attributeCertificates[0]!.policyAuthority, /^biomed:\/\//);
     assert.equal(decoded.publicKey.bits, 2048);
     assert.equal(Math.round((decoded.notAfter.getTime() - decoded.notBefore.getTime()) / 1000), 12 * 3600 + 300);

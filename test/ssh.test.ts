@@ -158,7 +158,7 @@ describe("ssh proxy@portal with OpenSSH", () => {
     assert.equal(r.status, 0, r.stderr);
     const cert = decodeCertificate(pemBlocks(r.stdout)[0]!.der);
     assert.equal(Math.round((cert.notAfter.getTime() - cert.notBefore.getTime()) / 1000), 2 * 3600 + 300);
-    assert.deepEqual(cert.attributeCertificates[0]!.fqans, ["/biomed", "/biomed/lab1", "/biomed/Role=pilot"]);
+    assert.deepEqual(cert.attributeCertificates[0]!.fqans, ["/biomed/Role=NULL/Capability=NULL", "/biomed/lab1/Role=NULL/Capability=NULL", "/biomed/Role=pilot/Capability=NULL"]);
     const refused = ssh(ed.file, ["voms=atlas"]);
     assert.equal(refused.status, 1);
     assert.match(refused.stderr, /certbridge: you are not a member of VO atlas/);

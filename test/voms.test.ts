@@ -17,7 +17,14 @@ import { startTestPortal, claimsFor, run, tempDir, ROOT, type TestPortal } from 
 import { membershipsFromClaims, parseVomsRequest, selectFqans } from "../lib/voms/membership";
 import { issueProxy, type ProxyExtensionHook } from "../lib/issuance/issueProxy";
 import { vomsExtension, parseVomsRequests } from "../lib/voms/proxyExtension";
-import { buildAttributeCertificate, vomsProxyExtension, VOMS_OID } from "../lib/voms/ac";
+import { buildAttributeCertificate, encodeVomsAttributes, vomsProxyExtension, VOMS_OID } from "../lib/voms/ac";
+import { parseVomsExtension } from "../lib/voms/acInfo";
+import { buildAaCertificate } from "../lib/voms/vos";
+import { authorityFrom, createCaCertificate } from "../lib/ca/authority";
+import { buildUserCertificate } from "../lib/issuance/userCertificate";
+import { keyIdentifier } from "../lib/pki/x509";
+import { toPem } from "../lib/pki/der";
+import { KAT_CA_KEY, KAT_USER_KEY, KAT_PROXY_KEY } from "./fixtures/katKeys";
 import { exportTrustDirectory } from "../lib/ca/trustBundle";
 import { writeFileAtomic } from "../lib/files";
 import { SoftwareKey } from "../lib/pki/custody";
@@ -36,6 +43,9 @@ const ENTITLEMENTS = [
   "urn:mace:egi.eu:group:bad name#aai.egi.eu",
 ];
 
+/** What alice's plain `biomed` request puts into the AC, in order (the VOMS long form). */
+const ALICE_BIOMED = ["/biomed/Role=NULL/Capability=NULL", "/biomed/lab1/Role=NULL/Capability=NULL", "/biomed/Role=pilot/Capability=NULL"];
+
 describe("membership from claims (table)", () => {
   const cases: [string, Record<string, unknown>, { vo: string; fqans: string[] }[]][] = [
     ["no claims", {}, []],
@@ -43,20 +53,20 @@ describe("membership from claims (table)", () => {
       "Check-in entitlements: groups first, shortest first, then roles; foreign and malformed URNs ignored",
       { eduperson_entitlement: ENTITLEMENTS },
       [
-        { vo: "biomed", fqans: ["/biomed", "/biomed/lab1", "/biomed/Role=pilot"] },
-        { vo: "atlas", fqans: ["/atlas", "/atlas/production", "/atlas/production/Role=vo-admin"] },
+        { vo: "biomed", fqans: ["/biomed/Role=NULL/Capability=NULL", "/biomed/lab1/Role=NULL/Capability=NULL", "/biomed/Role=pilot/Capability=NULL"] },
+        { vo: "atlas", fqans: ["/atlas/Role=NULL/Capability=NULL", "/atlas/production/Role=NULL/Capability=NULL", "/atlas/production/Role=vo-admin/Capability=NULL"] },
       ],
     ],
-    ["a single entitlement string", { eduperson_entitlement: "urn:mace:egi.eu:group:cms#aai.egi.eu" }, [{ vo: "cms", fqans: ["/cms"] }]],
+    ["a single entitlement string", { eduperson_entitlement: "urn:mace:egi.eu:group:cms#aai.egi.eu" }, [{ vo: "cms", fqans: ["/cms/Role=NULL/Capability=NULL"] }]],
     [
       "wlcg.groups and groups paths, legacy Role=NULL/Capability=NULL suffixes",
       { "wlcg.groups": ["/dteam", "/dteam/ops/Role=NULL/Capability=NULL", "/dteam/Role=lcgadmin"], groups: ["alice"] },
       [
-        { vo: "dteam", fqans: ["/dteam", "/dteam/ops", "/dteam/Role=lcgadmin"] },
-        { vo: "alice", fqans: ["/alice"] },
+        { vo: "dteam", fqans: ["/dteam/Role=NULL/Capability=NULL", "/dteam/ops/Role=NULL/Capability=NULL", "/dteam/Role=lcgadmin/Capability=NULL"] },
+        { vo: "alice", fqans: ["/alice/Role=NULL/Capability=NULL"] },
       ],
     ],
-    ["duplicates collapse", { eduperson_entitlement: [ENTITLEMENTS[0], ENTITLEMENTS[0]], groups: ["/biomed"] }, [{ vo: "biomed", fqans: ["/biomed"] }]],
+    ["duplicates collapse", { eduperson_entitlement: [ENTITLEMENTS[0], ENTITLEMENTS[0]], groups: ["/biomed"] }, [{ vo: "biomed", fqans: ["/biomed/Role=NULL/Capability=NULL"] }]],
     ["non-string claim values are ignored", { eduperson_entitlement: [42, null, { x: 1 }], groups: 7 }, []],
   ];
   for (const [name, claims, expected] of cases) {
@@ -64,13 +74,21 @@ describe("membership from claims (table)", () => {
   }
 
   test("the operator's static table adds FQANs", () => {
-    assert.deepEqual(membershipsFromClaims({}, { staticFqans: ["/biomed/curators"] }), [{ vo: "biomed", fqans: ["/biomed", "/biomed/curators"] }]);
+    assert.deepEqual(membershipsFromClaims({}, { staticFqans: ["/biomed/curators", "/biomed/Role=curator/Capability=NULL"] }), [
+      { vo: "biomed", fqans: ["/biomed/Role=NULL/Capability=NULL", "/biomed/curators/Role=NULL/Capability=NULL", "/biomed/Role=curator/Capability=NULL"] },
+    ]);
   });
 
   test("voms-proxy-init request syntax", () => {
     assert.deepEqual(parseVomsRequest("biomed"), { vo: "biomed", fqan: null });
-    assert.deepEqual(parseVomsRequest("biomed:/biomed/Role=pilot"), { vo: "biomed", fqan: "/biomed/Role=pilot" });
-    assert.deepEqual(parseVomsRequest("biomed:/biomed/lab1/Role=NULL/Capability=NULL"), { vo: "biomed", fqan: "/biomed/lab1" });
+    // either form in, the long form (as the AC carries it) out
+    assert.deepEqual(parseVomsRequest("biomed:/biomed/Role=pilot"), { vo: "biomed", fqan: "/biomed/Role=pilot/Capability=NULL" });
+    assert.deepEqual(parseVomsRequest("biomed:/biomed/Role=pilot/Capability=NULL"), { vo: "biomed", fqan: "/biomed/Role=pilot/Capability=NULL" });
+    assert.deepEqual(parseVomsRequest("biomed:/biomed/lab1"), { vo: "biomed", fqan: "/biomed/lab1/Role=NULL/Capability=NULL" });
+    assert.deepEqual(parseVomsRequest("biomed:/biomed/lab1/Role=NULL/Capability=NULL"), { vo: "biomed", fqan: "/biomed/lab1/Role=NULL/Capability=NULL" });
+    assert.deepEqual(parseVomsRequest("biomed:/biomed/Role=NULL"), { vo: "biomed", fqan: "/biomed/Role=NULL/Capability=NULL" });
+    assert.throws(() => parseVomsRequest("biomed:/biomed/Role=pilot/Capability=admin"), /not an FQAN of VO biomed/);
+    assert.throws(() => parseVomsRequest("biomed:/biomed/-lab"), /not an FQAN of VO biomed/);
     assert.throws(() => parseVomsRequest("biomed:/atlas"), /not an FQAN of VO biomed/);
     assert.throws(() => parseVomsRequest("bad vo"), /not a VO name/);
     assert.throws(() => parseVomsRequests(["a,b,c,d,e,f,g,h,i"]), /at most 8/);
@@ -78,10 +96,78 @@ describe("membership from claims (table)", () => {
 
   test("selection: requested FQAN first; refusals name the VO, group or role", () => {
     const m = membershipsFromClaims({ eduperson_entitlement: ENTITLEMENTS })[0];
-    assert.deepEqual(selectFqans(m, "biomed", "/biomed/Role=pilot"), { ok: true, fqans: ["/biomed/Role=pilot", "/biomed", "/biomed/lab1"] });
+    const pilotFirst = ["/biomed/Role=pilot/Capability=NULL", "/biomed/Role=NULL/Capability=NULL", "/biomed/lab1/Role=NULL/Capability=NULL"];
+    assert.deepEqual(selectFqans(m, "biomed", "/biomed/Role=pilot/Capability=NULL"), { ok: true, fqans: pilotFirst });
+    assert.deepEqual(selectFqans(m, "biomed", "/biomed/Role=pilot"), { ok: true, fqans: pilotFirst }, "a short-form request is the same request");
     assert.deepEqual(selectFqans(undefined, "cms", null), { ok: false, reason: "you are not a member of VO cms" });
-    assert.deepEqual(selectFqans(m, "biomed", "/biomed/Role=admin"), { ok: false, reason: "you do not hold the role /biomed/Role=admin in VO biomed" });
-    assert.deepEqual(selectFqans(m, "biomed", "/biomed/lab2"), { ok: false, reason: "you do not hold the group /biomed/lab2 in VO biomed" });
+    assert.deepEqual(selectFqans(m, "biomed", "/biomed/Role=admin/Capability=NULL"), { ok: false, reason: "you do not hold the role /biomed/Role=admin in VO biomed" });
+    assert.deepEqual(selectFqans(m, "biomed", "/biomed/lab2/Role=NULL/Capability=NULL"), { ok: false, reason: "you do not hold the group /biomed/lab2 in VO biomed" });
+  });
+});
+
+describe("known answers: the AC's attributes in the VOMS long form", () => {
+  const hex = (text: string) => Buffer.from(text, "utf8").toString("hex");
+  const BIOMED_AA = { vo: "biomed", host: "voms.test.example", port: 15000 };
+
+  test("the DER of the attributes for biomed:/biomed/Role=pilot (requested role first, then the groups)", () => {
+    const requested = parseVomsRequest("biomed:/biomed/Role=pilot").fqan;
+    const choice = selectFqans(membershipsFromClaims({ eduperson_entitlement: ENTITLEMENTS })[0], "biomed", requested);
+    assert.ok(choice.ok);
+    const expected = [
+      "3081aa", // attributes SEQUENCE, 170 bytes
+      "3081a7", //  Attribute SEQUENCE, 167
+      "060a2b06010401be45646404", //   OID 1.3.6.1.4.1.8005.100.100.4 (VOMS FQANs)
+      "318198", //   SET, 152
+      "308195", //    IetfAttrSyntax SEQUENCE, 149
+      `a022 8620 ${hex("biomed://voms.test.example:15000")}`, // policyAuthority [0] { [6] URI }, 32 bytes
+      "306f", //     values SEQUENCE, 111
+      `0422 ${hex("/biomed/Role=pilot/Capability=NULL")}`, // 34 bytes
+      `0421 ${hex("/biomed/Role=NULL/Capability=NULL")}`, // 33
+      `0426 ${hex("/biomed/lab1/Role=NULL/Capability=NULL")}`, // 38
+    ].join("").replace(/ /g, "");
+    assert.equal(Buffer.from(encodeVomsAttributes(BIOMED_AA, choice.fqans)).toString("hex"), expected);
+  });
+
+  test("the encoder refuses the short form and other VOs' FQANs (the AC is always written in the long form)", () => {
+    for (const bad of [["/biomed"], ["/biomed/Role=pilot"], ["/biomed/lab1/Role=NULL"], ["/atlas/Role=NULL/Capability=NULL"], ["/biomedx/Role=NULL/Capability=NULL"], []]) {
+      assert.throws(() => encodeVomsAttributes(BIOMED_AA, bad), /long form|at least one FQAN/, JSON.stringify(bad));
+    }
+  });
+
+  test("a whole AC from fixed keys and a fixed clock is byte-for-byte stable and reads back", async () => {
+    const NOW = new Date("2026-03-01T12:00:00Z");
+    const serial = (b: string) => Uint8Array.from(Buffer.from(`4${b}`.padEnd(40, "a"), "hex"));
+    const caKey = SoftwareKey.fromPem(KAT_CA_KEY);
+    const aaKey = SoftwareKey.fromPem(KAT_PROXY_KEY);
+    const caDer = await createCaCertificate(caKey, { subject: "/DC=org/DC=kat/CN=KAT CA", keyBits: 3072, lifetimeSeconds: 3650 * 86400 }, NOW, serial("1"));
+    const ca = authorityFrom(certificateParts(caDer), toPem("CERTIFICATE", caDer), caKey);
+    const userDer = await buildUserCertificate(ca, {
+      subject: "/DC=org/DC=kat/DC=users/O=KAT University/CN=Zoe Lukasiewicz 0VnvYk7YZpe08fP-",
+      spki: SoftwareKey.fromPem(KAT_USER_KEY).publicKeySpki,
+      notBefore: new Date(NOW.getTime() - 300_000),
+      notAfter: new Date(NOW.getTime() + 11 * 86400_000),
+      policyOid: "1.2.3.4.5",
+      crlUrl: "https://portal.example.org/ca/crl.der",
+      serial: serial("2"),
+    });
+    const aaDer = await buildAaCertificate(ca, aaKey.publicKeySpki, "/DC=org/DC=kat/OU=VOMS/OU=biomed/CN=voms.test.example", NOW, serial("3"));
+    const fqans = ["/biomed/Role=pilot/Capability=NULL", "/biomed/Role=NULL/Capability=NULL", "/biomed/lab1/Role=NULL/Capability=NULL"];
+    const acDer = await buildAttributeCertificate({
+      aa: { ...BIOMED_AA, cert: certificateParts(aaDer), keyId: keyIdentifier(aaKey.publicKeySpki), key: aaKey },
+      holder: certificateParts(userDer),
+      fqans,
+      serial: serial("4").slice(0, 16),
+      notBefore: new Date(NOW.getTime() - 300_000),
+      notAfter: new Date(NOW.getTime() + 12 * 3600_000),
+    });
+    // Recorded from this encoder, whose live ACs VOMS-C's strict validation (below) accepts.
+    // If it changes, the AC encoder changed: find out why before recording the new value.
+    assert.equal(crypto.createHash("sha256").update(acDer).digest("hex"), "832fcfd576a2d5e388a7073c3252754cc3e099098e275e5916a9aa935bd9c747");
+    assert.ok(Buffer.from(acDer).includes(Buffer.from(encodeVomsAttributes(BIOMED_AA, fqans))), "carries the attributes above");
+    const [read] = parseVomsExtension(vomsProxyExtension([acDer]).value);
+    assert.deepEqual(read!.fqans, fqans);
+    assert.equal(read!.policyAuthority, "biomed://voms.test.example:15000");
+    assert.deepEqual([read!.notBefore, read!.notAfter], [new Date("2026-03-01T11:55:00Z"), new Date("2026-03-02T00:00:00Z")]);
   });
 });
 
@@ -122,14 +208,14 @@ describe("proxies with VOMS attribute certificates", () => {
     const info = run("voms-proxy-info2", ["-all", "-file", p.file], { env: { X509_CERT_DIR: trust, X509_VOMS_DIR: path.join(trust, "vomsdir") } });
     assert.equal(info.status, 0, info.stderr);
     assert.match(info.stdout, /=== VO biomed extension information ===/);
-    for (const f of ["/biomed", "/biomed/lab1", "/biomed/Role=pilot"]) assert.match(info.stdout, new RegExp(`attribute : ${f.replace("/", "\\/")}\\n`));
+    assert.deepEqual([...info.stdout.matchAll(/^attribute : (.*)$/gm)].map((m) => m[1]), ALICE_BIOMED);
     assert.match(info.stdout, /uri\s+: voms\.test\.example:15000/);
     const env = { X509_CERT_DIR: trust, X509_VOMS_DIR: path.join(trust, "vomsdir") };
     assert.equal(run("voms-proxy-info2", ["--acexists", "biomed", "-file", p.file], { env }).status, 0);
     assert.notEqual(run("voms-proxy-info2", ["--acexists", "atlas", "-file", p.file], { env }).status, 0);
     const s = strict(p.file);
     assert.equal(s.status, 0, s.stdout);
-    assert.deepEqual(s.stdout.trim().split("\n"), ["VO biomed", "FQAN /biomed", "FQAN /biomed/lab1", "FQAN /biomed/Role=pilot"]);
+    assert.deepEqual(s.stdout.trim().split("\n"), ["VO biomed", ...ALICE_BIOMED.map((f) => `FQAN ${f}`)]);
     const g = run("grid-proxy-init", ["-verify", "-cert", p.file, "-key", p.file, "-certdir", trust, "-valid", "0:10", "-out", path.join(work, "derived.pem")]);
     assert.equal(g.status, 0, g.stderr + g.stdout);
   });
@@ -138,7 +224,16 @@ describe("proxies with VOMS attribute certificates", () => {
     const p = await issue(voms(["biomed:/biomed/Role=pilot", "atlas"]));
     const s = strict(p.file);
     assert.equal(s.status, 0, s.stdout);
-    assert.deepEqual(s.stdout.trim().split("\n"), ["VO biomed", "FQAN /biomed/Role=pilot", "FQAN /biomed", "FQAN /biomed/lab1", "VO atlas", "FQAN /atlas", "FQAN /atlas/production", "FQAN /atlas/production/Role=vo-admin"]);
+    assert.deepEqual(s.stdout.trim().split("\n"), [
+      "VO biomed",
+      "FQAN /biomed/Role=pilot/Capability=NULL",
+      "FQAN /biomed/Role=NULL/Capability=NULL",
+      "FQAN /biomed/lab1/Role=NULL/Capability=NULL",
+      "VO atlas",
+      "FQAN /atlas/Role=NULL/Capability=NULL",
+      "FQAN /atlas/production/Role=NULL/Capability=NULL",
+      "FQAN /atlas/production/Role=vo-admin/Capability=NULL",
+    ]);
   });
 
   test("the AC, checked independently: signature by the AA key, holder = user subject and serial, AKID = AA SKID, lifetime capped", async () => {
@@ -167,12 +262,12 @@ describe("proxies with VOMS attribute certificates", () => {
   describe("forgeries must be refused by the strict validator", () => {
     /** A hook that builds the AC itself, to make it wrong in one way. */
     const forged = (mutate: "otherKey" | "expired"): ProxyExtensionHook => ({
-      describe: () => ({ vo: "biomed", fqans: ["/biomed"] }),
+      describe: () => ({ vo: "biomed", fqans: ["/biomed/Role=NULL/Capability=NULL"] }),
       async extensions({ issuer, notBefore, notAfter }) {
         const real = portal.cb.vos.get("biomed")!.aa;
         const aa = mutate === "otherKey" ? { ...real, key: await SoftwareKey.generate(2048) } : real;
         const times = mutate === "expired" ? { notBefore: new Date(Date.now() - 7200_000), notAfter: new Date(Date.now() - 3600_000) } : { notBefore, notAfter };
-        return [vomsProxyExtension([await buildAttributeCertificate({ aa, holder: issuer, fqans: ["/biomed"], serial: crypto.randomBytes(8), ...times })])];
+        return [vomsProxyExtension([await buildAttributeCertificate({ aa, holder: issuer, fqans: ["/biomed/Role=NULL/Capability=NULL"], serial: crypto.randomBytes(8), ...times })])];
       },
     });
 
@@ -182,7 +277,7 @@ describe("proxies with VOMS attribute certificates", () => {
       assert.equal(s.status, 1);
       assert.match(s.stdout, /FAIL .*signature/i);
       // ... which voms-proxy-info would still print: the reason for the strict check
-      assert.match(run("voms-proxy-info2", ["-all", "-file", p.file], { env: { X509_CERT_DIR: trust, X509_VOMS_DIR: path.join(trust, "vomsdir") } }).stdout, /attribute : \/biomed/);
+      assert.match(run("voms-proxy-info2", ["-all", "-file", p.file], { env: { X509_CERT_DIR: trust, X509_VOMS_DIR: path.join(trust, "vomsdir") } }).stdout, /attribute : \/biomed\/Role=NULL\/Capability=NULL/);
     });
 
     test("an expired AC", async () => {

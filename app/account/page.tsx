@@ -1,5 +1,6 @@
 import { portal } from "../../lib/runtime";
 import { formatDuration } from "../../lib/duration";
+import { longFqan } from "../../lib/voms/membership";
 import { CertificateTable, Console, Csrf, Flash, PostButton, Time, paramsOf, requireViewer, type SearchParams } from "../_console/ui";
 
 export const metadata = { title: "Your account · Certbridge" };
@@ -151,7 +152,7 @@ export default async function Account({ searchParams }: { searchParams: SearchPa
               <option value="">none (plain proxy)</option>
               {a.memberships.filter((m) => m.served).flatMap((m) => [
                 <option key={m.vo} value={m.vo}>{m.vo} (all your attributes)</option>,
-                ...m.fqans.filter((f) => f !== `/${m.vo}`).map((f) => <option key={f} value={`${m.vo}:${f}`}>{f} first</option>),
+                ...m.fqans.filter((f) => f !== longFqan(`/${m.vo}`)).map((f) => <option key={f} value={`${m.vo}:${f}`}>{f} first</option>),
               ])}
             </select>
           </label>
