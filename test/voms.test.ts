@@ -25,6 +25,7 @@ import { buildUserCertificate } from "../lib/issuance/userCertificate";
 import { keyIdentifier } from "../lib/pki/x509";
 import { toPem } from "../lib/pki/der";
 import { KAT_CA_KEY, KAT_USER_KEY, KAT_PROXY_KEY } from "./fixtures/katKeys";
+import { PROXY_INFO } from "./deviceHarness";
 import { exportTrustDirectory } from "../lib/ca/trustBundle";
 import { writeFileAtomic } from "../lib/files";
 import { SoftwareKey } from "../lib/pki/custody";
@@ -234,6 +235,35 @@ describe("proxies with VOMS attribute certificates", () => {
       "FQAN /atlas/production/Role=NULL/Capability=NULL",
       "FQAN /atlas/production/Role=vo-admin/Capability=NULL",
     ]);
+  });
+
+  test("certbridge-proxy-info shows exactly what voms-proxy-info shows: --fqan = -fqan, and the same attribute lines", async () => {
+    const env = { X509_CERT_DIR: trust, X509_VOMS_DIR: path.join(trust, "vomsdir") };
+    const p = await issue(voms(["biomed:/biomed/Role=pilot", "atlas"]));
+    const theirs = run("voms-proxy-info2", ["-fqan", "-file", p.file], { env });
+    const ours = run(process.execPath, [PROXY_INFO, "--fqan", "--file", p.file]);
+    assert.equal(theirs.status, 0, theirs.stderr);
+    assert.equal(ours.status, 0, ours.stderr);
+    assert.equal(ours.stdout, theirs.stdout);
+    assert.deepEqual(ours.stdout.trim().split("\n"), [
+      "/biomed/Role=pilot/Capability=NULL",
+      "/biomed/Role=NULL/Capability=NULL",
+      "/biomed/lab1/Role=NULL/Capability=NULL",
+      "/atlas/Role=NULL/Capability=NULL",
+      "/atlas/production/Role=NULL/Capability=NULL",
+      "/atlas/production/Role=vo-admin/Capability=NULL",
+    ]);
+    const attributes = (text: string) => [...text.matchAll(/^(?:=== VO (\S+) extension information ===|attribute : (.*))$/gm)].map((m) => m[1] ?? m[2]);
+    const ourAll = run(process.execPath, [PROXY_INFO, "--file", p.file]);
+    assert.equal(ourAll.status, 0, ourAll.stderr);
+    assert.deepEqual(attributes(ourAll.stdout), attributes(run("voms-proxy-info2", ["-all", "-file", p.file], { env }).stdout));
+    assert.equal(attributes(ourAll.stdout).length, 8, "two VO headers and six attributes");
+    // no AC: both print no FQAN and exit 1
+    const plain = await issue({ describe: () => ({}), extensions: async () => [] });
+    const theirsPlain = run("voms-proxy-info2", ["-fqan", "-file", plain.file], { env });
+    const oursPlain = run(process.execPath, [PROXY_INFO, "--fqan", "--file", plain.file]);
+    assert.deepEqual([oursPlain.status, oursPlain.stdout], [theirsPlain.status, theirsPlain.stdout]);
+    assert.deepEqual([oursPlain.status, oursPlain.stdout], [1, ""]);
   });
 
   test("the AC, checked independently: signature by the AA key, holder = user subject and serial, AKID = AA SKID, lifetime capped", async () => {
