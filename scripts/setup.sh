@@ -5,7 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(openssl globus-proxy-utils voms-clients voms-dev g++ myproxy postgresql-client chromium openssh-client)
+packages=(openssl globus-proxy-utils voms-clients voms-dev g++ myproxy postgresql-client chromium openssh-client
+  xrootd-server xrootd-server-plugins xrootd-plugins xrootd-voms-plugins xrootd-client)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -6,12 +6,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 missing=()
-for tool in openssl grid-proxy-init grid-proxy-info voms-verify voms-proxy-info2 g++ chromium; do
+for tool in openssl grid-proxy-init grid-proxy-info voms-verify voms-proxy-info2 g++ chromium xrootd xrdcp perl; do
   command -v "$tool" >/dev/null || missing+=("$tool")
 done
 if ((${#missing[@]})); then
   echo "test-all: missing ${missing[*]}: install with" >&2
-  echo "  sudo bash scripts/setup.sh   (globus-proxy-utils voms-clients voms-dev g++ myproxy openssl chromium)" >&2
+  echo "  sudo bash scripts/setup.sh   (globus-proxy-utils voms-clients voms-dev g++ myproxy openssl chromium xrootd-*)" >&2
   exit 1
 fi
 

@@ -161,8 +161,8 @@ describe("known answers: the AC's attributes in the VOMS long form", () => {
       notBefore: new Date(NOW.getTime() - 300_000),
       notAfter: new Date(NOW.getTime() + 12 * 3600_000),
     });
-    // Recorded from this encoder, whose live ACs VOMS-C's strict validation (below) accepts.
-    // If it changes, the AC encoder changed: find out why before recording the new value.
+    // Recorded from this encoder, whose live ACs VOMS-C's strict validation (below) and XRootD
+    // (test/xrootd.test.ts) accept. If it changes, the AC encoder changed: find out why first.
     assert.equal(crypto.createHash("sha256").update(acDer).digest("hex"), "832fcfd576a2d5e388a7073c3252754cc3e099098e275e5916a9aa935bd9c747");
     assert.ok(Buffer.from(acDer).includes(Buffer.from(encodeVomsAttributes(BIOMED_AA, fqans))), "carries the attributes above");
     const [read] = parseVomsExtension(vomsProxyExtension([acDer]).value);
