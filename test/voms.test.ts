@@ -180,13 +180,15 @@ describe("proxies with VOMS attribute certificates", () => {
   const alice = claimsFor("voms-alice", "Alice Example", { eduperson_entitlement: ENTITLEMENTS });
 
   before(async () => {
-    const vosFile = path.join(tempDir(), "vos.json");
+    const vosDir = tempDir();
+    const vosFile = path.join(vosDir, "vos.json");
     fs.writeFileSync(vosFile, JSON.stringify([
       { name: "biomed", host: "voms.test.example", port: 15000, acMaxLifetime: "1h" },
       { name: "atlas", host: "voms.test.example", port: 15001 },
       { name: "cms", host: "voms.test.example", port: 15002 },
     ]));
     portal = await startTestPortal({ env: { CERTBRIDGE_VOS_FILE: vosFile } });
+    fs.rmSync(vosDir, { recursive: true }); // read once, at start
     work = path.join(portal.dir, "work");
     fs.mkdirSync(work);
     trust = (await exportTrustDirectory(portal.cb, path.join(portal.dir, "certificates"))).directory;
