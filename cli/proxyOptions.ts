@@ -18,7 +18,8 @@ export const PROXY_INIT_USAGE = `usage: certbridge-proxy-init [options]         
        certbridge-proxy-init --renew --refresh-token-file F [options]   keep a proxy fresh
 
   --portal URL               the Certbridge portal (default: $CERTBRIDGE_PORTAL)
-  --voms VO[:FQAN]           VOMS attributes, e.g. biomed or biomed:/biomed/Role=pilot (repeatable)
+  --voms VO[:FQAN]           VOMS attributes (repeatable): biomed (your groups), or
+                             biomed:/biomed/Role=pilot (that role, then your groups)
   --valid HH:MM              proxy lifetime (default: the portal's, usually 12:00)
   --out FILE                 proxy file (default: $X509_USER_PROXY or /tmp/x509up_u<uid>)
   --qr                       also show the login URL as a QR code

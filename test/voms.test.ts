@@ -44,8 +44,8 @@ const ENTITLEMENTS = [
   "urn:mace:egi.eu:group:bad name#aai.egi.eu",
 ];
 
-/** What alice's plain `biomed` request puts into the AC, in order (the VOMS long form). */
-const ALICE_BIOMED = ["/biomed/Role=NULL/Capability=NULL", "/biomed/lab1/Role=NULL/Capability=NULL", "/biomed/Role=pilot/Capability=NULL"];
+/** What alice's plain `biomed` request puts into the AC, in order: her groups, not her role (the VOMS long form). */
+const ALICE_BIOMED_GROUPS = ["/biomed/Role=NULL/Capability=NULL", "/biomed/lab1/Role=NULL/Capability=NULL"];
 
 describe("membership from claims (table)", () => {
   const cases: [string, Record<string, unknown>, { vo: string; fqans: string[] }[]][] = [
@@ -95,14 +95,31 @@ describe("membership from claims (table)", () => {
     assert.throws(() => parseVomsRequests(["a,b,c,d,e,f,g,h,i"]), /at most 8/);
   });
 
-  test("selection: requested FQAN first; refusals name the VO, group or role", () => {
-    const m = membershipsFromClaims({ eduperson_entitlement: ENTITLEMENTS })[0];
-    const pilotFirst = ["/biomed/Role=pilot/Capability=NULL", "/biomed/Role=NULL/Capability=NULL", "/biomed/lab1/Role=NULL/Capability=NULL"];
-    assert.deepEqual(selectFqans(m, "biomed", "/biomed/Role=pilot/Capability=NULL"), { ok: true, fqans: pilotFirst });
-    assert.deepEqual(selectFqans(m, "biomed", "/biomed/Role=pilot"), { ok: true, fqans: pilotFirst }, "a short-form request is the same request");
-    assert.deepEqual(selectFqans(undefined, "cms", null), { ok: false, reason: "you are not a member of VO cms" });
-    assert.deepEqual(selectFqans(m, "biomed", "/biomed/Role=admin/Capability=NULL"), { ok: false, reason: "you do not hold the role /biomed/Role=admin in VO biomed" });
-    assert.deepEqual(selectFqans(m, "biomed", "/biomed/lab2/Role=NULL/Capability=NULL"), { ok: false, reason: "you do not hold the group /biomed/lab2 in VO biomed" });
+  describe("selection (table): a role only when requested, then the groups, as VOMS and IAM do; refusals name the VO, group or role", () => {
+    // alice: biomed, biomed/lab1, biomed Role=pilot; atlas/production with Role=vo-admin
+    const memberships = membershipsFromClaims({ eduperson_entitlement: ENTITLEMENTS });
+    const G = (g: string) => `${g}/Role=NULL/Capability=NULL`;
+    const R = (g: string, r: string) => `${g}/Role=${r}/Capability=NULL`;
+    const cases: [request: string, expected: ReturnType<typeof selectFqans>][] = [
+      ["biomed", { ok: true, fqans: [G("/biomed"), G("/biomed/lab1")] }],
+      ["biomed:/biomed/Role=pilot", { ok: true, fqans: [R("/biomed", "pilot"), G("/biomed"), G("/biomed/lab1")] }],
+      ["biomed:/biomed/Role=pilot/Capability=NULL", { ok: true, fqans: [R("/biomed", "pilot"), G("/biomed"), G("/biomed/lab1")] }],
+      ["biomed:/biomed/lab1", { ok: true, fqans: [G("/biomed/lab1"), G("/biomed")] }],
+      ["biomed:/biomed/Role=NULL/Capability=NULL", { ok: true, fqans: [G("/biomed"), G("/biomed/lab1")] }],
+      ["atlas", { ok: true, fqans: [G("/atlas"), G("/atlas/production")] }],
+      ["atlas:/atlas/production/Role=vo-admin", { ok: true, fqans: [R("/atlas/production", "vo-admin"), G("/atlas"), G("/atlas/production")] }],
+      ["biomed:/biomed/Role=admin", { ok: false, reason: "you do not hold the role /biomed/Role=admin in VO biomed" }],
+      ["biomed:/biomed/lab1/Role=pilot", { ok: false, reason: "you do not hold the role /biomed/lab1/Role=pilot in VO biomed" }],
+      ["atlas:/atlas/Role=vo-admin", { ok: false, reason: "you do not hold the role /atlas/Role=vo-admin in VO atlas" }],
+      ["biomed:/biomed/lab2", { ok: false, reason: "you do not hold the group /biomed/lab2 in VO biomed" }],
+      ["cms", { ok: false, reason: "you are not a member of VO cms" }],
+    ];
+    for (const [request, expected] of cases) {
+      test(request, () => {
+        const r = parseVomsRequest(request);
+        assert.deepEqual(selectFqans(memberships.find((m) => m.vo === r.vo), r.vo, r.fqan), expected);
+      });
+    }
   });
 });
 
@@ -211,19 +228,21 @@ describe("proxies with VOMS attribute certificates", () => {
     const info = run("voms-proxy-info2", ["-all", "-file", p.file], { env: { X509_CERT_DIR: trust, X509_VOMS_DIR: path.join(trust, "vomsdir") } });
     assert.equal(info.status, 0, info.stderr);
     assert.match(info.stdout, /=== VO biomed extension information ===/);
-    assert.deepEqual([...info.stdout.matchAll(/^attribute : (.*)$/gm)].map((m) => m[1]), ALICE_BIOMED);
+    assert.deepEqual([...info.stdout.matchAll(/^attribute : (.*)$/gm)].map((m) => m[1]), ALICE_BIOMED_GROUPS, "groups only: no role unless asked for");
+    const fqan = run("voms-proxy-info2", ["-fqan", "-file", p.file], { env: { X509_CERT_DIR: trust, X509_VOMS_DIR: path.join(trust, "vomsdir") } });
+    assert.equal(fqan.stdout, ALICE_BIOMED_GROUPS.map((f) => `${f}\n`).join(""));
     assert.match(info.stdout, /uri\s+: voms\.test\.example:15000/);
     const env = { X509_CERT_DIR: trust, X509_VOMS_DIR: path.join(trust, "vomsdir") };
     assert.equal(run("voms-proxy-info2", ["--acexists", "biomed", "-file", p.file], { env }).status, 0);
     assert.notEqual(run("voms-proxy-info2", ["--acexists", "atlas", "-file", p.file], { env }).status, 0);
     const s = strict(p.file);
     assert.equal(s.status, 0, s.stdout);
-    assert.deepEqual(s.stdout.trim().split("\n"), ["VO biomed", ...ALICE_BIOMED.map((f) => `FQAN ${f}`)]);
+    assert.deepEqual(s.stdout.trim().split("\n"), ["VO biomed", ...ALICE_BIOMED_GROUPS.map((f) => `FQAN ${f}`)]);
     const g = run("grid-proxy-init", ["-verify", "-cert", p.file, "-key", p.file, "-certdir", trust, "-valid", "0:10", "-out", path.join(work, "derived.pem")]);
     assert.equal(g.status, 0, g.stderr + g.stdout);
   });
 
-  test("a requested role comes first; two VOs give two ACs", async () => {
+  test("a requested role comes first, then the groups; a VO asked for without a role gets its groups only; two VOs give two ACs", async () => {
     const p = await issue(voms(["biomed:/biomed/Role=pilot", "atlas"]));
     const s = strict(p.file);
     assert.equal(s.status, 0, s.stdout);
@@ -235,13 +254,12 @@ describe("proxies with VOMS attribute certificates", () => {
       "VO atlas",
       "FQAN /atlas/Role=NULL/Capability=NULL",
       "FQAN /atlas/production/Role=NULL/Capability=NULL",
-      "FQAN /atlas/production/Role=vo-admin/Capability=NULL",
     ]);
   });
 
   test("certbridge-proxy-info shows exactly what voms-proxy-info shows: --fqan = -fqan, and the same attribute lines", async () => {
     const env = { X509_CERT_DIR: trust, X509_VOMS_DIR: path.join(trust, "vomsdir") };
-    const p = await issue(voms(["biomed:/biomed/Role=pilot", "atlas"]));
+    const p = await issue(voms(["biomed:/biomed/Role=pilot", "atlas:/atlas/production/Role=vo-admin"]));
     const theirs = run("voms-proxy-info2", ["-fqan", "-file", p.file], { env });
     const ours = run(process.execPath, [PROXY_INFO, "--fqan", "--file", p.file]);
     assert.equal(theirs.status, 0, theirs.stderr);
@@ -251,9 +269,9 @@ describe("proxies with VOMS attribute certificates", () => {
       "/biomed/Role=pilot/Capability=NULL",
       "/biomed/Role=NULL/Capability=NULL",
       "/biomed/lab1/Role=NULL/Capability=NULL",
+      "/atlas/production/Role=vo-admin/Capability=NULL",
       "/atlas/Role=NULL/Capability=NULL",
       "/atlas/production/Role=NULL/Capability=NULL",
-      "/atlas/production/Role=vo-admin/Capability=NULL",
     ]);
     const attributes = (text: string) => [...text.matchAll(/^(?:=== VO (\S+) extension information ===|attribute : (.*))$/gm)].map((m) => m[1] ?? m[2]);
     const ourAll = run(process.execPath, [PROXY_INFO, "--file", p.file]);

@@ -137,14 +137,21 @@ export function parseVomsRequest(text: string): { vo: string; fqan: string | nul
   return { vo, fqan: long };
 }
 
+/** A role FQAN (Role=<something other than NULL>), in the long form. */
+export const isRoleFqan = (fqan: string) => splitFqan(fqan)?.role != null;
+
 /**
- * The FQANs to put in the AC for a request: by default all of the person's
- * FQANs in the VO; with a requested FQAN, that one first (voms-proxy-init
- * order semantics), then the rest. Refuses what the person does not hold.
+ * The FQANs to put in the AC for a request, as VOMS and IAM choose them: a
+ * role is a privilege the person asks for explicitly, never a default.
+ * - "vo": all of the person's groups in the VO, no roles;
+ * - "vo:/vo/group/Role=r": that role first, then all of the groups;
+ * - "vo:/vo/group": that group first, then the other groups.
+ * Refuses a VO, group or role the person does not hold.
  */
 export function selectFqans(membership: VoMembership | undefined, vo: string, requested: string | null): { ok: true; fqans: string[] } | { ok: false; reason: string } {
   if (!membership || membership.fqans.length === 0) return { ok: false, reason: `you are not a member of VO ${vo}` };
-  if (requested === null) return { ok: true, fqans: membership.fqans };
+  const groups = membership.fqans.filter((f) => !isRoleFqan(f));
+  if (requested === null) return { ok: true, fqans: groups };
   requested = toLongFqan(requested) ?? requested;
   if (!membership.fqans.includes(requested)) {
     // Refusals name the group or role as people write it: /vo/group, /vo/group/Role=r.
@@ -152,5 +159,5 @@ export function selectFqans(membership: VoMembership | undefined, vo: string, re
     const what = f?.role ? `the role ${f.group}/Role=${f.role}` : `the group ${f?.group ?? requested}`;
     return { ok: false, reason: `you do not hold ${what} in VO ${vo}` };
   }
-  return { ok: true, fqans: [requested, ...membership.fqans.filter((f) => f !== requested)] };
+  return { ok: true, fqans: [requested, ...groups.filter((f) => f !== requested)] };
 }
