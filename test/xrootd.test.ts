@@ -243,7 +243,9 @@ describe("XRootD (GSI, VOMS extractor in its default mode, authdb: VO biomed own
       assert.equal(write.status, 0, `${write.stderr}\n${log().split("\n").slice(-20).join("\n")}`);
       assert.equal(fs.readFileSync(path.join(dataDir, "vo", "biomed", `from-${name}.txt`), "utf8"), `written by the ${request} proxy\n`);
 
-      assert.match(log(), new RegExp(`grant gsi \\S+ read /vo/biomed/hello\\.txt`));
+      // the server's own audit (acc.audit deny grant) agrees
+      assert.match(log(), /grant gsi \S+ read \/vo\/biomed\/hello\.txt/);
+      assert.match(log(), new RegExp(`grant gsi \\S+ create /vo/biomed/from-${name}\\.txt`));
       assert.doesNotMatch(log(), /missing attrs/);
     });
   }
@@ -260,6 +262,7 @@ describe("XRootD (GSI, VOMS extractor in its default mode, authdb: VO biomed own
       assert.match(write.stderr, /\[3010\].*permission denied/i);
       assert.equal(fs.existsSync(path.join(dataDir, "vo", "biomed", `from-${name}.txt`)), false);
       assert.match(log(), /deny gsi \S+ read \/vo\/biomed\/hello\.txt/);
+      assert.match(log(), new RegExp(`deny gsi \\S+ (stat|create) /vo/biomed/from-${name}\\.txt`));
     });
   }
 });
