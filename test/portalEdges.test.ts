@@ -177,7 +177,7 @@ describe("upstream problems are clear pages, never stack traces", () => {
       const loginPage = await browser.go(auth.href);
       assert.doesNotMatch(loginPage.html, /Development mode/, "no development banner with a real upstream");
       const page = await browser.submit(loginPage, /\/login$/, {});
-      assert.equal(page.status, 502);
+      assert.equal(page.status, 503);
       assert.match(page.html, /identity provider at http:\/\/127\.0\.0\.1:\d+ cannot be reached/);
     } finally {
       await other.cleanup();
