@@ -75,7 +75,7 @@ export const loginState = z.object({
 export type LoginState = z.infer<typeof loginState>;
 
 /** Where in the exchange with the IdP something went wrong. */
-export type UpstreamStage = "discovery" | "authorization" | "token" | "id_token" | "userinfo" | "callback";
+export type UpstreamStage = "discovery" | "preflight" | "authorization" | "token" | "id_token" | "userinfo" | "callback";
 
 /**
  * The named causes. The first part is the stage; the page's advice follows from it:
@@ -88,6 +88,7 @@ export type UpstreamReason =
   | "idp_refused"
   | "state_mismatch"
   | "login_session_lost"
+  | "client_credentials_refused"
   | "token_client_auth_refused"
   | "token_code_rejected"
   | "token_error"
@@ -277,6 +278,8 @@ export interface UpstreamStatus {
   metadata: "fresh" | "stale" | "missing";
   fetchedAt: string | null;
   lastContactAt: string | null;
+  /** The IdP's answer to the portal's client authentication, tested with a token request for a made-up code. */
+  clientAuth: "accepted" | "refused" | "unknown";
   lastError: { at: string; reason: string; detail: string } | null;
 }
 
@@ -289,7 +292,10 @@ export class Upstream {
   private current: Discovered | null = null;
   private inflight: Promise<Discovered> | null = null;
   private lastContact = 0;
+  /** When re-fetching discovery last failed (the cached metadata is then stale). */
+  private discoveryFailedAt = 0;
   private lastError: UpstreamStatus["lastError"] = null;
+  private credentials: { state: UpstreamStatus["clientAuth"]; details: FailureDetails } = { state: "unknown", details: {} };
   private readonly signingKey: { key: crypto.KeyObject; jwk: crypto.JsonWebKey & { kid: string } } | null;
   private cryptoKey: Promise<CryptoKey> | null = null;
 
@@ -315,12 +321,13 @@ export class Upstream {
 
   status(now = Date.now()): UpstreamStatus {
     const c = this.current;
-    const fresh = c !== null && now - c.fetchedAt < this.settings.metadataTtlSeconds * 1000 && !(this.lastError && Date.parse(this.lastError.at) > c.fetchedAt);
+    const fresh = c !== null && now - c.fetchedAt < this.settings.metadataTtlSeconds * 1000 && this.discoveryFailedAt <= c.fetchedAt;
     return {
       issuer: this.settings.issuer,
       metadata: c === null ? "missing" : fresh ? "fresh" : "stale",
       fetchedAt: c ? new Date(c.fetchedAt).toISOString() : null,
       lastContactAt: this.lastContact ? new Date(this.lastContact).toISOString() : null,
+      clientAuth: this.credentials.state,
       lastError: this.lastError,
     };
   }
@@ -389,15 +396,54 @@ export class Upstream {
     const now = Date.now();
     const c = this.current;
     const s = this.settings;
-    const needed = c === null || now - c.fetchedAt >= s.metadataTtlSeconds * 1000 || (probe && now - this.lastContact >= s.probeIntervalSeconds * 1000);
+    const needed =
+      c === null ||
+      now - c.fetchedAt >= s.metadataTtlSeconds * 1000 ||
+      (probe && (now - this.lastContact >= s.probeIntervalSeconds * 1000 || this.credentials.state === "refused"));
     if (!needed) return c.config;
-    this.inflight ??= this.fetchDiscovery().finally(() => (this.inflight = null));
+    this.inflight ??= this.fetchDiscovery()
+      .then(async (d) => {
+        // The client's credentials, whenever they are not known to work or the metadata is renewed.
+        if (this.credentials.state !== "accepted" || c === null || now - c.fetchedAt >= s.metadataTtlSeconds * 1000) await this.checkCredentials(d.config);
+        return d;
+      })
+      .finally(() => (this.inflight = null));
     try {
       this.current = await this.inflight;
-      return this.current.config;
     } catch (e) {
+      this.discoveryFailedAt = Date.now();
       const transport = transportError(e);
       throw this.fail("discovery", transport ? "idp_unreachable" : "idp_metadata_invalid", transport ? { transport } : { message: e instanceof Error ? e.message : String(e), ...(responseStatus(e) ? { status: responseStatus(e) } : {}) }, e);
+    }
+    // Never send a person to sign in when the IdP will refuse the portal at the end (a wrong client id or secret).
+    if (probe && this.credentials.state === "refused") throw this.fail("preflight", "client_credentials_refused", this.credentials.details, null);
+    return this.current.config;
+  }
+
+  /**
+   * Ask the token endpoint to redeem a code that does not exist, authenticating as the portal:
+   * invalid_grant (or any error about the code) means the IdP accepted the client; invalid_client,
+   * unauthorized_client or a 401/403 without an OAuth error means it did not. Nothing is logged in
+   * the log but the outcome, never the credentials.
+   */
+  private async checkCredentials(config: client.Configuration): Promise<void> {
+    try {
+      await client.genericGrantRequest(config, "authorization_code", {
+        code: `certbridge-credential-check-${crypto.randomBytes(8).toString("hex")}`,
+        redirect_uri: this.settings.redirectUri,
+        code_verifier: client.randomPKCECodeVerifier(),
+      });
+      this.credentials = { state: "accepted", details: {} }; // an IdP that accepts any code: nothing to learn
+    } catch (e) {
+      const transport = transportError(e);
+      if (transport) return; // unknown: the IdP went away between discovery and now
+      const c = classifyTokenError(e, this.settings.clockToleranceSeconds);
+      const was = this.credentials.state;
+      this.credentials = c.reason === "token_client_auth_refused" ? { state: "refused", details: c.details } : { state: "accepted", details: {} };
+      if (this.credentials.state === "refused" && was !== "refused") {
+        this.lastError = { at: new Date().toISOString(), reason: "client_credentials_refused", detail: c.details.error_description ?? c.details.error ?? c.details.message ?? "" };
+        this.log(JSON.stringify({ level: "error", event: "upstream.client_auth_refused", idp: this.settings.issuer, clientId: this.settings.clientId, tokenAuth: this.settings.tokenAuth, ...c.details }));
+      }
     }
   }
 
