@@ -228,7 +228,7 @@ function classifyTokenError(e: unknown, tolerance: number): { stage: UpstreamSta
         if (status === 401 || status === 403) return { stage: "token", reason: "token_client_auth_refused", details: { status, ...msg } };
         return { stage: "token", reason: "token_http_error", details: { ...(status ? { status } : {}), ...msg } };
       }
-      case "OAUTH_JWT_CLAIM_COMPARISON": {
+      case "OAUTH_JWT_CLAIM_COMPARISON_FAILED": {
         const claim = ope.claim;
         const reason: UpstreamReason = claim === "iss" ? "id_token_issuer" : claim === "aud" || claim === "azp" ? "id_token_audience" : claim === "nonce" ? "id_token_nonce" : "id_token_invalid";
         return { stage: "id_token", reason, details: { ...(claim ? { claim } : {}), ...msg } };
@@ -369,8 +369,10 @@ export class Upstream {
           this.clientAuth(),
           {
             timeout: s.timeoutSeconds,
+            // Verify ID token signatures with the IdP's published keys even over TLS (openid-client would
+            // rely on TLS alone): a key problem is then named here, not discovered later.
             // Loopback development IdPs speak plain http; real issuers must not.
-            execute: new URL(s.issuer).protocol === "http:" ? [client.allowInsecureRequests] : [],
+            execute: [client.enableNonRepudiationChecks, ...(new URL(s.issuer).protocol === "http:" ? [client.allowInsecureRequests] : [])],
           },
         );
         config.timeout = s.timeoutSeconds;
@@ -513,7 +515,7 @@ export class Upstream {
         // Entitlements (VO membership, admin rights) come from userinfo at Check-in: never carry on without them.
         const transport = transportError(e);
         if (transport) throw this.fail("userinfo", "idp_unreachable", { transport }, e);
-        if (e instanceof client.ClientError && e.code === "OAUTH_JSON_ATTRIBUTE_COMPARISON") throw this.fail("userinfo", "userinfo_subject", { message: e.message }, e);
+        if (e instanceof client.ClientError && e.code === "OAUTH_JSON_ATTRIBUTE_COMPARISON_FAILED") throw this.fail("userinfo", "userinfo_subject", { message: e.message }, e);
         const details: FailureDetails =
           e instanceof client.ResponseBodyError || e instanceof client.WWWAuthenticateChallengeError
             ? { status: e.status, ...(e instanceof client.ResponseBodyError ? { error: e.error, ...(e.error_description ? { error_description: e.error_description } : {}) } : { error: e.cause[0]?.parameters.error ?? e.cause[0]?.scheme }) }

@@ -207,6 +207,19 @@ describe("Glewlwyd as the upstream IdP", { skip: unavailable, timeout: 300_000 }
     assert.match(page.html, /asserted no VO memberships/);
   });
 
+  test("max_age: sent to Glewlwyd, whose ID tokens carry auth_time 0 (so no login is recent enough): named, logged, audited", async () => {
+    const strict = await portalWith({ CERTBRIDGE_UPSTREAM_CLIENT_ID: "portal-max-age", CERTBRIDGE_UPSTREAM_CLIENT_SECRET: SECRET, CERTBRIDGE_UPSTREAM_TOKEN_AUTH: "client_secret_post", CERTBRIDGE_UPSTREAM_MAX_AGE: "1h" }, (cb) =>
+      g.addClient({ client_id: "portal-max-age", client_secret: SECRET, redirect_uri: [cb], token_endpoint_auth_method: ["client_secret_post"] }),
+    );
+    const browser = new Browser();
+    const toIdp = await browser.go(`${strict.p.url}/login?next=/account`, {}, (u) => u.startsWith(g.base));
+    assert.equal(new URL(toIdp.url).searchParams.get("max_age"), "3600");
+    const page = await browser.go(await g.authorize(toIdp.url, "alice", USERS[0]!.password));
+    const line = await expectFailure(strict.p, strict.db, page, "id_token_auth_time", 403, /needs a recent sign-in/);
+    assert.equal(line.stage, "id_token");
+    assert.equal(line.claim, "auth_time");
+  });
+
   test("a wrong client secret: Glewlwyd's refusal of the portal is found before the person leaves, logged with its error, audited, and the page sends the person to the operator", async () => {
     const wrong = await portalWith({ CERTBRIDGE_UPSTREAM_CLIENT_ID: "portal-post", CERTBRIDGE_UPSTREAM_CLIENT_SECRET: "not-the-secret", CERTBRIDGE_UPSTREAM_TOKEN_AUTH: "client_secret_post" }, (cb) =>
       g.updateRedirects("portal-post", [cb]),
