@@ -152,11 +152,12 @@ export class Interactions {
    * Run a step of the upstream login; when the upstream fails, the failure (already logged by
    * lib/upstream.ts with its reference) is also an audit event, `login.fail`, before it becomes a page.
    */
-  private async audited<T>(clientId: string | null, ip: string | null, step: () => Promise<T>): Promise<T> {
+  private async audited<T>(clientId: string | null | (() => Promise<string | null>), ip: string | null, step: () => Promise<T>): Promise<T> {
     try {
       return await step();
     } catch (e) {
       if (isUpstreamFailure(e)) {
+        if (typeof clientId === "function") clientId = await clientId().catch(() => null);
         await recordAudit(this.cb.db, {
           action: "login.fail",
           actor: "anonymous",
@@ -188,13 +189,21 @@ export class Interactions {
 
   /** Back from the IdP: verify, record the person, and resume the gateway's authorization request. */
   async finishLogin(callbackUrl: URL, sealedState: string | undefined, ip: string | null): Promise<Redirect> {
-    const claims = await this.audited(null, ip, async () => {
+    let parsed: LoginState | null = null;
+    // The gateway whose sign-in failed, from its pending request (none for a console sign-in).
+    const gateway = async () => {
+      if (!parsed || parsed.returnTo !== undefined) return null;
+      const interaction = await this.provider.Interaction.find(parsed.uid);
+      return interaction ? String(interaction.params.client_id) : null;
+    };
+    const claims = await this.audited(gateway, ip, async () => {
       let state: LoginState;
       try {
         state = loginState.parse(JSON.parse(Buffer.from(openSealedKey(this.cb.config.kek, sealedState ?? "", LOGIN_COOKIE_CONTEXT)).toString("utf8")));
       } catch (e) {
         throw this.upstream.callbackFailure("login_session_lost", sealedState ? "login cookie could not be opened" : "no login cookie", e);
       }
+      parsed = state;
       return { state, claims: (await this.upstream.finishLogin(callbackUrl, state)) as VerifiedClaims };
     });
     const state = claims.state;
