@@ -394,7 +394,7 @@ export class Upstream {
    * The IdP's configuration, (re)discovered when missing, older than its TTL, or when the IdP has
    * not been heard from for the probe interval and a person is about to be sent there.
    */
-  private async config(probe: boolean): Promise<client.Configuration> {
+  private async config(probe: boolean, warmUp = false): Promise<client.Configuration> {
     const now = Date.now();
     const c = this.current;
     const s = this.settings;
@@ -415,6 +415,13 @@ export class Upstream {
     } catch (e) {
       this.discoveryFailedAt = Date.now();
       const transport = transportError(e);
+      if (warmUp) {
+        // Nobody is signing in yet: a line for the operator and readiness, no reference, no page.
+        const detail = transport ?? (e instanceof Error ? e.message : String(e));
+        this.lastError = { at: new Date().toISOString(), reason: transport ? "idp_unreachable" : "idp_metadata_invalid", detail };
+        this.log(JSON.stringify({ level: "warn", event: "upstream.discovery_failed", idp: s.issuer, reason: this.lastError.reason, detail }));
+        throw e;
+      }
       throw this.fail("discovery", transport ? "idp_unreachable" : "idp_metadata_invalid", transport ? { transport } : { message: e instanceof Error ? e.message : String(e), ...(responseStatus(e) ? { status: responseStatus(e) } : {}) }, e);
     }
     // Never send a person to sign in when the IdP will refuse the portal at the end (a wrong client id or secret).
@@ -451,7 +458,7 @@ export class Upstream {
 
   /** Fetch discovery at start-up (readiness), without failing anything. */
   warmUp(): void {
-    void this.config(false).catch(() => {});
+    void this.config(false, true).catch(() => {});
   }
 
   private fail(stage: UpstreamStage, reason: UpstreamReason, details: FailureDetails, cause: unknown): UpstreamFailure {

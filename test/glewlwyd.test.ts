@@ -17,7 +17,7 @@ import { Glewlwyd, glewlwydAvailable, type GlewlwydUser } from "./glewlwyd";
 import { startPortalServer, Browser, type PortalServer } from "./portalHarness";
 import { ROOT, run } from "./helpers";
 
-/** Every RFC 3986 unreachable-by-accident character: unreserved and sub-delims, plus ":" and "@". */
+/** Every RFC 3986 unreserved and sub-delim character, plus ":" and "@" (what breaks non-decoding Basic). */
 const SECRET = "AZaz09-._~!$&'()*+,;=:@";
 const ADMIN = "urn:mace:egi.eu:group:certbridge-admins:role=member#aai.egi.eu";
 
@@ -255,6 +255,8 @@ describe("Glewlwyd as the upstream IdP", { skip: unavailable, timeout: 300_000 }
       const cold = await portalWith({ CERTBRIDGE_UPSTREAM_CLIENT_ID: "portal-post", CERTBRIDGE_UPSTREAM_CLIENT_SECRET: SECRET, CERTBRIDGE_UPSTREAM_TOKEN_AUTH: "client_secret_post" });
       const health = (await (await fetch(`${cold.p.url}/api/health`)).json()) as { upstream: { metadata: string; lastError: { reason: string } | null } };
       assert.equal(health.upstream.metadata, "missing");
+      for (let i = 0; i < 50 && !cold.p.output().includes("upstream.discovery_failed"); i++) await new Promise((r) => setTimeout(r, 100));
+      assert.match(cold.p.output(), /"event":"upstream.discovery_failed".*"reason":"idp_unreachable"/, "said at start-up");
       const { page, reachedIdp } = await signIn(cold.p, USERS[0]!);
       assert.equal(reachedIdp, false, "the browser is never sent to an IdP that does not answer");
       const line = await expectFailure(cold.p, cold.db, page, "idp_unreachable", 503, /cannot be reached/);

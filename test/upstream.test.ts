@@ -320,5 +320,11 @@ describe("discovery: retried, cached, reported", () => {
     assert.match(e.message, new RegExp(`identity provider at http://127.0.0.1:${port} cannot be reached`));
     assert.equal(up.status().metadata, "missing");
     assert.equal(up.status().lastError?.reason, "idp_unreachable");
+
+    const early = rp({ issuer: `http://127.0.0.1:${port}` });
+    early.up.warmUp();
+    for (let i = 0; i < 50 && !early.lines.length; i++) await new Promise((r) => setTimeout(r, 50));
+    assert.deepEqual(early.lines.map((l) => l.event), ["upstream.discovery_failed"], "at start-up: a warning, not a failed login");
+    assert.equal(early.up.status().lastError?.reason, "idp_unreachable");
   });
 });
