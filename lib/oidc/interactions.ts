@@ -196,7 +196,7 @@ export class Interactions {
       const interaction = await this.provider.Interaction.find(parsed.uid);
       return interaction ? String(interaction.params.client_id) : null;
     };
-    const claims = await this.audited(gateway, ip, async () => {
+    const done = await this.audited(gateway, ip, async () => {
       let state: LoginState;
       try {
         state = loginState.parse(JSON.parse(Buffer.from(openSealedKey(this.cb.config.kek, sealedState ?? "", LOGIN_COOKIE_CONTEXT)).toString("utf8")));
@@ -206,8 +206,7 @@ export class Interactions {
       parsed = state;
       return { state, claims: (await this.upstream.finishLogin(callbackUrl, state)) as VerifiedClaims };
     });
-    const state = claims.state;
-    return this.signedIn(state, claims.claims, ip);
+    return this.signedIn(done.state, done.claims, ip);
   }
 
   /** The upstream login succeeded: record the person, then a console session or the gateway's request. */
