@@ -11,6 +11,7 @@ import { invalidConfig } from "./errors";
 import { parseDuration } from "./duration";
 import { parseSlashDn } from "./pki/dn";
 import { MIN_PROXY_SECONDS } from "./issuance/policy";
+import type { UpstreamTuning } from "./upstream";
 
 /** Dev-only secrets: harmless on a laptop, fatal in production. */
 export const DEV_CA_PASSPHRASE = "certbridge-dev-ca-passphrase-change-me";
@@ -83,6 +84,15 @@ const envSchema = z.object({
   CERTBRIDGE_UPSTREAM_CLIENT_ID: z.string().min(1).optional(),
   CERTBRIDGE_UPSTREAM_CLIENT_SECRET: z.string().min(1).optional(),
   CERTBRIDGE_UPSTREAM_SCOPES: z.string().min(1).default("openid profile email eduperson_entitlement eduperson_unique_id voperson_id"),
+  CERTBRIDGE_UPSTREAM_TOKEN_AUTH: z.enum(["client_secret_basic", "client_secret_post", "private_key_jwt"]).default("client_secret_basic"),
+  CERTBRIDGE_UPSTREAM_BASIC_ENCODING: z.enum(["form", "raw"]).default("form"),
+  CERTBRIDGE_UPSTREAM_PRIVATE_KEY_FILE: z.string().min(1).optional(),
+  CERTBRIDGE_UPSTREAM_CLOCK_TOLERANCE: z.coerce.number().int().min(0).max(600).default(30),
+  CERTBRIDGE_UPSTREAM_MAX_AGE: duration("CERTBRIDGE_UPSTREAM_MAX_AGE").optional(),
+  CERTBRIDGE_UPSTREAM_METADATA_TTL: duration("CERTBRIDGE_UPSTREAM_METADATA_TTL").prefault("1h"),
+  CERTBRIDGE_UPSTREAM_PROBE_INTERVAL: z.coerce.number().int().min(0).max(86400).default(30),
+  CERTBRIDGE_UPSTREAM_TIMEOUT: z.coerce.number().int().min(1).max(120).default(10),
+  CERTBRIDGE_UPSTREAM_RETRIES: z.coerce.number().int().min(0).max(5).default(2),
   CERTBRIDGE_DEV_USERS_FILE: z.string().min(1).default("examples/dev-users.json"),
   CERTBRIDGE_ALLOW_DEV_IDP: z.enum(["0", "1"]).default("0"),
   CERTBRIDGE_CLIENTS_FILE: z.string().min(1).optional(),
@@ -131,8 +141,10 @@ export interface Config {
     /** Registered at every start (create or update): the operator's declarative client list. */
     clientsFile: string | null;
   };
-  /** The upstream OP (EGI Check-in in production); null runs the embedded development IdP. */
-  upstream: { issuer: string; clientId: string; clientSecret: string; scopes: string } | null;
+  /** The upstream OP (EGI Check-in in production); null runs the embedded development IdP. clientSecret is null with private_key_jwt. */
+  upstream: { issuer: string; clientId: string; clientSecret: string | null; scopes: string } | null;
+  /** How the portal talks to the upstream OP (lib/upstream.ts). */
+  upstreamTuning: UpstreamTuning;
   devIdp: { usersFile: string; issuer: string } | null;
   console: {
     /** Upstream `sub` values of administrators. */
@@ -211,9 +223,18 @@ export function loadConfig(
       : devDefault("CERTBRIDGE_CA_KEY_PASSPHRASE", e.CERTBRIDGE_CA_KEY_PASSPHRASE, DEV_CA_PASSPHRASE);
   const kek = devDefault("CERTBRIDGE_KEK", e.CERTBRIDGE_KEK, DEV_KEK);
   const cookieKeys = devDefault("CERTBRIDGE_COOKIE_KEYS", e.CERTBRIDGE_COOKIE_KEYS, DEV_COOKIE_KEYS);
-  const upstreamParts = [e.CERTBRIDGE_UPSTREAM_ISSUER, e.CERTBRIDGE_UPSTREAM_CLIENT_ID, e.CERTBRIDGE_UPSTREAM_CLIENT_SECRET];
+  const keyAuth = e.CERTBRIDGE_UPSTREAM_TOKEN_AUTH === "private_key_jwt";
+  // With private_key_jwt the portal proves itself with its key: no client secret.
+  const upstreamParts = [e.CERTBRIDGE_UPSTREAM_ISSUER, e.CERTBRIDGE_UPSTREAM_CLIENT_ID, ...(keyAuth ? [] : [e.CERTBRIDGE_UPSTREAM_CLIENT_SECRET])];
   if (upstreamParts.some((v) => v !== undefined) && !upstreamParts.every((v) => v !== undefined)) {
-    problems.push("CERTBRIDGE_UPSTREAM_ISSUER, CERTBRIDGE_UPSTREAM_CLIENT_ID and CERTBRIDGE_UPSTREAM_CLIENT_SECRET must be given together");
+    problems.push(
+      keyAuth
+        ? "CERTBRIDGE_UPSTREAM_ISSUER and CERTBRIDGE_UPSTREAM_CLIENT_ID must be given together"
+        : "CERTBRIDGE_UPSTREAM_ISSUER, CERTBRIDGE_UPSTREAM_CLIENT_ID and CERTBRIDGE_UPSTREAM_CLIENT_SECRET must be given together",
+    );
+  }
+  if (keyAuth && e.CERTBRIDGE_UPSTREAM_CLIENT_SECRET !== undefined) {
+    warnings.push("CERTBRIDGE_UPSTREAM_CLIENT_SECRET is ignored: CERTBRIDGE_UPSTREAM_TOKEN_AUTH=private_key_jwt authenticates with the portal's key");
   }
   const devIdp = e.CERTBRIDGE_UPSTREAM_ISSUER === undefined;
   if (devIdp && production && e.CERTBRIDGE_ALLOW_DEV_IDP !== "1") {
@@ -290,9 +311,20 @@ export function loadConfig(
       : {
           issuer: e.CERTBRIDGE_UPSTREAM_ISSUER!,
           clientId: e.CERTBRIDGE_UPSTREAM_CLIENT_ID!,
-          clientSecret: e.CERTBRIDGE_UPSTREAM_CLIENT_SECRET!,
+          clientSecret: keyAuth ? null : e.CERTBRIDGE_UPSTREAM_CLIENT_SECRET!,
           scopes: e.CERTBRIDGE_UPSTREAM_SCOPES,
         },
+    upstreamTuning: {
+      tokenAuth: e.CERTBRIDGE_UPSTREAM_TOKEN_AUTH,
+      basicEncoding: e.CERTBRIDGE_UPSTREAM_BASIC_ENCODING,
+      privateKeyFile: keyAuth ? path.resolve(e.CERTBRIDGE_UPSTREAM_PRIVATE_KEY_FILE ?? path.join(dataDir, "upstream", "rp-key.pem")) : null,
+      clockToleranceSeconds: e.CERTBRIDGE_UPSTREAM_CLOCK_TOLERANCE,
+      maxAgeSeconds: e.CERTBRIDGE_UPSTREAM_MAX_AGE ?? null,
+      metadataTtlSeconds: e.CERTBRIDGE_UPSTREAM_METADATA_TTL,
+      probeIntervalSeconds: e.CERTBRIDGE_UPSTREAM_PROBE_INTERVAL,
+      timeoutSeconds: e.CERTBRIDGE_UPSTREAM_TIMEOUT,
+      retries: e.CERTBRIDGE_UPSTREAM_RETRIES,
+    },
     devIdp: devIdp ? { usersFile: path.resolve(e.CERTBRIDGE_DEV_USERS_FILE), issuer: `${publicUrl}/dev-idp` } : null,
     console: { adminSubs, adminEntitlements, sessionTtlSeconds: e.CERTBRIDGE_SESSION_TTL },
     ssh: sshPort

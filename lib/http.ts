@@ -22,6 +22,9 @@ export interface HttpRequestParts {
   ip: string | null;
 }
 
+/** Set on an error whose cause its maker has already logged (upstream failures log one JSON line with a reference). */
+export const LOGGED = Symbol.for("certbridge.error-logged");
+
 const quoted = (s: string) => s.replace(/["\\]/g, "'");
 
 /** RFC 6750 §3 and RFC 6749 §5.2: the challenge that goes with a 401. */
@@ -35,7 +38,7 @@ function challenge(code: ErrorCode, message: string): string | undefined {
 /** The error as an HTTP answer: `json` for APIs, `html` for pages people read. */
 export function errorResult(e: unknown, as: "json" | "html", title?: string): HttpResult {
   const err = asCertbridgeError(e);
-  if (err.code === "server_error" || err.status >= 500) console.error("certbridge: request failed:", err.cause ?? err);
+  if ((err.code === "server_error" || err.status >= 500) && !(err as { [LOGGED]?: boolean })[LOGGED]) console.error("certbridge: request failed:", err.cause ?? err);
   const message = err.code === "server_error" ? "internal error" : err.message;
   const headers: Record<string, string> = { "cache-control": "no-store" };
   const www = err.status === 401 || err.code === "insufficient_scope" ? challenge(err.code, message) : undefined;

@@ -7,7 +7,7 @@
 import type Provider from "oidc-provider";
 import type { Certbridge } from "./certbridge";
 import { CertbridgeError } from "./errors";
-import { Upstream } from "./upstream";
+import { DEFAULT_TUNING, Upstream } from "./upstream";
 import { bearerToken, getProxy, GetProxyCaches, verifyProxyBearer } from "./getproxy";
 import type { HttpRequestParts, HttpResult } from "./http";
 import { publishCrl } from "./ca/revocation";
@@ -30,10 +30,13 @@ export class Portal {
   constructor(
     private readonly cb: Certbridge,
     private readonly provider: Provider,
-    upstream: { issuer: string; clientId: string; clientSecret: string; scopes: string },
+    upstream: { issuer: string; clientId: string; clientSecret: string | null; scopes: string },
     readonly devIdpEnabled: boolean,
   ) {
-    this.upstream = new Upstream({ ...upstream, redirectUri: `${cb.config.publicUrl}/interaction/callback` });
+    // The embedded development IdP is this process: its client uses the defaults, whatever the real IdP needs.
+    const tuning = devIdpEnabled ? DEFAULT_TUNING : cb.config.upstreamTuning;
+    this.upstream = new Upstream({ ...tuning, ...upstream, redirectUri: `${cb.config.publicUrl}/interaction/callback` });
+    if (!devIdpEnabled) this.upstream.warmUp();
     this.console = createConsoles(cb);
     this.interactions = new Interactions(cb, provider, this.upstream, this.console.gate, devIdpEnabled);
   }
@@ -48,9 +51,17 @@ export class Portal {
     return { publicUrl: this.cb.config.publicUrl, vos: [...this.cb.vos.keys()] };
   }
 
-  /** Liveness facts for /api/health. */
+  /**
+   * Liveness facts for /api/health, and readiness: `upstream` says whether the IdP's metadata is
+   * fresh, stale or missing, when the IdP was last heard from and its last failure.
+   */
   health() {
-    return { ok: true, issuer: this.cb.config.portal.issuer, ca: this.cb.ca.subject, devIdp: this.devIdpEnabled };
+    return { ok: true, issuer: this.cb.config.portal.issuer, ca: this.cb.ca.subject, devIdp: this.devIdpEnabled, upstream: this.upstream.status() };
+  }
+
+  /** The key set to register at the IdP for private_key_jwt (GET /upstream/jwks.json); null with a client secret. */
+  upstreamJwks(): { keys: object[] } | null {
+    return this.upstream.jwks();
   }
 
   get secureCookies() {

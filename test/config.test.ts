@@ -327,3 +327,61 @@ describe("consoles and SSH", () => {
     assertInvalidConfig({ ...SECRETS, CERTBRIDGE_SSH_PORT: "70000" }, [/CERTBRIDGE_SSH_PORT/], "port out of range");
   });
 });
+
+describe("the upstream relying party's settings", () => {
+  test("safe defaults: Basic with RFC 6749 encoding, 30 s clock tolerance, no max_age, metadata kept 1 h, probe after 30 s, bounded retry", () => {
+    const { config } = load({ NODE_ENV: "production", ...SECRETS, ...UPSTREAM });
+    assert.deepEqual(config.upstreamTuning, {
+      tokenAuth: "client_secret_basic",
+      basicEncoding: "form",
+      privateKeyFile: null,
+      clockToleranceSeconds: 30,
+      maxAgeSeconds: null,
+      metadataTtlSeconds: 3600,
+      probeIntervalSeconds: 30,
+      timeoutSeconds: 10,
+      retries: 2,
+    });
+  });
+
+  test("each is a setting, checked", () => {
+    const { config } = load({
+      ...UPSTREAM,
+      CERTBRIDGE_DATA_DIR: DATA_DIR,
+      CERTBRIDGE_UPSTREAM_TOKEN_AUTH: "client_secret_post",
+      CERTBRIDGE_UPSTREAM_CLOCK_TOLERANCE: "120",
+      CERTBRIDGE_UPSTREAM_MAX_AGE: "1h",
+      CERTBRIDGE_UPSTREAM_METADATA_TTL: "10m",
+      CERTBRIDGE_UPSTREAM_PROBE_INTERVAL: "0",
+      CERTBRIDGE_UPSTREAM_TIMEOUT: "5",
+      CERTBRIDGE_UPSTREAM_RETRIES: "0",
+    });
+    assert.equal(config.upstreamTuning.tokenAuth, "client_secret_post");
+    assert.equal(config.upstreamTuning.clockToleranceSeconds, 120);
+    assert.equal(config.upstreamTuning.maxAgeSeconds, 3600);
+    assert.equal(config.upstreamTuning.metadataTtlSeconds, 600);
+    assert.equal(config.upstreamTuning.probeIntervalSeconds, 0);
+    assertInvalidConfig({ ...UPSTREAM, CERTBRIDGE_UPSTREAM_TOKEN_AUTH: "client_secret_jwt" }, [/CERTBRIDGE_UPSTREAM_TOKEN_AUTH/], "unknown method");
+    assertInvalidConfig({ ...UPSTREAM, CERTBRIDGE_UPSTREAM_BASIC_ENCODING: "latin1" }, [/CERTBRIDGE_UPSTREAM_BASIC_ENCODING/], "unknown encoding");
+    assertInvalidConfig({ ...UPSTREAM, CERTBRIDGE_UPSTREAM_CLOCK_TOLERANCE: "-5" }, [/CERTBRIDGE_UPSTREAM_CLOCK_TOLERANCE/], "negative tolerance");
+    assertInvalidConfig({ ...UPSTREAM, CERTBRIDGE_UPSTREAM_MAX_AGE: "soon" }, [/CERTBRIDGE_UPSTREAM_MAX_AGE/], "bad max_age");
+  });
+
+  test("private_key_jwt needs no client secret; its key lives in the data directory unless given", () => {
+    const { config, warnings } = load({
+      NODE_ENV: "production",
+      ...SECRETS,
+      CERTBRIDGE_DATA_DIR: DATA_DIR,
+      CERTBRIDGE_UPSTREAM_ISSUER: UPSTREAM.CERTBRIDGE_UPSTREAM_ISSUER,
+      CERTBRIDGE_UPSTREAM_CLIENT_ID: "certbridge",
+      CERTBRIDGE_UPSTREAM_TOKEN_AUTH: "private_key_jwt",
+    });
+    assert.deepEqual(warnings, []);
+    assert.equal(config.upstream?.clientSecret, null);
+    assert.equal(config.upstreamTuning.privateKeyFile, path.join(DATA_DIR, "upstream", "rp-key.pem"));
+    const given = load({ ...UPSTREAM, CERTBRIDGE_UPSTREAM_TOKEN_AUTH: "private_key_jwt", CERTBRIDGE_UPSTREAM_PRIVATE_KEY_FILE: "/etc/certbridge/rp.pem" });
+    assert.equal(given.config.upstreamTuning.privateKeyFile, "/etc/certbridge/rp.pem");
+    assert.ok(given.warnings.some((w) => /CERTBRIDGE_UPSTREAM_CLIENT_SECRET is ignored/.test(w)));
+    assertInvalidConfig({ CERTBRIDGE_UPSTREAM_ISSUER: UPSTREAM.CERTBRIDGE_UPSTREAM_ISSUER, CERTBRIDGE_UPSTREAM_TOKEN_AUTH: "private_key_jwt" }, [/CERTBRIDGE_UPSTREAM_ISSUER and CERTBRIDGE_UPSTREAM_CLIENT_ID must be given together/], "no client id");
+  });
+});

@@ -155,6 +155,18 @@ describe("upstream problems are clear pages, never stack traces", () => {
     assert.equal(page.status, 400);
     assert.match(page.html, /could not be verified/);
     assert.doesNotMatch(page.html, /at .*\.ts:\d+/);
+    // The operator's side: one JSON line and a login.fail event with the same reference, naming the gateway.
+    const ref = /Reference ([0-9a-f]{12})/.exec(page.html)?.[1];
+    assert.ok(ref);
+    const event = await db.auditEvent.findFirst({ where: { action: "login.fail" }, orderBy: { at: "desc" } });
+    const details = JSON.parse(event!.details) as { reason: string; ref: string; stage: string };
+    assert.equal(details.reason, "state_mismatch");
+    assert.equal(details.ref, ref);
+    assert.equal(event!.clientId, GATEWAY.id);
+    assert.equal(event!.outcome, "failure");
+    const line = portal.output().split("\n").find((l) => l.includes(`"ref":"${ref}"`));
+    assert.ok(line);
+    assert.equal((JSON.parse(line) as { reason: string }).reason, "state_mismatch");
   });
 
   test("a callback without the login cookie (another browser, or cookies blocked)", async () => {
@@ -177,7 +189,7 @@ describe("upstream problems are clear pages, never stack traces", () => {
       const loginPage = await browser.go(auth.href);
       assert.doesNotMatch(loginPage.html, /Development mode/, "no development banner with a real upstream");
       const page = await browser.submit(loginPage, /\/login$/, {});
-      assert.equal(page.status, 502);
+      assert.equal(page.status, 503);
       assert.match(page.html, /identity provider at http:\/\/127\.0\.0\.1:\d+ cannot be reached/);
     } finally {
       await other.cleanup();

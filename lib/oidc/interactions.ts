@@ -14,7 +14,7 @@ import { CertbridgeError, invalidRequest } from "../errors";
 import { findClient } from "./clients";
 import { findIdentity, recordAudit } from "../db";
 import { ensureIdentity } from "../issuance/identity";
-import { loginState, type LoginState, type Upstream } from "../upstream";
+import { isUpstreamFailure, loginState, type LoginState, type Upstream } from "../upstream";
 import { openSealedKey, sealKey } from "../pki/seal";
 import type { VerifiedClaims } from "../identity/subject";
 import { formatDuration } from "../duration";
@@ -142,8 +142,33 @@ export class Interactions {
   async startLogin(cookie: string, uid: string): Promise<Redirect> {
     const { details } = await this.details(cookie, uid);
     const hint = (k: string) => (typeof details.params[k] === "string" ? (details.params[k] as string) : undefined);
-    const { url, state } = await this.upstream.startLogin(uid, { idpHint: hint("idp_hint") ?? hint("idphint"), loginHint: hint("login_hint") });
+    const { url, state } = await this.audited(String(details.params.client_id), null, () =>
+      this.upstream.startLogin(uid, { idpHint: hint("idp_hint") ?? hint("idphint"), loginHint: hint("login_hint") }),
+    );
     return { location: url, cookies: [this.loginCookie(state)] };
+  }
+
+  /**
+   * Run a step of the upstream login; when the upstream fails, the failure (already logged by
+   * lib/upstream.ts with its reference) is also an audit event, `login.fail`, before it becomes a page.
+   */
+  private async audited<T>(clientId: string | null | (() => Promise<string | null>), ip: string | null, step: () => Promise<T>): Promise<T> {
+    try {
+      return await step();
+    } catch (e) {
+      if (isUpstreamFailure(e)) {
+        if (typeof clientId === "function") clientId = await clientId().catch(() => null);
+        await recordAudit(this.cb.db, {
+          action: "login.fail",
+          actor: "anonymous",
+          outcome: "failure",
+          clientId,
+          ip,
+          details: { reason: e.reason, stage: e.stage, idp: this.upstream.settings.issuer, ref: e.ref, ...e.details },
+        }).catch((err: unknown) => console.error("certbridge: could not record login.fail:", err));
+      }
+      throw e;
+    }
   }
 
   private loginCookie(state: LoginState): CookieSpec {
@@ -153,7 +178,7 @@ export class Interactions {
 
   /** Sign in to the account or admin console (no gateway involved): the same upstream login, returning to `next`. */
   async startConsoleLogin(next: string | null): Promise<Redirect> {
-    const { url, state } = await this.upstream.startLogin("console", {}, safeReturnPath(next));
+    const { url, state } = await this.audited(null, null, () => this.upstream.startLogin("console", {}, safeReturnPath(next)));
     return { location: url, cookies: [this.loginCookie(state)] };
   }
 
@@ -164,13 +189,28 @@ export class Interactions {
 
   /** Back from the IdP: verify, record the person, and resume the gateway's authorization request. */
   async finishLogin(callbackUrl: URL, sealedState: string | undefined, ip: string | null): Promise<Redirect> {
-    let state;
-    try {
-      state = loginState.parse(JSON.parse(Buffer.from(openSealedKey(this.cb.config.kek, sealedState ?? "", LOGIN_COOKIE_CONTEXT)).toString("utf8")));
-    } catch (e) {
-      throw new CertbridgeError("invalid_request", "Your sign-in session has expired or cookies are blocked. Start again from the gateway.", { cause: e });
-    }
-    const claims = (await this.upstream.finishLogin(callbackUrl, state)) as VerifiedClaims;
+    let parsed: LoginState | null = null;
+    // The gateway whose sign-in failed, from its pending request (none for a console sign-in).
+    const gateway = async () => {
+      if (!parsed || parsed.returnTo !== undefined) return null;
+      const interaction = await this.provider.Interaction.find(parsed.uid);
+      return interaction ? String(interaction.params.client_id) : null;
+    };
+    const done = await this.audited(gateway, ip, async () => {
+      let state: LoginState;
+      try {
+        state = loginState.parse(JSON.parse(Buffer.from(openSealedKey(this.cb.config.kek, sealedState ?? "", LOGIN_COOKIE_CONTEXT)).toString("utf8")));
+      } catch (e) {
+        throw this.upstream.callbackFailure("login_session_lost", sealedState ? "login cookie could not be opened" : "no login cookie", e);
+      }
+      parsed = state;
+      return { state, claims: (await this.upstream.finishLogin(callbackUrl, state)) as VerifiedClaims };
+    });
+    return this.signedIn(done.state, done.claims, ip);
+  }
+
+  /** The upstream login succeeded: record the person, then a console session or the gateway's request. */
+  private async signedIn(state: LoginState, claims: VerifiedClaims, ip: string | null): Promise<Redirect> {
     const identity = await ensureIdentity({ db: this.cb.db, clock: this.cb.clock, policy: this.cb.config.subject, identities: this.cb.identities }, claims, "login");
     const clearLogin: CookieSpec = { name: LOGIN_COOKIE, value: "", path: "/interaction", maxAge: 0, secure: this.secureCookies };
     if (state.returnTo !== undefined) {
