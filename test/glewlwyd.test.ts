@@ -138,7 +138,8 @@ describe("Glewlwyd as the upstream IdP", { skip: unavailable, timeout: 300_000 }
     assert.match(page.url, /\/account$/);
     assert.match(page.html, /\/O=Example University\/CN=Alice Example/);
     assert.match(page.html, /<strong>biomed<\/strong>/);
-    for (const f of ["/biomed", "/biomed/lab1", "/biomed/Role=pilot"]) assert.match(page.html, new RegExp(`<code>${f}(<!-- -->)? </code>`), f);
+    // FQANs as the AC carries them (the VOMS long form).
+    for (const f of ["/biomed/Role=NULL/Capability=NULL", "/biomed/lab1/Role=NULL/Capability=NULL", "/biomed/Role=pilot/Capability=NULL"]) assert.match(page.html, new RegExp(`<code>${f}(<!-- -->)? </code>`), f);
     assert.equal((await browser.go(`${post.p.url}/admin`)).status, 200, "administrator by entitlement");
     const login = await post.db.auditEvent.findFirst({ where: { action: "console.login" }, orderBy: { at: "desc" } });
     assert.match(login?.details ?? "", new RegExp(g.issuer.replace(/[/.]/g, "\\$&")));
@@ -151,7 +152,7 @@ describe("Glewlwyd as the upstream IdP", { skip: unavailable, timeout: 300_000 }
       method: "POST",
       redirect: "manual",
       headers: { "content-type": "application/x-www-form-urlencoded", cookie, origin: post.p.url },
-      body: new URLSearchParams({ csrf, lifetime: "12h", vo: "biomed", acknowledge: "yes" }),
+      body: new URLSearchParams({ csrf, lifetime: "12h", vo: "biomed:/biomed/Role=pilot", acknowledge: "yes" }),
     });
     assert.equal(res.status, 200, res.headers.get("location") ?? "");
     const file = path.join(post.p.dir, "glewlwyd-proxy.pem");
@@ -165,7 +166,7 @@ describe("Glewlwyd as the upstream IdP", { skip: unavailable, timeout: 300_000 }
     const info = run("voms-proxy-info", ["-all", "-file", file], { env: { X509_CERT_DIR: trust, X509_VOMS_DIR: vomsdir } });
     assert.equal(info.status, 0, `${info.stderr}\n${fs.readFileSync(file, "utf8").slice(0, 200)}`);
     assert.match(info.stdout, /subject\s*: .*\/O=Example University\/CN=Alice Example/);
-    assert.deepEqual([...info.stdout.matchAll(/attribute : (.+)/g)].map((m) => m[1]), ["/biomed", "/biomed/lab1", "/biomed/Role=pilot"]);
+    assert.deepEqual([...info.stdout.matchAll(/attribute : (.+)/g)].map((m) => m[1]), ["/biomed/Role=pilot/Capability=NULL", "/biomed/Role=NULL/Capability=NULL", "/biomed/lab1/Role=NULL/Capability=NULL"]);
   });
 
   test("client_secret_basic: the RFC 6749 form-encoded secret is refused by Glewlwyd (found before the person is sent there: named, logged, audited); CERTBRIDGE_UPSTREAM_BASIC_ENCODING=raw signs in", async () => {
