@@ -17,4 +17,10 @@ if ((${#missing[@]})); then
   $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
 fi
 
+# Node.js 22.12 or later (an LTS line): oidc-provider supports nothing older and says
+# "Unsupported runtime" at every start; pkijs and asn1js want 20.19+ or 22.12+. (The researcher's
+# CLI package, packages/proxy-cli, still runs on 20.19.)
+node -e 'const [a, b] = process.versions.node.split(".").map(Number); process.exit(a > 22 || (a === 22 && b >= 12) ? 0 : 1)' ||
+  echo "setup: Node.js $(node --version) is older than the supported 22.12 (package.json engines): the portal runs, but oidc-provider does not support it. Install Node.js 22 LTS or later." >&2
+
 npm ci
