@@ -304,14 +304,23 @@ describe("the person's own account", () => {
     const tokens = await redeem(login);
     const page = await bob.browser.go(`${portal.url}/account`);
     assert.match(page.html, /Test Gateway/);
-    const grantId = /action="\/account\/consents\/([^"]+)"/.exec(page.html)![1]!;
+    const grantId = /href="\/account\/consents\/([^"/]+)\/revoke"/.exec(page.html)![1]!;
     // alice tries bob's grant: not found, nothing revoked
-    const foreign = await post(alice, `/account/consents/${grantId}`, { csrf: alice.csrf! });
+    const foreign = await post(alice, `/account/consents/${grantId}`, { csrf: alice.csrf!, confirm: "yes" });
     assert.match(new URL(foreign.location, portal.url).searchParams.get("error") ?? "", /no such consent/);
+    assert.equal((await alice.browser.go(`${portal.url}/account/consents/${grantId}/revoke`)).status, 404);
     assert.equal((await fetch(`${portal.url}/getproxy`, { method: "POST", headers: { authorization: `Bearer ${tokens.access_token}` } })).status, 200);
 
-    const mine = await post(bob, `/account/consents/${grantId}`, { csrf: bob.csrf! });
-    assert.match(decodeURIComponent(mine.location), /Consent for test-gateway revoked/);
+    // revoking asks first: without confirm=yes the form goes to the confirmation page, which says what goes
+    const unconfirmed = await post(bob, `/account/consents/${grantId}`, { csrf: bob.csrf! });
+    assert.equal(unconfirmed.location, `/account/consents/${grantId}/revoke`);
+    assert.equal((await fetch(`${portal.url}/getproxy`, { method: "POST", headers: { authorization: `Bearer ${tokens.access_token}` } })).status, 200);
+    const confirm = await bob.browser.go(`${portal.url}/account/consents/${grantId}/revoke`);
+    assert.match(confirm.html, /Revoke your consent for <!-- -->Test Gateway|Revoke your consent for Test Gateway/);
+    assert.match(confirm.html, /Valid refresh tokens<\/th><td>1</);
+
+    const mine = await post(bob, `/account/consents/${grantId}`, { csrf: bob.csrf!, confirm: "yes" });
+    assert.match(decodeURIComponent(mine.location), /Consent for Test Gateway \(test-gateway\) revoked, with 1 refresh token and 1 access token: it can no longer obtain proxies/);
     const res = await fetch(`${portal.url}/getproxy`, { method: "POST", headers: { authorization: `Bearer ${tokens.access_token}` } });
     assert.equal(res.status, 401);
     await assert.rejects(client.refreshTokenGrant(login.config, tokens.refresh_token!), (e: { error?: string }) => e.error === "invalid_grant");

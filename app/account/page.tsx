@@ -57,7 +57,7 @@ export default async function Account({ searchParams }: { searchParams: SearchPa
                     <td data-label="Since"><Time at={c.grantedAt} /></td>
                     <td data-label="Until"><Time at={c.refreshUntil ?? c.expiresAt} /></td>
                     <td data-label="Action">
-                      <PostButton viewer={viewer} action={`/account/consents/${encodeURIComponent(c.grantId)}`} label="Revoke" ariaLabel={`Revoke consent for ${c.clientName}`} />
+                      <a className="button danger" href={`/account/consents/${encodeURIComponent(c.grantId)}/revoke`} aria-label={`Revoke consent for ${c.clientName}…`}>Revoke…</a>
                     </td>
                   </tr>
                 ))}

@@ -148,6 +148,13 @@ export function findIdentity(db: Db, id: string) {
   return db.identity.findUnique({ where: { id }, select: identitySelect });
 }
 
+/** Display names of identities, for the consoles (audit actors). */
+export async function findIdentityNames(db: Db, ids: readonly string[]): Promise<Map<string, { displayName: string; subject: string }>> {
+  if (!ids.length) return new Map();
+  const rows = await db.identity.findMany({ where: { id: { in: [...new Set(ids)] } }, select: { id: true, displayName: true, subject: true } });
+  return new Map(rows.map((r) => [r.id, { displayName: r.displayName, subject: r.subject }]));
+}
+
 /* ---------- certificates ---------- */
 
 export const certificateSelect = {
@@ -389,16 +396,33 @@ export async function listGrantsOfAccount(db: Db, accountId: string, now: Date) 
  * grant's own person may do this; returns the grant's client, or null when
  * the grant is not theirs (or is gone).
  */
-export async function deleteGrantOfAccount(db: Db, accountId: string, grantId: string, audit: AuditInput): Promise<string | null> {
+export async function deleteGrantOfAccount(db: Db, accountId: string, grantId: string, audit: AuditInput): Promise<{ clientId: string | null; tokens: Record<string, number> } | null> {
   const grant = await db.oidcPayload.findFirst({ where: { model: "Grant", id: grantId, accountId }, select: { payload: true } });
   if (!grant) return null;
   const clientId = (JSON.parse(grant.payload) as { clientId?: string }).clientId ?? null;
+  const live = await db.oidcPayload.groupBy({ by: ["model"], where: { grantId, model: { not: "Grant" }, consumedAt: null, OR: [{ expiresAt: null }, { expiresAt: { gt: new Date() } }] }, _count: { _all: true } });
+  const tokens = Object.fromEntries(live.map((t) => [t.model, t._count._all]));
   await db.$transaction([
     db.oidcPayload.deleteMany({ where: { grantId, model: { not: "Grant" } } }),
     db.oidcPayload.deleteMany({ where: { model: "Grant", id: grantId, accountId } }),
-    db.auditEvent.create({ data: auditData({ ...audit, clientId, identityId: accountId, details: { ...audit.details, grantId } }) }),
+    db.auditEvent.create({ data: auditData({ ...audit, clientId, identityId: accountId, details: { ...audit.details, grantId, tokens } }) }),
   ]);
-  return clientId;
+  return { clientId, tokens };
+}
+
+/**
+ * One consent per person and client: once a new grant is saved, the person's other grants for
+ * that client go, with every token issued under them. Returns the ids withdrawn.
+ */
+export async function withdrawOtherGrants(db: Db, accountId: string, clientId: string, keepGrantId: string): Promise<string[]> {
+  const grants = await db.oidcPayload.findMany({ where: { model: "Grant", accountId, id: { not: keepGrantId } }, select: { id: true, payload: true } });
+  const ids = grants.filter((g) => (JSON.parse(g.payload) as { clientId?: string }).clientId === clientId).map((g) => g.id);
+  if (!ids.length) return [];
+  await db.$transaction([
+    db.oidcPayload.deleteMany({ where: { grantId: { in: ids }, model: { not: "Grant" } } }),
+    db.oidcPayload.deleteMany({ where: { model: "Grant", id: { in: ids }, accountId } }),
+  ]);
+  return ids;
 }
 
 
@@ -421,7 +445,8 @@ export function searchAuditEvents(db: Db, f: AuditFilter, take: number) {
   return db.auditEvent.findMany({
     where: {
       AND: [
-        f.action ? (f.action.endsWith(".") ? { action: { startsWith: f.action } } : { action: f.action }) : {},
+        // a family "login." is "login" itself and every "login.…"
+        f.action ? (f.action.endsWith(".") ? { OR: [{ action: f.action.slice(0, -1) }, { action: { startsWith: f.action } }] } : { action: f.action }) : {},
         f.actor ? { actor: f.actor } : {},
         f.outcome ? { outcome: f.outcome } : {},
         f.clientId ? { clientId: f.clientId } : {},
