@@ -11,6 +11,7 @@ import { describeError } from "../../lib/http";
 import { portal } from "../../lib/runtime";
 import type { CertificateViews, Viewer } from "../../lib/console";
 import type { AuditActor } from "../../lib/console/audit";
+import { FORM_FLASH_HEADER, type FormFlash } from "../../lib/console/forms";
 
 /** The console gate for a page: a redirect to sign in and come back to `path`, or a 403 page (not a redirect loop). */
 async function gatePage(path: string, role: "person" | "admin"): Promise<Viewer> {
@@ -116,6 +117,34 @@ export function PostButton({ viewer, action, label, ariaLabel }: { viewer: Viewe
         {label}
       </button>
     </form>
+  );
+}
+
+/** A refused form's message and typed values for the page at `path` (one view only; see lib/console/forms.ts). */
+export async function formFlash(path: string): Promise<FormFlash | null> {
+  return portal().console.forms.recall((await headers()).get(FORM_FLASH_HEADER), path);
+}
+
+/** The first value typed into `name` before the form was refused. */
+export const kept = (flash: FormFlash | null | undefined, name: string): string | undefined => flash?.values[name]?.[0];
+
+/** The error next to the field it is about. */
+export function FieldError({ flash, field }: { flash: FormFlash | null | undefined; field: string }) {
+  if (!flash || flash.field !== field) return null;
+  return (
+    <span className="field-error" role="alert" id={`${field}-error`}>
+      {flash.error}
+    </span>
+  );
+}
+
+/** A refused form's message that names none of `fields`: shown above the form. */
+export function FormError({ flash, fields }: { flash: FormFlash | null | undefined; fields: readonly string[] }) {
+  if (!flash || (flash.field && fields.includes(flash.field))) return null;
+  return (
+    <p className="error" role="alert">
+      {flash.error}
+    </p>
   );
 }
 

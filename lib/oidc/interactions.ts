@@ -172,9 +172,16 @@ export class Interactions {
     return { location: url, cookies: [this.loginCookie(state)] };
   }
 
-  /** End the console session (the upstream IdP's own session is its business). */
+  /** End the console session; the signed-out page offers to end the upstream IdP's session too. */
   logout(): Redirect {
-    return { location: "/", cookies: [{ name: SESSION_COOKIE, value: "", path: "/", maxAge: 0, secure: this.secureCookies }] };
+    return { location: "/signed-out", cookies: [{ name: SESSION_COOKIE, value: "", path: "/", maxAge: 0, secure: this.secureCookies }] };
+  }
+
+  /** For the signed-out page: the IdP's name and where to end its session (RP-initiated logout), when it can. */
+  async signedOut(): Promise<{ idpName: string; endSessionUrl: string | null }> {
+    const idpName = this.devIdpEnabled ? "the development IdP" : new URL(this.upstream.settings.issuer).host;
+    const endSessionUrl = await this.upstream.endSessionUrl(`${this.cb.config.publicUrl}/signed-out`).catch(() => null);
+    return { idpName, endSessionUrl };
   }
 
   /** Back from the IdP: verify, record the person, and resume the gateway's authorization request. */
