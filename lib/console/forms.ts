@@ -80,7 +80,10 @@ export class FormMemory {
 
   /** The one-shot cookie for a refused form: which field (from "field: message" or `field`), and the values typed. */
   remember(path: string, error: string, form: URLSearchParams, field?: string): { name: string; value: string; path: string; maxAge: number; secure: boolean } {
-    const named = /^([a-z_]+): /.exec(error)?.[1];
+    // the first "name: " or "name.0: " in the message that is one of the form's fields (camelCase as snake_case)
+    // (a message that starts with a name that is not in the form, e.g. an unticked box, is about that field)
+    const names = [...error.matchAll(/(?:^|: |; )([a-z][A-Za-z_]*)(?:\.\d+)?: /g)].map((m) => m[1]!.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`));
+    const named = names.find((name) => form.has(name)) ?? /^([a-z_]+): /.exec(error)?.[1];
     const values: Record<string, string[]> = {};
     let size = 0;
     for (const key of new Set(form.keys())) {

@@ -12,7 +12,7 @@ export default async function RevokeCertificate({ params, searchParams }: { para
   const flash = await formFlash(`/admin/certificates/${id}/revoke`);
   return (
     <Console viewer={viewer} current="/admin/certificates">
-      <h1>Revoke user certificate {row.serialHex}?</h1>
+      <h1>Revoke user certificate <code className="serial">{row.serialHex}</code>?</h1>
       <Flash params={await paramsOf(searchParams)} />
       <p><Dn dn={row.subject} /></p>
       <p className="warning">
