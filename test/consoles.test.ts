@@ -338,6 +338,30 @@ describe("the person's own account", () => {
     assert.equal(event!.clientId, GATEWAY.id);
   });
 
+  test("one consent per person and gateway: a new consent replaces the earlier one and its tokens; the consent screen says so, with the consent's real end", async () => {
+    const zoe = async () => (await db.identity.findFirstOrThrow({ where: { sub: "zoe" } })).id;
+    const grants = async () => (await db.oidcPayload.findMany({ where: { model: "Grant", accountId: await zoe() } })).filter((g) => (JSON.parse(g.payload) as { clientId: string }).clientId === OTHER_GATEWAY.id);
+    const first = await loginThroughPortal(portal.url, { user: "zoe", gw: OTHER_GATEWAY, scope: OTHER_SCOPE });
+    const t1 = await redeem(first);
+    assert.equal((await grants()).length, 1);
+    assert.doesNotMatch(first.consentHtml, /This replaces the consent/);
+    // the end date shown is the consent's (CERTBRIDGE_CONSENT_TTL), not the refresh token's
+    const until = Date.parse(/without asking you again until <strong>([^<]+)<\/strong>/.exec(first.consentHtml.replace(/<!-- -->/g, ""))![1]!);
+    const consentTtl = loadConfig(portal.env, () => {}).portal.consentTtlSeconds * 1000;
+    assert.ok(Math.abs(until - (Date.now() + consentTtl)) < 120_000, new Date(until).toISOString());
+
+    const second = await loginThroughPortal(portal.url, { user: "zoe", gw: OTHER_GATEWAY, scope: OTHER_SCOPE });
+    const html = second.consentHtml.replace(/<!-- -->/g, "");
+    assert.match(html, /This replaces the consent you gave Other Gateway/);
+    assert.match(html, /its 1 refresh token \(for example a service renewing proxies\) will stop working/);
+    const t2 = await redeem(second);
+    assert.equal((await grants()).length, 1);
+    await assert.rejects(client.refreshTokenGrant(first.config, t1.refresh_token!), (e: { error?: string }) => e.error === "invalid_grant");
+    await client.refreshTokenGrant(second.config, t2.refresh_token!);
+    const event = await db.auditEvent.findFirst({ where: { action: "consent.grant", clientId: OTHER_GATEWAY.id, identityId: await zoe() }, orderBy: { at: "desc" } });
+    assert.match(event!.details, /"replaced":\["/);
+  });
+
   test("'get a proxy now' downloads a proxy with its key and VOMS attributes, decoded like the detail view shows them", async () => {
     const refused = await post(alice, "/account/proxy", { csrf: alice.csrf!, lifetime: "12h", vo: "biomed" });
     assert.match(refused.flash?.error ?? "", /acknowledge/);
