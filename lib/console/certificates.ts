@@ -36,7 +36,7 @@ export class CertificateViews {
         status: get("status") as "valid" | "expired" | "revoked" | undefined,
         clientId: get("client"),
         vo: get("vo"),
-        keySource: get("key") as "csr" | "server" | undefined,
+        keySource: get("key") as "csr" | "server" | "ca" | undefined,
         identityId: ownerId ?? get("identity"),
         limit: get("limit") ?? 50,
         cursor: get("cursor"),
