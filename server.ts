@@ -24,6 +24,8 @@ import { publishPortal } from "./lib/runtime";
 import { listenOn, serveGetProxy, writeError } from "./lib/nodeHttp";
 import { asCertbridgeError } from "./lib/errors";
 import { startSshServer, type SshService } from "./lib/ssh/server";
+import { FORM_FLASH_COOKIE, FORM_FLASH_HEADER } from "./lib/console/forms";
+import { cookieValue } from "./lib/console/session";
 
 const ROOT = path.dirname(fileURLToPath(import.meta.url));
 const log = (m: string) => console.error(`certbridge: ${m}`);
@@ -85,6 +87,7 @@ async function serve(config: Config, announce: boolean, primary: boolean) {
       req.url = url.slice("/dev-idp".length) || "/";
       return devOidc(req, res);
     }
+    handOverFormFlash(req, res, portal.secureCookies);
     nextHandler(req, res).catch((e: unknown) => writeError(res, e, "html"));
   });
   server.keepAliveTimeout = 65_000;
@@ -167,3 +170,17 @@ main().catch((e: unknown) => {
     process.exit(1);
   }
 });
+
+/**
+ * A refused console form's one-shot cookie (lib/console/forms.ts): the next page view gets its
+ * value as a request header, and the same response deletes the cookie, so a reload shows the
+ * clean form. A header sent by the client itself is dropped (the value is sealed anyway).
+ */
+function handOverFormFlash(req: http.IncomingMessage, res: http.ServerResponse, secure: boolean): void {
+  delete req.headers[FORM_FLASH_HEADER];
+  if (req.method !== "GET") return;
+  const value = cookieValue(String(req.headers.cookie ?? ""), FORM_FLASH_COOKIE);
+  if (!value) return;
+  req.headers[FORM_FLASH_HEADER] = value;
+  res.setHeader("set-cookie", `${FORM_FLASH_COOKIE}=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax${secure ? "; Secure" : ""}`);
+}

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
-// Log in with the device flow and get a proxy, or keep one fresh (--renew). TypeScript sources run through tsx's loader.
+// Log in with the device flow and get a proxy, or keep one fresh (--renew). The sources are the
+// standalone package's (packages/proxy-cli), run from the checkout through tsx's loader.
 import { register } from "tsx/esm/api";
 
 register();
-const { main } = await import("../cli/proxyInit.ts");
+const { main } = await import("../packages/proxy-cli/src/proxyInit.ts");
 process.exitCode = await main(process.argv.slice(2));

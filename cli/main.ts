@@ -106,10 +106,11 @@ async function run(argv: string[], out: Out): Promise<void> {
     },
   });
   const [group, command, arg] = positionals;
-  if (values.help || !group) {
+  if (values.help) {
     out(USAGE);
     return;
   }
+  if (!group) throw new UsageError("no command given");
   const config = loadConfig();
 
   if (group === "ca" && command === "init") {

@@ -122,8 +122,11 @@ test("a person revokes a gateway's consent: its next /getproxy and refresh fail"
   await expect(page.getByRole("cell", { name: "proxy", exact: false }).first()).toBeVisible();
   await shot(page, info, "8-account");
 
+  await page.getByRole("link", { name: "Revoke consent for Test Gateway…" }).click();
+  await expect(page.getByRole("heading", { name: "Revoke your consent for Test Gateway?" })).toBeVisible();
+  await shot(page, info, "8b-account-revoke-confirm");
   await page.getByRole("button", { name: "Revoke consent for Test Gateway" }).click();
-  await expect(page.getByRole("status")).toContainText("Consent for test-gateway revoked");
+  await expect(page.getByRole("status")).toContainText("Consent for Test Gateway (test-gateway) revoked");
   await expect(page.getByText("No gateway currently holds your consent.")).toBeVisible();
   await shot(page, info, "9-account-consent-revoked");
 

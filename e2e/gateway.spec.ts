@@ -71,6 +71,9 @@ test("log in through the gateway, consent, and the gateway holds a verified prox
 
   // back at the gateway, with a proxy on disk
   await expect(page.getByRole("heading", { name: "Proxy saved" })).toBeVisible();
+  // greeted by name (from userinfo), the file named safely after the identifier
+  await expect(page.locator("#user-name")).toHaveText("Alice Example");
+  expect(path.basename((await page.locator("#proxy-file").textContent())!)).toMatch(/^x509up_[A-Za-z0-9_-]{1,64}$/);
   await page.screenshot({ path: testInfo.outputPath("4-gateway-proxy-saved.png"), fullPage: true });
   const file = (await page.locator("#proxy-file").textContent())!;
   expect(fs.statSync(file).mode & 0o777).toBe(0o600);

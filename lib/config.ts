@@ -18,12 +18,13 @@ export const DEV_CA_PASSPHRASE = "certbridge-dev-ca-passphrase-change-me";
 export const DEV_KEK = Buffer.alloc(32, 0x42).toString("base64");
 export const DEV_COOKIE_KEYS = "certbridge-dev-cookie-key-change-me";
 
-const duration = (name: string) =>
+/** The issue's path already names the variable: the message says only what is wrong. */
+const duration = () =>
   z.string().transform((s, ctx) => {
     try {
       return parseDuration(s);
     } catch (e) {
-      ctx.addIssue({ code: "custom", message: `${name}: ${(e as Error).message}` });
+      ctx.addIssue({ code: "custom", message: (e as Error).message });
       return z.NEVER;
     }
   });
@@ -57,7 +58,7 @@ const envSchema = z.object({
   CERTBRIDGE_CA_KEY_FILE: z.string().min(1).optional(),
   CERTBRIDGE_CA_KEY_PASSPHRASE: z.string().min(12, "must be at least 12 characters").optional(),
   CERTBRIDGE_CA_KEY_BITS: z.coerce.number().int().refine((n) => [3072, 4096].includes(n), "must be 3072 or 4096").default(3072),
-  CERTBRIDGE_CA_LIFETIME: duration("CERTBRIDGE_CA_LIFETIME").prefault("3650d"),
+  CERTBRIDGE_CA_LIFETIME: duration().prefault("3650d"),
   CERTBRIDGE_KEK: z
     .string()
     .refine((s) => Buffer.from(s, "base64").length === 32, "must be 32 bytes, base64-encoded (openssl rand -base64 32)")
@@ -66,20 +67,20 @@ const envSchema = z.object({
   CERTBRIDGE_IDP_NAME: z.string().min(1).default("Certbridge Users"),
   CERTBRIDGE_CERT_POLICY_OID: oid.default("2.25.141105318398215245305837624359461290813"),
   CERTBRIDGE_USER_KEY_BITS: z.coerce.number().int().refine((n) => [2048, 3072, 4096].includes(n), "must be 2048, 3072 or 4096").default(2048),
-  CERTBRIDGE_USER_CERT_LIFETIME: duration("CERTBRIDGE_USER_CERT_LIFETIME").prefault("11d"),
-  CERTBRIDGE_USER_CERT_RENEW_BEFORE: duration("CERTBRIDGE_USER_CERT_RENEW_BEFORE").prefault("1d"),
-  CERTBRIDGE_PROXY_DEFAULT_LIFETIME: duration("CERTBRIDGE_PROXY_DEFAULT_LIFETIME").prefault("12h"),
-  CERTBRIDGE_PROXY_MAX_LIFETIME: duration("CERTBRIDGE_PROXY_MAX_LIFETIME").prefault("10d"),
-  CERTBRIDGE_CRL_LIFETIME: duration("CERTBRIDGE_CRL_LIFETIME").prefault("7d"),
+  CERTBRIDGE_USER_CERT_LIFETIME: duration().prefault("11d"),
+  CERTBRIDGE_USER_CERT_RENEW_BEFORE: duration().prefault("1d"),
+  CERTBRIDGE_PROXY_DEFAULT_LIFETIME: duration().prefault("12h"),
+  CERTBRIDGE_PROXY_MAX_LIFETIME: duration().prefault("10d"),
+  CERTBRIDGE_CRL_LIFETIME: duration().prefault("7d"),
   CERTBRIDGE_KEY_POOL_SIZE: z.coerce.number().int().min(0).max(1024).default(16),
   CERTBRIDGE_ALLOW_DEV_SECRETS: z.enum(["0", "1"]).default("0"),
   CERTBRIDGE_PORT: z.coerce.number().int().min(1).max(65535).default(3000),
   CERTBRIDGE_LISTEN_HOST: z.string().min(1).default("localhost"),
   CERTBRIDGE_WORKERS: z.coerce.number().int().min(1).max(64).default(1),
   CERTBRIDGE_COOKIE_KEYS: z.string().min(1).optional(),
-  CERTBRIDGE_ACCESS_TOKEN_TTL: duration("CERTBRIDGE_ACCESS_TOKEN_TTL").prefault("1h"),
-  CERTBRIDGE_REFRESH_TOKEN_TTL: duration("CERTBRIDGE_REFRESH_TOKEN_TTL").prefault("30d"),
-  CERTBRIDGE_CONSENT_TTL: duration("CERTBRIDGE_CONSENT_TTL").prefault("90d"),
+  CERTBRIDGE_ACCESS_TOKEN_TTL: duration().prefault("1h"),
+  CERTBRIDGE_REFRESH_TOKEN_TTL: duration().prefault("30d"),
+  CERTBRIDGE_CONSENT_TTL: duration().prefault("90d"),
   CERTBRIDGE_UPSTREAM_ISSUER: z.url({ protocol: /^https?$/ }).optional(),
   CERTBRIDGE_UPSTREAM_CLIENT_ID: z.string().min(1).optional(),
   CERTBRIDGE_UPSTREAM_CLIENT_SECRET: z.string().min(1).optional(),
@@ -88,8 +89,8 @@ const envSchema = z.object({
   CERTBRIDGE_UPSTREAM_BASIC_ENCODING: z.enum(["form", "raw"]).default("form"),
   CERTBRIDGE_UPSTREAM_PRIVATE_KEY_FILE: z.string().min(1).optional(),
   CERTBRIDGE_UPSTREAM_CLOCK_TOLERANCE: z.coerce.number().int().min(0).max(600).default(30),
-  CERTBRIDGE_UPSTREAM_MAX_AGE: duration("CERTBRIDGE_UPSTREAM_MAX_AGE").optional(),
-  CERTBRIDGE_UPSTREAM_METADATA_TTL: duration("CERTBRIDGE_UPSTREAM_METADATA_TTL").prefault("1h"),
+  CERTBRIDGE_UPSTREAM_MAX_AGE: duration().optional(),
+  CERTBRIDGE_UPSTREAM_METADATA_TTL: duration().prefault("1h"),
   CERTBRIDGE_UPSTREAM_PROBE_INTERVAL: z.coerce.number().int().min(0).max(86400).default(30),
   CERTBRIDGE_UPSTREAM_TIMEOUT: z.coerce.number().int().min(1).max(120).default(10),
   CERTBRIDGE_UPSTREAM_RETRIES: z.coerce.number().int().min(0).max(5).default(2),
@@ -100,7 +101,7 @@ const envSchema = z.object({
   CERTBRIDGE_AA_SUBJECT_BASE: dn.default("/DC=org/DC=certbridge/OU=VOMS"),
   CERTBRIDGE_ADMIN_SUBS: list.optional(),
   CERTBRIDGE_ADMIN_ENTITLEMENTS: list.optional(),
-  CERTBRIDGE_SESSION_TTL: duration("CERTBRIDGE_SESSION_TTL").prefault("8h"),
+  CERTBRIDGE_SESSION_TTL: duration().prefault("8h"),
   CERTBRIDGE_SSH_PORT: z.coerce.number().int().min(0).max(65535).optional(),
   CERTBRIDGE_SSH_LISTEN_HOST: z.string().min(1).optional(),
   CERTBRIDGE_SSH_HOST_KEY_FILE: z.string().min(1).optional(),
@@ -196,11 +197,14 @@ export function loadConfig(
   const allowDev = e.CERTBRIDGE_ALLOW_DEV_SECRETS === "1";
   const problems: string[] = [];
   const warnings: string[] = [];
+  /** Development defaults in use: reported together, on one line. */
+  const devDefaults: string[] = [];
+  let devAdmin = false;
 
   function devDefault<T>(name: string, value: T | undefined, fallback: T): T {
     if (value !== undefined) return value;
     if (production && !allowDev) problems.push(`${name} must be set when NODE_ENV=production (the development default is public)`);
-    else warnings.push(`${name} is not set; using the public development default. Never use this for real certificates.`);
+    else devDefaults.push(name);
     return fallback;
   }
 
@@ -246,7 +250,7 @@ export function loadConfig(
   if (!adminSubs.length && !adminEntitlements.length) {
     if (devIdp && !production) {
       adminSubs = ["alice"];
-      warnings.push("CERTBRIDGE_ADMIN_SUBS is not set; the development user alice administers this portal.");
+      devAdmin = true;
     } else {
       warnings.push("neither CERTBRIDGE_ADMIN_SUBS nor CERTBRIDGE_ADMIN_ENTITLEMENTS is set: nobody can use the admin console.");
     }
@@ -259,6 +263,13 @@ export function loadConfig(
     );
   }
   if (problems.length) throw invalidConfig(`invalid configuration: ${problems.join("; ")}`);
+  if (devDefaults.length || devAdmin) {
+    const parts = [
+      ...(devDefaults.length ? [`public development values for ${devDefaults.join(", ")} (never use them for real certificates)`] : []),
+      ...(devAdmin ? ["the development user alice administers this portal (CERTBRIDGE_ADMIN_SUBS is not set)"] : []),
+    ];
+    warnings.unshift(`development defaults: ${parts.join("; ")}`);
+  }
   for (const w of warnings) warn(w);
   // SSH retrieval is on in the embedded defaults and off unless configured in production.
   const sshPort = e.CERTBRIDGE_SSH_PORT ?? (production ? 0 : 2222);

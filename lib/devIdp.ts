@@ -10,7 +10,7 @@ import fs from "node:fs";
 import Provider, { type Configuration, type InteractionResults } from "oidc-provider";
 import { z } from "zod";
 import { invalidConfig } from "./errors";
-import { escapeHtml, page, errorPage } from "./oidc/pages";
+import { escapeHtml, page, errorPage, portalPage } from "./oidc/pages";
 import { prismaAdapterFactory } from "./oidc/adapter";
 import { signingJwk } from "./oidc/signingKeys";
 import { finishInteraction } from "./oidc/interactions";
@@ -69,7 +69,17 @@ export async function createDevIdp(opts: { issuer: string; usersFile: string; re
   const jwk = await signingJwk(opts.db, opts.kek, "dev-idp");
   const configuration: Configuration = {
     adapter: prismaAdapterFactory(opts.db, opts.kek, "DevIdp"),
-    clients: [{ client_id: clientId, client_secret: clientSecret, redirect_uris: [opts.redirectUri], grant_types: ["authorization_code"], response_types: ["code"] }],
+    clients: [
+      {
+        client_id: clientId,
+        client_secret: clientSecret,
+        redirect_uris: [opts.redirectUri],
+        // the portal's signed-out page offers to end this IdP's session too (RP-initiated logout)
+        post_logout_redirect_uris: [new URL("/signed-out", opts.redirectUri).href],
+        grant_types: ["authorization_code"],
+        response_types: ["code"],
+      },
+    ],
     async findAccount(_ctx, id) {
       const user = users.find((u) => u.sub === id);
       return user ? { accountId: id, claims: async () => ({ ...user, idp_name: user.idp_name ?? "Certbridge Development IdP" }) } : undefined;
@@ -81,7 +91,20 @@ export async function createDevIdp(opts: { issuer: string; usersFile: string; re
     interactions: { url: (_ctx, i) => `/dev-idp/interaction/${i.uid}` },
     // Own cookie names: it shares the portal's host, and must not overwrite the portal's session.
     cookies: { keys: opts.cookieKeys, names: { session: "_devidp_session", interaction: "_devidp_interaction", resume: "_devidp_interaction_resume" } },
-    features: { devInteractions: { enabled: false } },
+    features: {
+      devInteractions: { enabled: false },
+      rpInitiatedLogout: {
+        enabled: true,
+        async logoutSource(ctx, form) {
+          ctx.type = "html";
+          ctx.body = portalPage(
+            "Sign out of the development IdP?",
+            `<h1>Sign out of the development IdP?</h1><p>This ends your sign-in at the development IdP, so the next sign-in asks who you are again.</p>${form}<p class="actions"><button type="submit" form="op.logoutForm" value="yes" name="logout" class="primary">Sign out</button><button type="submit" form="op.logoutForm">Stay signed in</button></p>`,
+            { devBanner: true },
+          );
+        },
+      },
+    },
     jwks: { keys: [jwk as never] },
     ttl: { AccessToken: 600, AuthorizationCode: 60, IdToken: 600, Interaction: 600, Session: 8 * 3600, Grant: 8 * 3600 },
     async renderError(ctx, out) {

@@ -6,6 +6,7 @@
  */
 import { asCertbridgeError, CertbridgeError, invalidRequest, notFound, type ErrorCode } from "./errors";
 import { errorPage } from "./oidc/pages";
+import { portal } from "./runtime";
 
 /** A transport-neutral HTTP answer. */
 export interface HttpResult {
@@ -122,22 +123,27 @@ export function withError(path: string, message: string): string {
 }
 
 /**
- * The console's form-post adapter: user errors go back to the form with the
- * message (Post/Redirect/Get), a lapsed session to the sign-in, refusals and
- * server errors to an error page with their status.
+ * The console's form-post adapter: user errors go back to the form (Post/Redirect/Get) with the
+ * message, the field it concerns (`field` when the message names none) and what was typed, in a
+ * one-shot cookie rather than the URL; a lapsed session goes to the sign-in, refusals and server
+ * errors to an error page with their status.
  */
 export async function consoleForm(
   request: Request,
   back: string,
   act: (req: { cookie: string; origin: string | null; ip: string | null; form: URLSearchParams }) => Promise<Response>,
+  opts: { field?: string } = {},
 ): Promise<Response> {
+  let form: URLSearchParams | undefined;
   try {
-    const form = await formOf(request);
+    form = await formOf(request);
     return await act({ cookie: request.headers.get("cookie") ?? "", origin: request.headers.get("origin"), ip: clientIp(request), form });
   } catch (e) {
     const err = asCertbridgeError(e);
     if (err.status === 401) return seeOther(`/login?next=${encodeURIComponent(back)}`);
     if (err.status === 403 || err.status >= 500) return htmlError(err, err.status === 403 ? "Not allowed" : "Something went wrong");
-    return seeOther(withError(back, err.message));
+    if (!form) return seeOther(withError(back, err.message));
+    const url = new URL(back, "http://x");
+    return seeOther(`${url.pathname}${url.search}${url.hash}`, portal().console.forms.remember(url.pathname, err.message, form, opts.field));
   }
 }

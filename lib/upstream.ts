@@ -476,6 +476,17 @@ export class Upstream {
     return this.fail("callback", reason, { message }, cause);
   }
 
+  /**
+   * RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0): where to end the person's
+   * session at the upstream IdP, coming back to `postLogoutRedirectUri`; null when the IdP
+   * offers no end_session_endpoint.
+   */
+  async endSessionUrl(postLogoutRedirectUri: string): Promise<string | null> {
+    const config = await this.config(false);
+    if (!config.serverMetadata().end_session_endpoint) return null;
+    return client.buildEndSessionUrl(config, { client_id: this.settings.clientId, post_logout_redirect_uri: postLogoutRedirectUri, state: "upstream" }).href;
+  }
+
   /** Where to send the browser, and the state to keep until it comes back. */
   async startLogin(uid: string, hints: { idpHint?: string; loginHint?: string }, returnTo?: string): Promise<{ url: string; state: LoginState }> {
     const config = await this.config(true);

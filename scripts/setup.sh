@@ -22,4 +22,11 @@ if ((${#missing[@]})); then
   $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
 fi
 
+# Node.js: 20.19+ is what engines says and what CI tests on; oidc-provider officially supports 22 LTS
+# and prints "Unsupported runtime" on 20 (everything works). Say so once here rather than surprise.
+node -e 'const [a, b] = process.versions.node.split(".").map(Number); process.exit(a > 20 || (a === 20 && b >= 19) ? 0 : 1)' ||
+  { echo "setup: Node.js $(node --version) is older than 20.19 (package.json engines): install Node.js 20.19+ (22 LTS preferred)." >&2; exit 1; }
+node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 22 ? 0 : 1)' ||
+  echo "setup: note: Node.js $(node --version) works and is tested; oidc-provider prefers 22 LTS and will print 'Unsupported runtime' at start." >&2
+
 npm ci

@@ -113,6 +113,19 @@ describe("certbridge CLI", () => {
     const badEnv = run(process.execPath, [path.join(ROOT, "bin/certbridge.mjs"), "ca", "info"], { env: { ...env, CERTBRIDGE_CA_KEY_BITS: "1024" } });
     assert.equal(badEnv.status, 1);
     assert.match(badEnv.stderr, /CERTBRIDGE_CA_KEY_BITS: must be 3072 or 4096/);
+    const badDuration = run(process.execPath, [path.join(ROOT, "bin/certbridge.mjs"), "ca", "info"], { env: { ...env, CERTBRIDGE_PROXY_MAX_LIFETIME: "soon" } });
+    assert.equal(badDuration.status, 1);
+    assert.match(badDuration.stderr, /CERTBRIDGE_PROXY_MAX_LIFETIME: "soon" is not a duration/);
+    assert.doesNotMatch(badDuration.stderr, /CERTBRIDGE_PROXY_MAX_LIFETIME:.*CERTBRIDGE_PROXY_MAX_LIFETIME/, "the variable is named once");
+  });
+
+  test("without a command: usage on stderr, exit 2 (--help: usage on stdout, exit 0)", () => {
+    const none = cli();
+    assert.equal(none.status, 2);
+    assert.match(none.stderr, /^certbridge: no command given\nusage: certbridge <command>/);
+    const help = cli("--help");
+    assert.equal(help.status, 0);
+    assert.match(help.stdout, /^usage: certbridge <command>/);
   });
 
   test("proxy issue --voms prints the FQANs as the AC carries them (VOMS long form), as certbridge-proxy-info --fqan does", () => {

@@ -48,12 +48,12 @@ function assertInvalidConfig(env: Record<string, string | undefined>, patterns: 
 }
 
 const warnsAbout = (warnings: string[], name: string) =>
-  warnings.some((w) => w.startsWith(`${name} is not set`) && /public development default/.test(w));
+  warnings.some((w) => w.startsWith("development defaults: public development values for ") && w.includes(name));
 
 describe("development defaults", () => {
-  test("an empty environment works, with a warning for each dev secret", () => {
+  test("an empty environment works, with one warning line naming each dev secret", () => {
     const { config, warnings } = load({});
-    assert.equal(warnings.length, 4, warnings.join("\n"));
+    assert.equal(warnings.length, 1, warnings.join("\n"));
     assert.ok(warnings.some((w) => /the development user alice administers this portal/.test(w)), warnings.join("\n"));
     assert.ok(warnsAbout(warnings, "CERTBRIDGE_COOKIE_KEYS"), warnings.join("\n"));
     assert.ok(warnsAbout(warnings, "CERTBRIDGE_CA_KEY_PASSPHRASE"), warnings.join("\n"));
@@ -73,7 +73,8 @@ describe("development defaults", () => {
 
   test("empty-string variables count as unset", () => {
     const { config, warnings } = load({ CERTBRIDGE_KEK: "", CERTBRIDGE_CA_KEY_PASSPHRASE: "", CERTBRIDGE_PUBLIC_URL: "", ...ADMINS });
-    assert.equal(warnings.length, 3);
+    assert.equal(warnings.length, 1);
+    for (const name of ["CERTBRIDGE_KEK", "CERTBRIDGE_CA_KEY_PASSPHRASE", "CERTBRIDGE_COOKIE_KEYS"]) assert.ok(warnsAbout(warnings, name), name);
     assert.equal(config.publicUrl, "http://localhost:3000");
   });
 
@@ -124,7 +125,7 @@ describe("production", () => {
   test("CERTBRIDGE_ALLOW_DEV_SECRETS=1 starts with warnings", () => {
     const { config, warnings } = load({ NODE_ENV: "production", CERTBRIDGE_ALLOW_DEV_SECRETS: "1", ...UPSTREAM, ...ADMINS });
     assert.equal(config.env, "production");
-    assert.equal(warnings.length, 3, warnings.join("\n"));
+    assert.equal(warnings.length, 1, warnings.join("\n"));
     assert.ok(warnsAbout(warnings, "CERTBRIDGE_CA_KEY_PASSPHRASE"));
     assert.ok(warnsAbout(warnings, "CERTBRIDGE_KEK"));
     assert.ok(config.kek.equals(Buffer.from(DEV_KEK, "base64")));
@@ -162,7 +163,7 @@ describe("bad values", () => {
       ["CERTBRIDGE_KEK", crypto.randomBytes(16).toString("base64"), /CERTBRIDGE_KEK: must be 32 bytes/],
       ["CERTBRIDGE_KEK", crypto.randomBytes(33).toString("base64"), /CERTBRIDGE_KEK: must be 32 bytes/],
       ["CERTBRIDGE_CA_KEY_PASSPHRASE", "short", /CERTBRIDGE_CA_KEY_PASSPHRASE: must be at least 12 characters/],
-      ["CERTBRIDGE_PROXY_MAX_LIFETIME", "forever", /CERTBRIDGE_PROXY_MAX_LIFETIME: .*"forever" is not a duration/],
+      ["CERTBRIDGE_PROXY_MAX_LIFETIME", "forever", /CERTBRIDGE_PROXY_MAX_LIFETIME: "forever" is not a duration/],
       ["CERTBRIDGE_PROXY_DEFAULT_LIFETIME", "0", /CERTBRIDGE_PROXY_DEFAULT_LIFETIME: .*must be a positive duration/],
       ["CERTBRIDGE_CA_KEY_BITS", "1024", /CERTBRIDGE_CA_KEY_BITS: must be 3072 or 4096/],
       ["CERTBRIDGE_USER_KEY_BITS", "1024", /CERTBRIDGE_USER_KEY_BITS: must be 2048, 3072 or 4096/],

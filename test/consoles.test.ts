@@ -13,6 +13,7 @@ import { loadConfig } from "../lib/config";
 import { decodeCertificate } from "../lib/pki/inspect";
 import { pemBlocks } from "../lib/pki/der";
 import { isAdministrator, safeReturnPath } from "../lib/console/session";
+import { FormMemory } from "../lib/console/forms";
 import { certificatesOf } from "./helpers";
 import { startPortalServer, loginThroughPortal, redeem, consoleLogin, gatewayConfig, Browser, GATEWAY, OTHER_GATEWAY, type PortalServer } from "./portalHarness";
 
@@ -40,7 +41,15 @@ async function post(who: { browser: Browser } | null, path: string, form: Record
   for (const [k, v] of Object.entries(form)) for (const x of Array.isArray(v) ? v : [v]) body.append(k, x);
   const cookie = who ? ((who.browser as unknown as { cookieHeader(u: URL): string }).cookieHeader(new URL(portal.url + path))) : "";
   const res = await fetch(portal.url + path, { method: "POST", redirect: "manual", headers: { "content-type": "application/x-www-form-urlencoded", cookie, ...headers }, body });
-  return { status: res.status, location: res.headers.get("location") ?? "", text: await res.text(), headers: res.headers };
+  const location = res.headers.get("location") ?? "";
+  return { status: res.status, location, text: await res.text(), headers: res.headers, flash: formFlashOf(res.headers, location) };
+}
+
+/** A refused form's one-shot cookie (message, field, typed values), opened with the portal's key. */
+function formFlashOf(headers: Headers, location: string) {
+  const sealed = /certbridge_form=([^;]+)/.exec(headers.get("set-cookie") ?? "")?.[1];
+  if (!sealed || !location) return null;
+  return new FormMemory(loadConfig(portal.env, () => {}).kek, false).recall(sealed, new URL(location, portal.url).pathname);
 }
 
 const clientStatus = async (id: string) => (await db.gatewayClient.findUnique({ where: { id }, select: { status: true } }))?.status;
@@ -215,7 +224,7 @@ describe("admin actions have their effect", () => {
     assert.doesNotMatch(page.html, /Delete gateway/);
     for (const op of ["delete", "rotate"]) {
       const r = await post(alice, `/admin/clients/certbridge-cli/action/${op}`, { reason: "test", confirm: "certbridge-cli", csrf: alice.csrf! });
-      assert.match(new URL(r.location, portal.url).searchParams.get("error") ?? "", /built-in command-line client cannot be/, op);
+      assert.match(r.flash?.error ?? "", /built-in command-line client cannot be/, op);
     }
     const suspended = await post(alice, "/admin/clients/certbridge-cli/action/suspend", { reason: "no terminal logins during the audit", csrf: alice.csrf! });
     assert.match(decodeURIComponent(suspended.location), /Gateway suspended/);
@@ -240,11 +249,11 @@ describe("admin actions have their effect", () => {
     for (const [form, message] of cases) {
       const r = await post(alice, "/admin/clients/register", { ...form, csrf: alice.csrf! });
       assert.equal(r.status, 303);
-      assert.match(new URL(r.location, portal.url).searchParams.get("error") ?? "", message, JSON.stringify(form));
+      assert.match(r.flash?.error ?? "", message, JSON.stringify(form));
     }
     assert.equal(await db.gatewayClient.count(), before);
     const del = await post(alice, `/admin/clients/${GATEWAY.id}/action/delete`, { reason: "test", confirm: "wrong", csrf: alice.csrf! });
-    assert.match(new URL(del.location, portal.url).searchParams.get("error") ?? "", /type the client id/);
+    assert.match(del.flash?.error ?? "", /type the client id/);
     assert.equal(await clientStatus(GATEWAY.id), "active");
     assert.equal((await post(alice, `/admin/clients/${GATEWAY.id}/action/explode`, { reason: "test", csrf: alice.csrf! })).status, 303);
   });
@@ -257,7 +266,7 @@ describe("admin actions have their effect", () => {
     const invalid: Record<string, string>[] = [{ reason: "keyCompromise", comment: "x", confirm: "yes" }, { reason: "keyCompromise", comment: "lost laptop" }, { reason: "bogus", comment: "lost laptop", confirm: "yes" }];
     for (const form of invalid) {
       const r = await post(alice, path, { ...form, csrf: alice.csrf! });
-      assert.ok(new URL(r.location, portal.url).searchParams.get("error"), JSON.stringify(form));
+      assert.ok(r.flash?.error, JSON.stringify(form));
     }
     assert.equal((await db.certificate.findUnique({ where: { id: cert.id }, select: { status: true } }))!.status, "valid");
     assert.equal((await post(bob, path, { reason: "keyCompromise", comment: "lost laptop", confirm: "yes", csrf: bob.csrf! })).status, 403);
@@ -267,7 +276,7 @@ describe("admin actions have their effect", () => {
     assert.ok(crl.includes(Buffer.from(cert.serialHex.length % 2 ? `0${cert.serialHex}` : cert.serialHex, "hex")));
     // twice is a conflict, not a second revocation
     const again = await post(alice, path, { reason: "affiliationChanged", comment: "left the lab", confirm: "yes", csrf: alice.csrf! });
-    assert.match(new URL(again.location, portal.url).searchParams.get("error") ?? "", /already revoked/);
+    assert.match(again.flash?.error ?? "", /already revoked/);
     assert.equal(await db.auditEvent.count({ where: { action: "certificate.revoke", identityId: { not: null }, details: { contains: cert.serialHex } } }), 1);
   });
 });
@@ -304,14 +313,23 @@ describe("the person's own account", () => {
     const tokens = await redeem(login);
     const page = await bob.browser.go(`${portal.url}/account`);
     assert.match(page.html, /Test Gateway/);
-    const grantId = /action="\/account\/consents\/([^"]+)"/.exec(page.html)![1]!;
+    const grantId = /href="\/account\/consents\/([^"/]+)\/revoke"/.exec(page.html)![1]!;
     // alice tries bob's grant: not found, nothing revoked
-    const foreign = await post(alice, `/account/consents/${grantId}`, { csrf: alice.csrf! });
-    assert.match(new URL(foreign.location, portal.url).searchParams.get("error") ?? "", /no such consent/);
+    const foreign = await post(alice, `/account/consents/${grantId}`, { csrf: alice.csrf!, confirm: "yes" });
+    assert.match(foreign.flash?.error ?? "", /no such consent/);
+    assert.equal((await alice.browser.go(`${portal.url}/account/consents/${grantId}/revoke`)).status, 404);
     assert.equal((await fetch(`${portal.url}/getproxy`, { method: "POST", headers: { authorization: `Bearer ${tokens.access_token}` } })).status, 200);
 
-    const mine = await post(bob, `/account/consents/${grantId}`, { csrf: bob.csrf! });
-    assert.match(decodeURIComponent(mine.location), /Consent for test-gateway revoked/);
+    // revoking asks first: without confirm=yes the form goes to the confirmation page, which says what goes
+    const unconfirmed = await post(bob, `/account/consents/${grantId}`, { csrf: bob.csrf! });
+    assert.equal(unconfirmed.location, `/account/consents/${grantId}/revoke`);
+    assert.equal((await fetch(`${portal.url}/getproxy`, { method: "POST", headers: { authorization: `Bearer ${tokens.access_token}` } })).status, 200);
+    const confirm = await bob.browser.go(`${portal.url}/account/consents/${grantId}/revoke`);
+    assert.match(confirm.html, /Revoke your consent for <!-- -->Test Gateway|Revoke your consent for Test Gateway/);
+    assert.match(confirm.html, /Valid refresh tokens<\/th><td>1</);
+
+    const mine = await post(bob, `/account/consents/${grantId}`, { csrf: bob.csrf!, confirm: "yes" });
+    assert.match(decodeURIComponent(mine.location), /Consent for Test Gateway \(test-gateway\) revoked, with 1 refresh token and 1 access token: it can no longer obtain proxies/);
     const res = await fetch(`${portal.url}/getproxy`, { method: "POST", headers: { authorization: `Bearer ${tokens.access_token}` } });
     assert.equal(res.status, 401);
     await assert.rejects(client.refreshTokenGrant(login.config, tokens.refresh_token!), (e: { error?: string }) => e.error === "invalid_grant");
@@ -320,11 +338,35 @@ describe("the person's own account", () => {
     assert.equal(event!.clientId, GATEWAY.id);
   });
 
+  test("one consent per person and gateway: a new consent replaces the earlier one and its tokens; the consent screen says so, with the consent's real end", async () => {
+    const zoe = async () => (await db.identity.findFirstOrThrow({ where: { sub: "zoe" } })).id;
+    const grants = async () => (await db.oidcPayload.findMany({ where: { model: "Grant", accountId: await zoe() } })).filter((g) => (JSON.parse(g.payload) as { clientId: string }).clientId === OTHER_GATEWAY.id);
+    const first = await loginThroughPortal(portal.url, { user: "zoe", gw: OTHER_GATEWAY, scope: OTHER_SCOPE });
+    const t1 = await redeem(first);
+    assert.equal((await grants()).length, 1);
+    assert.doesNotMatch(first.consentHtml, /This replaces the consent/);
+    // the end date shown is the consent's (CERTBRIDGE_CONSENT_TTL), not the refresh token's
+    const until = Date.parse(/without asking you again until <strong>([^<]+)<\/strong>/.exec(first.consentHtml.replace(/<!-- -->/g, ""))![1]!);
+    const consentTtl = loadConfig(portal.env, () => {}).portal.consentTtlSeconds * 1000;
+    assert.ok(Math.abs(until - (Date.now() + consentTtl)) < 120_000, new Date(until).toISOString());
+
+    const second = await loginThroughPortal(portal.url, { user: "zoe", gw: OTHER_GATEWAY, scope: OTHER_SCOPE });
+    const html = second.consentHtml.replace(/<!-- -->/g, "");
+    assert.match(html, /This replaces the consent you gave Other Gateway/);
+    assert.match(html, /its 1 refresh token \(for example a service renewing proxies\) will stop working/);
+    const t2 = await redeem(second);
+    assert.equal((await grants()).length, 1);
+    await assert.rejects(client.refreshTokenGrant(first.config, t1.refresh_token!), (e: { error?: string }) => e.error === "invalid_grant");
+    await client.refreshTokenGrant(second.config, t2.refresh_token!);
+    const event = await db.auditEvent.findFirst({ where: { action: "consent.grant", clientId: OTHER_GATEWAY.id, identityId: await zoe() }, orderBy: { at: "desc" } });
+    assert.match(event!.details, /"replaced":\["/);
+  });
+
   test("'get a proxy now' downloads a proxy with its key and VOMS attributes, decoded like the detail view shows them", async () => {
     const refused = await post(alice, "/account/proxy", { csrf: alice.csrf!, lifetime: "12h", vo: "biomed" });
-    assert.match(new URL(refused.location, portal.url).searchParams.get("error") ?? "", /acknowledge/);
+    assert.match(refused.flash?.error ?? "", /acknowledge/);
     const notMember = await post(alice, "/account/proxy", { csrf: alice.csrf!, lifetime: "12h", vo: "atlas", acknowledge: "yes" });
-    assert.match(new URL(notMember.location, portal.url).searchParams.get("error") ?? "", /not a member of VO atlas/);
+    assert.match(notMember.flash?.error ?? "", /not a member of VO atlas/);
     const r = await post(alice, "/account/proxy", { csrf: alice.csrf!, lifetime: "12h", vo: "biomed", acknowledge: "yes" });
     assert.equal(r.status, 200);
     assert.match(r.headers.get("content-disposition") ?? "", /attachment; filename="x509up_certbridge_\d+\.pem"/);

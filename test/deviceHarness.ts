@@ -22,8 +22,8 @@ export interface CliProcess {
   waitFor: (re: RegExp, stream?: "stdout" | "stderr") => Promise<RegExpMatchArray>;
 }
 
-export function startCli(bin: string, args: string[], env: Record<string, string> = {}): CliProcess {
-  const child = spawn(process.execPath, [bin, ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+export function startCli(bin: string, args: string[], env: Record<string, string> = {}, cwd = ROOT): CliProcess {
+  const child = spawn(process.execPath, [bin, ...args], { cwd, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
   const out = { stdout: "", stderr: "" };
   const waiters: { re: RegExp; stream: "stdout" | "stderr"; resolve: (m: RegExpMatchArray) => void; reject: (e: Error) => void }[] = [];
   const check = () => {

@@ -10,9 +10,11 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
 import { Worker } from "node:worker_threads";
-import { parseProxyInfoArgs, parseProxyInitArgs, parseValidity, UsageError } from "../cli/proxyOptions";
-import { backoffDelay, renewalDueAt } from "../cli/renewer";
-import type { ProxyToolEnvironment } from "../cli/env";
+import { normalizeDashes, parseProxyInfoArgs, parseProxyInitArgs, parseValidity, UsageError } from "../packages/proxy-cli/src/proxyOptions";
+import { loginScopes, prepareRefreshTokenDir } from "../packages/proxy-cli/src/proxyInit";
+import { CredentialError, shortAcWarnings } from "../packages/proxy-cli/src/credentials";
+import { backoffDelay, renewalDueAt } from "../packages/proxy-cli/src/renewer";
+import type { ProxyToolEnvironment } from "../packages/proxy-cli/src/env";
 import { writeFileAtomic } from "../lib/files";
 import { SoftwareKey } from "../lib/pki/custody";
 import { createCsr } from "../lib/pki/csr";
@@ -25,17 +27,20 @@ import { freePort } from "./portalHarness";
 const env: ProxyToolEnvironment = { x509UserProxy: undefined, portal: "https://portal.example.org", defaultProxyFile: "/tmp/x509up_u1000", hostname: "test" };
 
 describe("certbridge-proxy-init options", () => {
-  test("--valid HH:MM", () => {
+  test("--valid: HH:MM and the unit sums of every other Certbridge tool (lib/duration.ts)", () => {
     for (const [text, seconds] of [
       ["12:00", 43200],
       ["0:01", 60],
       ["00:30", 1800],
       ["168:00", 604800],
       [" 1:30 ", 5400],
+      ["24h", 86400],
+      ["1d12h", 129600],
+      ["90m", 5400],
     ] as const) {
       assert.equal(parseValidity(text), seconds, text);
     }
-    for (const bad of ["12", "12:60", "1:5", "12h", "-1:00", "00:00", "1:00:00", "", "a:bc"]) {
+    for (const bad of ["12:60", "1:5", "12x", "-1:00", "00:00", "0h", "1:00:00", "", "a:bc"]) {
       assert.throws(() => parseValidity(bad), UsageError, bad);
     }
   });
@@ -77,7 +82,7 @@ describe("certbridge-proxy-init options", () => {
       [[], /no portal/, { portal: undefined }],
       [["--portal", "ftp://x"], /--portal/],
       [["--portal", "not a url"], /--portal/],
-      [["--valid", "25"], /--valid must be HH:MM/],
+      [["--valid", "soon"], /--valid: "soon" is not a duration/],
       [["--renew"], /--renew needs --refresh-token-file/],
       [["--once"], /--once only applies with --renew/],
       [["--renew", "--refresh-token-file", "f", "--renew-fraction", "1.5"], /--renew-fraction: must be below 1/],
@@ -99,16 +104,66 @@ describe("certbridge-proxy-init options", () => {
     assert.ok(o !== "help");
     assert.deepEqual(o, { file: path.resolve("p.pem"), exists: true, validSeconds: 5400, timeleft: false, fqan: false });
     assert.deepEqual(parseProxyInfoArgs(["--fqan", "-f", "p.pem"], env), { file: path.resolve("p.pem"), exists: false, validSeconds: undefined, timeleft: false, fqan: true });
-    assert.throws(() => parseProxyInfoArgs(["--valid", "90"], env), UsageError);
+    assert.throws(() => parseProxyInfoArgs(["--valid", "1:5"], env), UsageError);
     for (const bad of [["--timeleft", "--exists"], ["--fqan", "--exists"], ["--fqan", "--valid", "1:00"], ["--fqan", "--timeleft"]]) {
       assert.throws(() => parseProxyInfoArgs(bad, env), UsageError, bad.join(" "));
     }
   });
 
+  test("voms-proxy-init / voms-proxy-info spellings: -all, -file, -valid, -voms, -out with one dash", () => {
+    const cases: [string[], Partial<{ file: string; exists: boolean; validSeconds: number | undefined; timeleft: boolean }>][] = [
+      [["-all"], { file: "/tmp/x509up_u1000" }],
+      [["-all", "-file", "p.pem"], { file: path.resolve("p.pem") }],
+      [["-file=p.pem"], { file: path.resolve("p.pem") }],
+      [["-exists", "-valid", "12:00"], { exists: true, validSeconds: 43200 }],
+      [["-exists", "-valid", "24h"], { exists: true, validSeconds: 86400 }],
+      [["-timeleft"], { timeleft: true }],
+      [["--all", "--file", "p.pem", "-e"], { file: path.resolve("p.pem"), exists: true }],
+    ];
+    for (const [argv, want] of cases) {
+      const o = parseProxyInfoArgs(argv, env);
+      assert.ok(o !== "help", argv.join(" "));
+      for (const [k, v] of Object.entries(want)) assert.deepEqual(o[k as keyof typeof o], v, `${argv.join(" ")}: ${k}`);
+    }
+    const init = parseProxyInitArgs(["-voms", "biomed", "-valid", "24:00", "-out", "p.pem", "-q"], env);
+    assert.ok(init !== "help");
+    assert.deepEqual([init.voms, init.lifetimeSeconds, init.out, init.quiet], [["biomed"], 86400, path.resolve("p.pem"), true]);
+    assert.equal((parseProxyInitArgs(["--valid", "1d12h"], env) as { lifetimeSeconds: number }).lifetimeSeconds, 129600);
+    // unknown single-dash words stay errors; arguments after -- are left alone
+    assert.throws(() => parseProxyInfoArgs(["-bogus"], env), UsageError);
+    assert.deepEqual(normalizeDashes(["-all", "--", "-all"], { all: { type: "boolean" } }), ["--all", "--", "-all"]);
+  });
+
+  test("offline_access (a refresh token, a lasting consent) is asked for only with --refresh-token-file", () => {
+    assert.equal(loginScopes(undefined), "openid profile proxy");
+    assert.equal(loginScopes("/home/u/.certbridge/rt.json"), "openid profile offline_access proxy");
+  });
+
+  test("the refresh-token directory is made (0700) or the problem reported before the browser step", () => {
+    const dir = tempDir("rtdir");
+    const file = path.join(dir, "a", "b", "rt.json");
+    prepareRefreshTokenDir(file);
+    assert.equal(fs.statSync(path.dirname(file)).mode & 0o777, 0o700);
+    const blocker = path.join(dir, "plain-file");
+    fs.writeFileSync(blocker, "");
+    assert.throws(() => prepareRefreshTokenDir(path.join(blocker, "rt.json")), (e: Error) => e instanceof CredentialError && /ENOTDIR|EEXIST/.test(e.message) && /nothing was sent/.test(e.message));
+    assert.throws(() => prepareRefreshTokenDir(dir), (e: Error) => e instanceof CredentialError && /EISDIR/.test(e.message));
+  });
+
+  test("a warning when the VOMS attributes end before the proxy", () => {
+    const now = Date.parse("2026-01-01T00:00:00Z");
+    const at = (h: number) => new Date(now + h * 3600_000);
+    const ac = (vo: string, end: number) => ({ vo, notAfter: at(end) }) as ProxyFileInfo["voms"][number];
+    const info = { notAfter: at(24), voms: [ac("biomed", 12), ac("atlas", 24)] } as unknown as ProxyFileInfo;
+    const w = shortAcWarnings(info, now);
+    assert.equal(w.length, 1);
+    assert.match(w[0]!, /VOMS attributes of biomed end at 2026-01-01T12:00:00.000Z \(in 12h\), 12h before the proxy/);
+  });
+
   test("the programs exit 2 with one clear line for usage errors, 1 for runtime errors", async () => {
-    const usage = run(process.execPath, [PROXY_INIT, "--portal", "http://localhost:9", "--valid", "12h"]);
+    const usage = run(process.execPath, [PROXY_INIT, "--portal", "http://localhost:9", "--valid", "12x"]);
     assert.equal(usage.status, 2);
-    assert.match(usage.stderr, /^certbridge-proxy-init: --valid must be HH:MM, e.g. 12:00 \(got "12h"\)\n/);
+    assert.match(usage.stderr, /^certbridge-proxy-init: --valid: "12x" is not a duration \(use seconds, 12h, 1d12h, 90m or HH:MM\)\n/);
     const runtime = run(process.execPath, [PROXY_INIT, "--renew", "--once", "--refresh-token-file", "/nonexistent/rt.json"]);
     assert.equal(runtime.status, 1);
     assert.equal(runtime.stderr, "certbridge-proxy-init: no refresh token in /nonexistent/rt.json: log in first with certbridge-proxy-init --refresh-token-file /nonexistent/rt.json\n");
@@ -120,7 +175,7 @@ describe("certbridge-proxy-init options", () => {
     assert.equal(info.status, 1);
     assert.match(info.stderr, /cannot read \/nonexistent\/proxy: ENOENT/);
     assert.equal(run(process.execPath, [PROXY_INFO, "--exists", "--file", "/nonexistent/proxy"]).status, 1);
-    assert.equal(run(process.execPath, [PROXY_INFO, "--valid", "99"]).status, 2);
+    assert.equal(run(process.execPath, [PROXY_INFO, "--valid", "99x"]).status, 2);
   });
 });
 

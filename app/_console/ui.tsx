@@ -10,6 +10,8 @@ import { forbidden, notFound, redirect } from "next/navigation";
 import { describeError } from "../../lib/http";
 import { portal } from "../../lib/runtime";
 import type { CertificateViews, Viewer } from "../../lib/console";
+import type { AuditActor } from "../../lib/console/audit";
+import { FORM_FLASH_HEADER, type FormFlash } from "../../lib/console/forms";
 
 /** The console gate for a page: a redirect to sign in and come back to `path`, or a 403 page (not a redirect loop). */
 async function gatePage(path: string, role: "person" | "admin"): Promise<Viewer> {
@@ -118,6 +120,34 @@ export function PostButton({ viewer, action, label, ariaLabel }: { viewer: Viewe
   );
 }
 
+/** A refused form's message and typed values for the page at `path` (one view only; see lib/console/forms.ts). */
+export async function formFlash(path: string): Promise<FormFlash | null> {
+  return portal().console.forms.recall((await headers()).get(FORM_FLASH_HEADER), path);
+}
+
+/** The first value typed into `name` before the form was refused. */
+export const kept = (flash: FormFlash | null | undefined, name: string): string | undefined => flash?.values[name]?.[0];
+
+/** The error next to the field it is about. */
+export function FieldError({ flash, field }: { flash: FormFlash | null | undefined; field: string }) {
+  if (!flash || flash.field !== field) return null;
+  return (
+    <span className="field-error" role="alert" id={`${field}-error`}>
+      {flash.error}
+    </span>
+  );
+}
+
+/** A refused form's message that names none of `fields`: shown above the form. */
+export function FormError({ flash, fields }: { flash: FormFlash | null | undefined; fields: readonly string[] }) {
+  if (!flash || (flash.field && fields.includes(flash.field))) return null;
+  return (
+    <p className="error" role="alert">
+      {flash.error}
+    </p>
+  );
+}
+
 export function Flash({ params }: { params: URLSearchParams }) {
   const error = params.get("error");
   const done = params.get("done");
@@ -138,6 +168,28 @@ export function Flash({ params }: { params: URLSearchParams }) {
 }
 
 export const Badge = ({ value }: { value: string }) => <span className={`badge ${value}`}>{value}</span>;
+
+/** A certificate's state; a proxy of a revoked user certificate says why it is revoked. */
+export const StateBadge = ({ state }: { state: string }) =>
+  state === "issuer-revoked" ? <span className="badge revoked" title="the user certificate that signed this proxy is revoked">revoked (issuer revoked)</span> : <Badge value={state} />;
+
+/** A slash-form DN that wraps between its RDNs, not inside a name. */
+export function Dn({ dn }: { dn: string }) {
+  const parts = dn.split(/(?=\/[A-Za-z][A-Za-z0-9.]*=)/);
+  return (
+    <span className="dn">
+      {parts.map((p, i) => (
+        <span key={i}>
+          {i ? <wbr /> : null}
+          {p}
+        </span>
+      ))}
+    </span>
+  );
+}
+
+/** Where a certificate's key came from, in the filter's words. */
+export const KEY_SOURCE_LABELS: Record<string, string> = { csr: "CSR (requester's key)", spki: "requester's public key", server: "server-made", ca: "held by the CA" };
 
 /** UTC, to the second: operators correlate with logs. */
 export function Time({ at }: { at: Date | null | undefined }) {
@@ -173,7 +225,7 @@ export function CertificateTable({ rows, admin }: { rows: CertificateRow[]; admi
         <thead>
           <tr>
             {admin ? <th scope="col">Subject</th> : null}
-            <th scope="col">Serial{admin ? " (hex / dec)" : ""}</th><th scope="col">Kind</th><th scope="col">Gateway</th><th scope="col">VO{admin ? " / FQANs" : ""}</th>
+            <th scope="col">Serial (hex)</th><th scope="col">Kind</th><th scope="col">Gateway</th><th scope="col">VO{admin ? " / FQANs" : ""}</th>
             {admin ? <th scope="col">Key</th> : null}
             <th scope="col">Issued</th><th scope="col">Expires</th><th scope="col">Status</th>
           </tr>
@@ -181,18 +233,17 @@ export function CertificateTable({ rows, admin }: { rows: CertificateRow[]; admi
         <tbody>
           {rows.map((c) => (
             <tr key={c.id}>
-              {admin ? <td data-label="Subject" className="dn"><a href={`${base}/${c.id}`}>{c.subject}</a></td> : null}
+              {admin ? <td data-label="Subject" className="subject"><a href={`${base}/${c.id}`}><Dn dn={c.subject} /></a></td> : null}
               <td data-label="Serial">
-                {admin ? <code>{c.serialHex}</code> : <a href={`${base}/${c.id}`}><code>{c.serialHex}</code></a>}
-                {admin ? <div className="hint">{c.serialDec}</div> : null}
+                {admin ? <code className="serial" title={`decimal ${c.serialDec}`}>{c.serialHex}</code> : <a href={`${base}/${c.id}`}><code className="serial" title={`decimal ${c.serialDec}`}>{c.serialHex}</code></a>}
               </td>
               <td data-label="Kind">{c.kind === "user" ? "user certificate" : "proxy"}</td>
               <td data-label="Gateway">{c.clientId ?? "—"}</td>
               <td data-label="VO">{c.vo ?? "—"}{admin && c.fqans ? <div className="hint">{(JSON.parse(c.fqans) as string[]).join(" ")}</div> : null}</td>
-              {admin ? <td data-label="Key">{c.keySource}</td> : null}
+              {admin ? <td data-label="Key">{c.keySource ? (KEY_SOURCE_LABELS[c.keySource] ?? c.keySource) : "—"}</td> : null}
               <td data-label="Issued"><Time at={c.createdAt} /></td>
               <td data-label="Expires"><Time at={c.notAfter} /></td>
-              <td data-label="Status"><Badge value={c.state} /></td>
+              <td data-label="Status"><StateBadge state={c.state} /></td>
             </tr>
           ))}
         </tbody>
@@ -209,7 +260,7 @@ export function CertificateView({ detail, pemHref, admin }: { detail: Certificat
   return (
     <>
       <h1>
-        {row.kind === "user" ? "User certificate" : "Proxy certificate"} {row.serialHex} <Badge value={row.state} />
+        {row.kind === "user" ? "User certificate" : "Proxy certificate"} <code className="serial">{row.serialHex}</code> <StateBadge state={row.state} />
       </h1>
       <p className="actions">
         <a href={pemHref} download>
@@ -220,18 +271,21 @@ export function CertificateView({ detail, pemHref, admin }: { detail: Certificat
       <div className="table-wrap">
         <table className="data kv">
           <tbody>
-            <tr><th scope="row">Subject</th><td className="dn">{decoded.subject}</td></tr>
-            <tr><th scope="row">Issuer</th><td className="dn">{decoded.issuer}</td></tr>
-            <tr><th scope="row">Serial</th><td><code>{row.serialHex}</code> (hex), <code>{row.serialDec}</code> (decimal)</td></tr>
+            <tr><th scope="row">Subject</th><td><Dn dn={decoded.subject} /></td></tr>
+            <tr><th scope="row">Issuer</th><td><Dn dn={decoded.issuer} /></td></tr>
+            <tr><th scope="row">Serial</th><td><code className="serial">{row.serialHex}</code> (hex)<br /><code className="serial">{row.serialDec}</code> (decimal)</td></tr>
             <tr><th scope="row">Valid</th><td><Time at={decoded.notBefore} /> to <Time at={decoded.notAfter} /></td></tr>
             <tr><th scope="row">Key</th><td>{decoded.publicKey.algorithm} {decoded.publicKey.bits ?? ""} bits, {row.keySource === "server" ? "made by the portal" : row.keySource === "ca" ? "made and kept (encrypted) by the portal's CA" : "the requester's own (CSR)"}</td></tr>
             <tr><th scope="row">Signature</th><td>{decoded.signatureAlgorithm}</td></tr>
             <tr><th scope="row">Gateway</th><td>{detail.client ? `${detail.client.name} (${detail.client.id})` : row.clientId ?? "—"}</td></tr>
-            <tr><th scope="row">Requested by</th><td>{detail.requestedBy ? <>{detail.requestedBy.actor} from {detail.requestedBy.ip ?? "an unknown address"} at <Time at={detail.requestedBy.at} /></> : "—"}</td></tr>
+            <tr><th scope="row">Requested by</th><td>{detail.requestedBy ? <><Actor actor={detail.requestedBy.actor} /> from {detail.requestedBy.ip ?? "an unknown address"} at <Time at={detail.requestedBy.at} /></> : "—"}</td></tr>
+            {detail.parent ? (
+              <tr><th scope="row">Signed by</th><td>user certificate <a href={`${admin ? "/admin/certificates" : "/account/certificates"}/${detail.parent.id}`}><code className="serial">{detail.parent.serialHex}</code></a>{detail.parent.status === "revoked" ? <> (revoked <Time at={detail.parent.revokedAt} />: {detail.parent.revocationReasonName})</> : null}</td></tr>
+            ) : null}
             {admin && detail.owner ? (
               <tr><th scope="row">Person</th><td>{detail.owner.displayName} (<a href={`/admin/certificates?identity=${detail.owner.id}`}>all certificates</a>, <a href={`/admin/audit?identity=${detail.owner.id}`}>audit</a>)</td></tr>
             ) : null}
-            {row.status === "revoked" ? <tr><th scope="row">Revoked</th><td><Time at={row.revokedAt} /> (reason code {row.revocationReason})</td></tr> : null}
+            {row.status === "revoked" ? <tr><th scope="row">Revoked</th><td><Time at={row.revokedAt} /> ({row.revocationReasonName})</td></tr> : null}
           </tbody>
         </table>
       </div>
@@ -273,13 +327,23 @@ export function CertificateView({ detail, pemHref, admin }: { detail: Certificat
   );
 }
 
-type AuditRow = { id: string; at: Date; action: string; actor: string; outcome: string; clientId: string | null; ip: string | null; details: string; identityId: string | null; certificateId: string | null };
+type AuditRow = { id: string; at: Date; action: string; outcome: string; clientId: string | null; ip: string | null; identityId: string | null; certificateId: string | null; actorView: AuditActor; person: string | null; fields: [string, string][] };
+
+/** An actor by name; the raw id (user:<uuid>) on hover. */
+export function Actor({ actor }: { actor: string | AuditActor }) {
+  if (typeof actor === "string") return <code>{actor}</code>;
+  return (
+    <span className={`actor ${actor.kind}`} title={actor.raw}>
+      {actor.label}
+    </span>
+  );
+}
 
 export function AuditTable({ rows, links = false }: { rows: AuditRow[]; links?: boolean }) {
   if (!rows.length) return <p className="muted">No events.</p>;
   return (
     <div className="table-wrap">
-      <table className="data responsive">
+      <table className="data responsive audit">
         <thead>
           <tr><th scope="col">When (UTC)</th><th scope="col">Action</th><th scope="col">Outcome</th><th scope="col">Actor</th><th scope="col">Gateway</th><th scope="col">IP</th><th scope="col">Details</th></tr>
         </thead>
@@ -289,11 +353,23 @@ export function AuditTable({ rows, links = false }: { rows: AuditRow[]; links?: 
               <td data-label="When"><Time at={r.at} /></td>
               <td data-label="Action">{r.action}</td>
               <td data-label="Outcome"><Badge value={r.outcome} /></td>
-              <td data-label="Actor"><code>{r.actor}</code></td>
+              <td data-label="Actor">
+                {links && r.actorView.identityId ? <a href={`/admin/audit?identity=${encodeURIComponent(r.actorView.identityId)}`}><Actor actor={r.actorView} /></a> : <Actor actor={r.actorView} />}
+                {r.person && r.identityId !== r.actorView.identityId ? <div className="hint">for {r.person}</div> : null}
+              </td>
               <td data-label="Gateway">{r.clientId ?? "—"}</td>
               <td data-label="IP">{r.ip ?? "—"}</td>
               <td data-label="Details">
-                <code>{r.details === "{}" ? "" : r.details}</code>
+                {r.fields.length ? (
+                  <dl className="fields">
+                    {r.fields.map(([k, v], i) => (
+                      <div key={i}>
+                        <dt>{k}</dt>
+                        <dd>{v}</dd>
+                      </div>
+                    ))}
+                  </dl>
+                ) : null}
                 {links && r.certificateId ? <div><a href={`/admin/certificates/${r.certificateId}`}>certificate</a></div> : null}
               </td>
             </tr>

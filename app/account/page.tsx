@@ -1,7 +1,7 @@
 import { portal } from "../../lib/runtime";
 import { formatDuration } from "../../lib/duration";
 import { isRoleFqan, longFqan } from "../../lib/voms/membership";
-import { CertificateTable, Console, Csrf, Flash, PostButton, Time, paramsOf, requireViewer, type SearchParams } from "../_console/ui";
+import { CertificateTable, Console, Csrf, FieldError, Flash, PostButton, Time, formFlash, kept, paramsOf, requireViewer, type SearchParams } from "../_console/ui";
 
 export const metadata = { title: "Your account · Certbridge" };
 
@@ -12,10 +12,16 @@ export default async function Account({ searchParams }: { searchParams: SearchPa
   const params = await paramsOf(searchParams);
   const a = await portal().console.account.account(viewer);
   const lifetimes = LIFETIMES.filter((s) => s <= a.proxyLifetimes.max);
+  // a refused form comes back with what was typed and the error next to its field
+  const flash = await formFlash("/account");
+  const sshFlash = flash?.values.public_key !== undefined ? flash : null;
+  const proxyFlash = flash?.values.lifetime !== undefined ? flash : null;
+  const otherFlash = flash && !sshFlash && !proxyFlash ? flash : null;
   return (
     <Console viewer={viewer} current="/account">
       <h1>Your account</h1>
       <Flash params={params} />
+      {otherFlash ? <p className="error" role="alert">{otherFlash.error}</p> : null}
       <section aria-labelledby="identity">
         <h2 id="identity">Your identity</h2>
         <div className="table-wrap">
@@ -58,7 +64,7 @@ export default async function Account({ searchParams }: { searchParams: SearchPa
                     <td data-label="Since"><Time at={c.grantedAt} /></td>
                     <td data-label="Until"><Time at={c.refreshUntil ?? c.expiresAt} /></td>
                     <td data-label="Action">
-                      <PostButton viewer={viewer} action={`/account/consents/${encodeURIComponent(c.grantId)}`} label="Revoke" ariaLabel={`Revoke consent for ${c.clientName}`} />
+                      <a className="button danger" href={`/account/consents/${encodeURIComponent(c.grantId)}/revoke`} aria-label={`Revoke consent for ${c.clientName}…`}>Revoke…</a>
                     </td>
                   </tr>
                 ))}
@@ -117,11 +123,13 @@ export default async function Account({ searchParams }: { searchParams: SearchPa
           <Csrf viewer={viewer} />
           <label>
             Public key <span className="hint">(the .pub file: ssh-ed25519, ecdsa-sha2-nistp256/384/521, or ssh-rsa of at least 2048 bits)</span>
-            <textarea name="public_key" rows={3} required placeholder="ssh-ed25519 AAAAC3Nza… you@laptop" spellCheck={false} />
+            <textarea name="public_key" rows={3} required placeholder="ssh-ed25519 AAAAC3Nza… you@laptop" spellCheck={false} defaultValue={kept(sshFlash, "public_key")} {...(sshFlash?.field === "public_key" ? { "aria-invalid": true, "aria-describedby": "public_key-error" } : {})} />
+            <FieldError flash={sshFlash} field="public_key" />
           </label>
           <label>
             Label <span className="hint">(optional; defaults to the key&apos;s comment)</span>
-            <input name="label" maxLength={100} />
+            <input name="label" maxLength={100} defaultValue={kept(sshFlash, "label")} />
+            <FieldError flash={sshFlash} field="label" />
           </label>
           <div className="actions"><button type="submit">Add SSH key</button></div>
         </form>
@@ -139,15 +147,16 @@ export default async function Account({ searchParams }: { searchParams: SearchPa
           <Csrf viewer={viewer} />
           <label>
             Lifetime
-            <select name="lifetime" defaultValue={String(Math.min(a.proxyLifetimes.default, a.proxyLifetimes.max))}>
+            <select name="lifetime" defaultValue={kept(proxyFlash, "lifetime") ?? String(Math.min(a.proxyLifetimes.default, a.proxyLifetimes.max))}>
               {[...new Set([...lifetimes, a.proxyLifetimes.default])].sort((x, y) => x - y).map((s) => (
                 <option key={s} value={String(s)}>{formatDuration(s)}</option>
               ))}
             </select>
+            <FieldError flash={proxyFlash} field="lifetime" />
           </label>
           <label>
             VOMS attributes
-            <select name="vo" defaultValue="">
+            <select name="vo" defaultValue={kept(proxyFlash, "vo") ?? ""}>
               <option value="">none (plain proxy)</option>
               {a.memberships.filter((m) => m.served).flatMap((m) => [
                 <option key={m.vo} value={m.vo}>{m.vo} (your groups, no role)</option>,
@@ -156,10 +165,12 @@ export default async function Account({ searchParams }: { searchParams: SearchPa
                 ...m.fqans.filter((f) => !isRoleFqan(f) && f !== longFqan(`/${m.vo}`)).map((f) => <option key={f} value={`${m.vo}:${f}`}>{f} first</option>),
               ])}
             </select>
+            <FieldError flash={proxyFlash} field="vo" />
           </label>
           <label className="inline">
             <input type="checkbox" name="acknowledge" value="yes" required /> I will keep this file private and delete it when done.
           </label>
+          <FieldError flash={proxyFlash} field="acknowledge" />
           <div className="actions"><button type="submit" className="primary">Download proxy</button></div>
         </form>
       </section>

@@ -78,7 +78,7 @@ export default async function AdminOverview() {
             <tr><th scope="row">Valid until</th><td><Time at={o.ca.notAfter} /> ({o.ca.daysLeft} days)</td></tr>
             <tr><th scope="row">Key</th><td>RSA {o.ca.keyBits} bits</td></tr>
             <tr><th scope="row">SHA-256 fingerprint</th><td><code>{o.ca.fingerprintSha256}</code></td></tr>
-            <tr><th scope="row">CRL</th><td>number {o.crl.number}, last signed <Time at={o.crl.lastIssued} />, next update <Time at={o.crl.nextUpdate} />{crlDue !== null ? ` (in ${crlDue} h)` : ""}; each download is freshly signed and valid for {formatDuration(o.crl.lifetimeSeconds)} (<a href="/ca/crl.der">download</a>)</td></tr>
+            <tr><th scope="row">CRL</th><td>number {o.crl.number}, last signed <Time at={o.crl.lastIssued} /> <span className="hint">(its thisUpdate is back-dated 5 minutes for relying parties with slow clocks)</span>, next update <Time at={o.crl.nextUpdate} />{crlDue !== null ? ` (in ${crlDue} h)` : ""}; each download is freshly signed and valid for {formatDuration(o.crl.lifetimeSeconds)} (<a href="/ca/crl.der">download</a>)</td></tr>
           </tbody>
         </table>
       </div>

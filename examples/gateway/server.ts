@@ -95,9 +95,17 @@ async function getProxy(accessToken: string, voname?: string) {
   return { file: certs[0] + keyPem + certs.slice(1).join(""), notAfter: res.headers.get("x-proxy-not-after") };
 }
 
-function saveProxy(name: string, content: string): string {
+/**
+ * The proxy file's name for a user: their subject identifier when it is a plain token, else a
+ * hash of it, so no identifier can name a path outside PROXY_DIR (no "/", "..", NUL or spaces).
+ */
+function proxyFileName(sub: string): string {
+  return /^[A-Za-z0-9_-]{1,64}$/.test(sub) ? `x509up_${sub}` : `x509up_h${crypto.createHash("sha256").update(sub).digest("hex").slice(0, 32)}`;
+}
+
+function saveProxy(sub: string, content: string): string {
   fs.mkdirSync(PROXY_DIR, { recursive: true, mode: 0o700 });
-  const file = path.join(PROXY_DIR, `x509up_${name}`);
+  const file = path.join(PROXY_DIR, proxyFileName(sub));
   const tmp = `${file}.${crypto.randomBytes(4).toString("hex")}.tmp`;
   fs.writeFileSync(tmp, content, { mode: 0o600, flag: "wx" }); // never readable by others, even briefly
   fs.renameSync(tmp, file);
@@ -138,10 +146,13 @@ const server = http.createServer(async (req, res) => {
       res.writeHead(303, { location: target.href }).end();
     } else if (url.pathname === "/callback") {
       const tokens = await client.authorizationCodeGrant(config, url, { pkceCodeVerifier: s.verifier, expectedState: s.state });
-      const user = tokens.claims()!.sub;
+      const idToken = tokens.claims()!;
+      // The portal's ID token carries only the identifier; the name comes from userinfo (scope profile).
+      const info = await client.fetchUserInfo(config, tokens.access_token, idToken.sub).catch(() => null);
+      const name = [info?.name, idToken.name, info?.preferred_username].find((n): n is string => typeof n === "string" && n.length > 0) ?? "(no name given)";
       const proxy = await getProxy(tokens.access_token, s.voname);
-      const file = saveProxy(user, proxy.file);
-      res.end(page("Proxy saved", `<p>Signed in as <strong>${esc(String(tokens.claims()!.name ?? user))}</strong>.</p>
+      const file = saveProxy(idToken.sub, proxy.file);
+      res.end(page("Proxy saved", `<p>Signed in as <strong id="user-name">${esc(name)}</strong>.</p>
 <p>Proxy file: <code id="proxy-file">${esc(file)}</code></p><p>Valid until: <span id="not-after">${esc(proxy.notAfter ?? "")}</span></p>
 <p>VOMS attributes: <span id="voms">${esc(s.voname ?? "none requested")}</span></p>
 <p>Refresh token kept for renewal: ${tokens.refresh_token ? "yes" : "no"}</p>`));

@@ -71,7 +71,8 @@ export async function publishCrl(cb: { db: Db; ca: Certbridge["ca"]; clock: Cert
   const thisUpdate = new Date(now.getTime() - CRL_BACKDATE_SECONDS * 1000);
   const nextUpdate = new Date(now.getTime() + cb.config.ca.crlLifetimeSeconds * 1000);
   const revoked = await listRevokedForCrl(cb.db, cb.ca.subject, now);
-  const number = await recordCrlPublication(cb.db, cb.ca.fingerprint, thisUpdate, nextUpdate);
+  // recorded: when it was signed (the console's "last signed"), not the back-dated thisUpdate
+  const number = await recordCrlPublication(cb.db, cb.ca.fingerprint, now, nextUpdate);
   const tbs = encodeTbsCrl({
     issuer: cb.ca.parts.subject,
     thisUpdate,

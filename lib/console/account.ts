@@ -66,15 +66,36 @@ export class AccountConsole {
     await removeSshKey(this.cb.db, viewer.identity.id, id, { actor: `user:${viewer.identity.id}`, ip: req.ip });
   }
 
-  async revokeConsent(req: FormRequest, grantId: string) {
+  /** One of the person's consents, for the page that confirms its revocation. */
+  async consent(viewer: Viewer, grantId: string) {
+    const grant = (await listGrantsOfAccount(this.cb.db, viewer.identity.id, this.cb.clock())).find((g) => g.grantId === grantId);
+    if (!grant) throw notFound("no such consent (already revoked?)");
+    const client = (await listClients(this.cb.db)).find((c) => c.id === grant.clientId);
+    return { ...grant, clientName: client?.name ?? grant.clientId };
+  }
+
+  /**
+   * Withdraw a consent, once the person has confirmed (confirm=yes): the grant and every token
+   * under it. Says what went: the client, and how many tokens of each kind were still live.
+   */
+  async revokeConsent(req: FormRequest, grantId: string): Promise<{ clientId: string; clientName: string; summary: string }> {
     const viewer = await this.gate.require(req, "person", "consent.revoke");
-    const clientId = await deleteGrantOfAccount(this.cb.db, viewer.identity.id, grantId, {
+    if (req.form.get("confirm") !== "yes") throw invalidRequest("confirm the revocation on its page first");
+    const r = await deleteGrantOfAccount(this.cb.db, viewer.identity.id, grantId, {
       action: "consent.revoke",
       actor: `user:${viewer.identity.id}`,
       ip: req.ip,
     });
-    if (!clientId) throw notFound("no such consent (already revoked?)");
-    return { clientId };
+    if (!r) throw notFound("no such consent (already revoked?)");
+    const clientId = r.clientId ?? "?";
+    const clientName = (await listClients(this.cb.db)).find((c) => c.id === clientId)?.name ?? clientId;
+    const n = (model: string) => r.tokens[model] ?? 0;
+    const parts = [
+      n("RefreshToken") ? `${n("RefreshToken")} refresh token${n("RefreshToken") === 1 ? "" : "s"}` : "",
+      n("AccessToken") ? `${n("AccessToken")} access token${n("AccessToken") === 1 ? "" : "s"}` : "",
+    ].filter(Boolean);
+    const summary = `Consent for ${clientName} (${clientId}) revoked${parts.length ? `, with ${parts.join(" and ")}` : ", no token was still valid"}: it can no longer obtain proxies in your name.`;
+    return { clientId, clientName, summary };
   }
 
   /** "Get a proxy now": a server-made key, for people without a gateway. */

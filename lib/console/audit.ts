@@ -2,9 +2,91 @@
 import { z } from "zod";
 import type { Certbridge } from "../certbridge";
 import { invalidRequest } from "../errors";
-import { recordAudit, searchAuditEvents, type AuditFilter } from "../db";
+import { findIdentityNames, recordAudit, searchAuditEvents, type AuditFilter, type Db } from "../db";
 import type { Viewer } from "./gate";
 import { DAY, adminActor } from "./forms";
+
+/** Every action the portal records, by family: the audit filter offers each family and each action. */
+export const AUDIT_ACTIONS = {
+  login: ["login"],
+  console: ["console.login"],
+  identity: ["identity.create"],
+  consent: ["consent.grant", "consent.deny", "consent.revoke"],
+  token: ["token.issue", "token.refuse"],
+  proxy: ["proxy.issue", "proxy.refuse"],
+  certificate: ["certificate.issue", "certificate.revoke"],
+  client: ["client.register", "client.update", "client.suspend", "client.activate", "client.rotate_secret", "client.remove"],
+  sshkey: ["sshkey.add", "sshkey.delete"],
+  admin: ["admin.refuse"],
+  audit: ["audit.export"],
+  ca: ["ca.create", "ca.register"],
+} as const;
+
+/** The action filter's choices: "" (any), then each family ("proxy.", shown as proxy.*) followed by its actions. */
+export const AUDIT_ACTION_CHOICES: string[] = ["", ...Object.entries(AUDIT_ACTIONS).flatMap(([family, actions]) => [`${family}.`, ...actions.filter((a) => a !== family)])];
+
+const FIELD_LABELS: Record<string, string> = {
+  scopes: "scopes",
+  grantId: "consent",
+  replaced: "replaced consents",
+  tokens: "tokens revoked",
+  issuer: "IdP",
+  reason: "reason",
+  by: "by",
+  format: "format",
+  filter: "filter",
+  lifetime: "lifetime",
+  lifetimeSeconds: "lifetime",
+  serial: "serial",
+  serialHex: "serial",
+  vo: "VO",
+  fqans: "FQANs",
+  error: "error",
+  comment: "comment",
+};
+
+/** One audit detail value as text: lists joined, small objects as key=value. */
+function detailText(v: unknown): string {
+  if (v === null || v === undefined) return "—";
+  if (Array.isArray(v)) return v.map(detailText).join(", ");
+  if (typeof v === "object") return Object.entries(v as Record<string, unknown>).map(([k, x]) => `${k}=${detailText(x)}`).join(", ");
+  return String(v);
+}
+
+export interface AuditActor {
+  kind: "person" | "administrator" | "gateway" | "system" | "other";
+  /** A name people recognise; the raw actor stays available (title, exports). */
+  label: string;
+  raw: string;
+  identityId: string | null;
+}
+
+export type DescribedAuditRow<R> = R & { actorView: AuditActor; person: string | null; fields: [string, string][] };
+
+/** Audit rows for people to read: actors and persons by name, details as labelled fields. */
+export async function describeAuditRows<R extends { actor: string; identityId: string | null; details: string }>(db: Db, rows: R[]): Promise<DescribedAuditRow<R>[]> {
+  const idOf = (actor: string) => /^(?:user|admin):(.+)$/.exec(actor)?.[1] ?? null;
+  const names = await findIdentityNames(db, [...rows.map((r) => idOf(r.actor)), ...rows.map((r) => r.identityId)].filter((x): x is string => !!x));
+  return rows.map((r) => {
+    const id = idOf(r.actor);
+    const kind: AuditActor["kind"] = r.actor.startsWith("user:") ? "person" : r.actor.startsWith("admin:") ? "administrator" : r.actor.startsWith("client:") ? "gateway" : r.actor === "system" ? "system" : "other";
+    const label = id ? `${names.get(id)?.displayName ?? "unknown person"}${kind === "administrator" ? " (admin)" : ""}` : kind === "gateway" ? r.actor.slice("client:".length) : r.actor;
+    let details: Record<string, unknown> = {};
+    try {
+      const parsed = JSON.parse(r.details) as unknown;
+      if (parsed && typeof parsed === "object" && !Array.isArray(parsed)) details = parsed as Record<string, unknown>;
+      else details = { value: parsed };
+    } catch {
+      details = { value: r.details };
+    }
+    return {
+      ...r,
+      actorView: { kind, label, raw: r.actor, identityId: id },
+      person: r.identityId ? (names.get(r.identityId)?.displayName ?? null) : null,
+      fields: Object.entries(details).map(([k, v]) => [FIELD_LABELS[k] ?? k.replace(/([a-z])([A-Z])/g, "$1 $2").toLowerCase(), detailText(v)] as [string, string]),
+    };
+  });
+}
 
 const auditQuery = z.object({
   action: z.string().trim().regex(/^[a-z_.]{1,40}$/, "an action is like proxy.issue, or a family like proxy.").optional().or(z.literal("").transform(() => undefined)),
@@ -54,6 +136,9 @@ function csvField(v: string): string {
 export class AuditLogView {
   constructor(private readonly cb: Certbridge) {}
 
+  /** The action filter's choices (families as "proxy.", then their actions). */
+  readonly actionChoices = AUDIT_ACTION_CHOICES;
+
   async auditLog(params: URLSearchParams, pageSize = 100) {
     const q = auditQuery.safeParse(Object.fromEntries(params));
     if (!q.success) throw invalidRequest(q.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; "));
@@ -61,7 +146,7 @@ export class AuditLogView {
     const page = rows.slice(0, pageSize);
     const last = page[page.length - 1];
     return {
-      rows: page,
+      rows: await describeAuditRows(this.cb.db, page),
       nextCursor: rows.length > pageSize && last ? Buffer.from(JSON.stringify({ t: last.at.toISOString(), i: last.id })).toString("base64url") : null,
     };
   }

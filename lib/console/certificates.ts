@@ -9,7 +9,15 @@ import { findClient } from "../oidc/clients";
 import { decodeCertificate } from "../pki/inspect";
 import { pemBlocks, toPem } from "../pki/der";
 import type { ConsoleGate } from "./gate";
+import { describeAuditRows } from "./audit";
 import { adminActor, parseForm, reasonField, type FormRequest } from "./forms";
+
+/** What a certificate's status badge says: a proxy of a revoked user certificate is revoked too. */
+export type CertificateState = "valid" | "expired" | "revoked" | "issuer-revoked";
+
+const REASON_NAMES = new Map<number, string>(Object.entries(REVOCATION_REASONS).map(([name, code]) => [code, name]));
+/** RFC 5280 §5.3.1 reason code as its name ("superseded"), or the bare code when unknown. */
+export const revocationReasonName = (code: number | null): string | null => (code === null ? null : (REASON_NAMES.get(code) ?? `reason code ${code}`));
 
 export class CertificateViews {
   constructor(
@@ -28,14 +36,24 @@ export class CertificateViews {
         status: get("status") as "valid" | "expired" | "revoked" | undefined,
         clientId: get("client"),
         vo: get("vo"),
-        keySource: get("key") as "csr" | "server" | undefined,
+        keySource: get("key") as "csr" | "server" | "ca" | undefined,
         identityId: ownerId ?? get("identity"),
         limit: get("limit") ?? 50,
         cursor: get("cursor"),
       },
       this.cb.clock(),
     );
-    return result;
+    // proxies of a revoked user certificate: revoked as far as any relying party is concerned
+    const parents = [...new Set(result.rows.filter((r) => r.kind === "proxy" && r.parentId && r.state === "valid").map((r) => r.parentId!))];
+    const revokedParents = new Set((await Promise.all(parents.map((id) => findCertificate(this.cb.db, { id })))).filter((p) => p?.status === "revoked").map((p) => p!.id));
+    return {
+      ...result,
+      rows: result.rows.map((r) => ({
+        ...r,
+        state: (r.parentId && revokedParents.has(r.parentId) ? "issuer-revoked" : r.state) as CertificateState,
+        revocationReasonName: revocationReasonName(r.revocationReason),
+      })),
+    };
   }
 
   /** One certificate with its decoding and audit trail; with `ownerId`, only that person's. */
@@ -52,10 +70,13 @@ export class CertificateViews {
     ]);
     const issuance = audit.find((a) => a.action === "proxy.issue" || a.action === "certificate.issue");
     const now = this.cb.clock();
+    const parent = row.kind === "proxy" && row.parentId ? await findCertificate(this.cb.db, { id: row.parentId }) : null;
+    const state: CertificateState = row.status === "valid" && row.notAfter <= now ? "expired" : row.status === "valid" && parent?.status === "revoked" ? "issuer-revoked" : (row.status as "valid" | "revoked");
     return {
-      row: { ...row, state: row.status === "valid" && row.notAfter <= now ? ("expired" as const) : (row.status as "valid" | "revoked") },
+      row: { ...row, state, revocationReasonName: revocationReasonName(row.revocationReason) },
+      parent: parent ? { id: parent.id, serialHex: parent.serialHex, status: parent.status, revokedAt: parent.revokedAt, revocationReasonName: revocationReasonName(parent.revocationReason) } : null,
       decoded,
-      audit,
+      audit: await describeAuditRows(this.cb.db, audit),
       requestedBy: issuance ? { actor: issuance.actor, ip: issuance.ip, at: issuance.at } : null,
       owner: owner ? { id: owner.id, displayName: owner.displayName, subject: owner.subject, issuer: owner.issuer } : null,
       client: client ? { id: client.id, name: client.name } : null,

@@ -6,6 +6,7 @@ import { countProxiesByClient, searchAuditEvents } from "../db";
 import { CLI_CLIENT_ID, GATEWAY_SCOPES, allowedVosOf, findClient, listClients, registerClient, removeClient, rotateClientSecret, setClientStatus } from "../oidc/clients";
 import { openSealedKey, sealKey } from "../pki/seal";
 import { cookieValue } from "./session";
+import { describeAuditRows } from "./audit";
 import type { ConsoleGate, Viewer } from "./gate";
 import { DAY, adminActor, lifetimeSeconds, optionalText, parseForm, reasonField, text, type FormRequest } from "./forms";
 
@@ -49,7 +50,7 @@ export class GatewayAdmin {
   async client(id: string) {
     const c = await findClient(this.cb.db, id);
     if (!c) throw notFound(`no client ${id}`);
-    const recent = await searchAuditEvents(this.cb.db, { clientId: id, action: "client." }, 20);
+    const recent = await describeAuditRows(this.cb.db, await searchAuditEvents(this.cb.db, { clientId: id, action: "client." }, 20));
     return { ...c, redirectUris: JSON.parse(c.redirectUris) as string[], allowedVos: allowedVosOf(c), scopes: c.scopes.split(" "), builtIn: c.id === CLI_CLIENT_ID, recent };
   }
 

@@ -11,9 +11,11 @@ import { CertificateViews } from "./certificates";
 import { GatewayAdmin } from "./gateways";
 import { AuditLogView } from "./audit";
 import { AccountConsole } from "./account";
+import { FormMemory } from "./forms";
 
 export type { Viewer, GateRequest, Role } from "./gate";
-export type { FormRequest } from "./forms";
+export type { FormRequest, FormFlash, FormMemory } from "./forms";
+export { FORM_FLASH_COOKIE, FORM_FLASH_HEADER } from "./forms";
 export type { AuditQuery } from "./audit";
 export { SECRET_FLASH_COOKIE } from "./gateways";
 export type { ConsoleGate, AdminOverview, CertificateViews, GatewayAdmin, AuditLogView, AccountConsole };
@@ -25,6 +27,7 @@ export interface Consoles {
   gateways: GatewayAdmin;
   audit: AuditLogView;
   account: AccountConsole;
+  forms: FormMemory;
 }
 
 export function createConsoles(cb: Certbridge): Consoles {
@@ -37,5 +40,6 @@ export function createConsoles(cb: Certbridge): Consoles {
     gateways: new GatewayAdmin(cb, gate),
     audit: new AuditLogView(cb),
     account: new AccountConsole(cb, gate, certificates),
+    forms: new FormMemory(cb.config.kek, cb.config.publicUrl.startsWith("https:")),
   };
 }

@@ -82,7 +82,8 @@ export function searchAuditEvents(db: Db, f: AuditFilter, take: number) {
   return db.auditEvent.findMany({
     where: {
       AND: [
-        f.action ? (f.action.endsWith(".") ? { action: { startsWith: f.action } } : { action: f.action }) : {},
+        // a family "login." is "login" itself and every "login.…"
+        f.action ? (f.action.endsWith(".") ? { OR: [{ action: f.action.slice(0, -1) }, { action: { startsWith: f.action } }] } : { action: f.action }) : {},
         f.actor ? { actor: f.actor } : {},
         f.outcome ? { outcome: f.outcome } : {},
         f.clientId ? { clientId: f.clientId } : {},

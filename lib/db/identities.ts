@@ -71,3 +71,10 @@ export async function countIdentities(db: Db, since: Date) {
   const [active, total] = await Promise.all([db.identity.count({ where: { lastSeenAt: { gte: since } } }), db.identity.count()]);
   return { active, total };
 }
+
+/** Display names of identities, for the consoles (audit actors). */
+export async function findIdentityNames(db: Db, ids: readonly string[]): Promise<Map<string, { displayName: string; subject: string }>> {
+  if (!ids.length) return new Map();
+  const rows = await db.identity.findMany({ where: { id: { in: [...new Set(ids)] } }, select: { id: true, displayName: true, subject: true } });
+  return new Map(rows.map((r) => [r.id, { displayName: r.displayName, subject: r.subject }]));
+}

@@ -104,15 +104,33 @@ export async function deleteGrantAndTokensOfAccount(
   accountId: string,
   grantId: string,
   audit: AuditInput,
-): Promise<{ clientId: string | null } | undefined> {
+): Promise<{ clientId: string | null; tokens: Record<string, number> } | undefined> {
   const grant = await db.oidcPayload.findFirst({ where: { model: "Grant", id: grantId, accountId }, select: { clientId: true } });
   if (!grant) return undefined;
+  // What the withdrawal ends, for the person's confirmation and the audit record: live tokens by kind.
+  const live = await db.oidcPayload.groupBy({ by: ["model"], where: { grantId, model: { not: "Grant" }, consumedAt: null, OR: [{ expiresAt: null }, { expiresAt: { gt: new Date() } }] }, _count: { _all: true } });
+  const tokens = Object.fromEntries(live.map((t) => [t.model, t._count._all]));
   await db.$transaction([
     db.oidcPayload.deleteMany({ where: { grantId, model: { not: "Grant" } } }),
     db.oidcPayload.deleteMany({ where: { model: "Grant", id: grantId, accountId } }),
-    recordAudit(db, { ...audit, clientId: grant.clientId, identityId: accountId, details: { ...audit.details, grantId } }),
+    recordAudit(db, { ...audit, clientId: grant.clientId, identityId: accountId, details: { ...audit.details, grantId, tokens } }),
   ]);
-  return { clientId: grant.clientId };
+  return { clientId: grant.clientId, tokens };
+}
+
+/**
+ * One consent per person and client: once a new grant is saved, the person's other grants for
+ * that client go, with every token issued under them. Returns the ids withdrawn.
+ */
+export async function withdrawOtherGrants(db: Db, accountId: string, clientId: string, keepGrantId: string): Promise<string[]> {
+  const grants = await db.oidcPayload.findMany({ where: { model: "Grant", accountId, clientId, id: { not: keepGrantId } }, select: { id: true } });
+  const ids = grants.map((g) => g.id);
+  if (!ids.length) return [];
+  await db.$transaction([
+    db.oidcPayload.deleteMany({ where: { grantId: { in: ids }, model: { not: "Grant" } } }),
+    db.oidcPayload.deleteMany({ where: { model: "Grant", id: { in: ids }, accountId } }),
+  ]);
+  return ids;
 }
 
 /* The provider's own secrets, kept in the same table under a model of their own. */

@@ -37,7 +37,6 @@ export async function listGrantsOfAccount(db: Db, accountId: string, now: Date) 
  * grant's own person may do this; returns the grant's client, or null when
  * the grant is not theirs (or is gone).
  */
-export async function deleteGrantOfAccount(db: Db, accountId: string, grantId: string, audit: AuditInput): Promise<string | null> {
-  const deleted = await deleteGrantAndTokensOfAccount(db, accountId, grantId, audit);
-  return deleted?.clientId ?? null;
+export async function deleteGrantOfAccount(db: Db, accountId: string, grantId: string, audit: AuditInput): Promise<{ clientId: string | null; tokens: Record<string, number> } | null> {
+  return (await deleteGrantAndTokensOfAccount(db, accountId, grantId, audit)) ?? null;
 }

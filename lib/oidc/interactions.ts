@@ -12,7 +12,8 @@ import type { InteractionResults } from "oidc-provider";
 import type { Certbridge } from "../certbridge";
 import { CertbridgeError, invalidRequest } from "../errors";
 import { findClient } from "./clients";
-import { findIdentity, recordAudit } from "../db";
+import { findIdentity, recordAudit, withdrawOtherGrants } from "../db";
+import { listGrantsOfAccount } from "./grants";
 import { ensureIdentity } from "../issuance/identity";
 import { isUpstreamFailure, loginState, type LoginState, type Upstream } from "../upstream";
 import { openSealedKey, sealKey } from "../pki/seal";
@@ -43,7 +44,14 @@ export type InteractionView =
       proxyAccess: boolean;
       maxProxyLifetime: string;
       offline: boolean;
+      /**
+       * With offline_access: when the consent itself ends (the consent TTL), and how long a
+       * refresh token lasts unused (each use rotates it, up to the consent's end).
+       */
       refreshUntil: string | null;
+      refreshTokenIdle: string | null;
+      /** The person's earlier consent for this client, which this one replaces. */
+      replaces: { grantedAt: string | null; scopes: string[]; refreshTokens: number } | null;
       person: { name: string; subject: string };
     };
 
@@ -115,6 +123,10 @@ export class Interactions {
     const scopes = String(details.params.scope ?? "").split(" ").filter(Boolean);
     const offline = scopes.includes("offline_access");
     const maxSeconds = Math.min(client.maxProxyLifetime, this.cb.config.proxy.maxLifetimeSeconds);
+    const { consentTtlSeconds, refreshTokenTtlSeconds } = this.cb.config.portal;
+    const earlier = (await listGrantsOfAccount(this.cb.db, identity.id, this.cb.clock()))
+      .filter((g) => g.clientId === client.id && g.grantId !== details.grantId)
+      .sort((a, b) => (b.grantedAt?.getTime() ?? 0) - (a.grantedAt?.getTime() ?? 0))[0];
     return {
       kind: "consent",
       terminal,
@@ -124,7 +136,11 @@ export class Interactions {
       proxyAccess: scopes.includes("proxy") || scopes.includes("edu.uiuc.ncsa.myproxy.getcert"),
       maxProxyLifetime: formatDuration(maxSeconds),
       offline,
-      refreshUntil: offline ? new Date(Date.now() + this.cb.config.portal.refreshTokenTtlSeconds * 1000).toISOString() : null,
+      // The consent's end (what renewal-info reports): refresh tokens rotate on each use, so
+      // renewal goes on until then as long as no token lies unused longer than its own TTL.
+      refreshUntil: offline ? new Date(this.cb.clock().getTime() + consentTtlSeconds * 1000).toISOString() : null,
+      refreshTokenIdle: offline && refreshTokenTtlSeconds < consentTtlSeconds ? formatDuration(refreshTokenTtlSeconds) : null,
+      replaces: earlier ? { grantedAt: earlier.grantedAt?.toISOString() ?? null, scopes: earlier.scopes, refreshTokens: earlier.refreshTokens } : null,
       person: { name: identity.displayName, subject: identity.subject },
     };
   }
@@ -182,9 +198,16 @@ export class Interactions {
     return { location: url, cookies: [this.loginCookie(state)] };
   }
 
-  /** End the console session (the upstream IdP's own session is its business). */
+  /** End the console session; the signed-out page offers to end the upstream IdP's session too. */
   logout(): Redirect {
-    return { location: "/", cookies: [{ name: SESSION_COOKIE, value: "", path: "/", maxAge: 0, secure: this.secureCookies }] };
+    return { location: "/signed-out", cookies: [{ name: SESSION_COOKIE, value: "", path: "/", maxAge: 0, secure: this.secureCookies }] };
+  }
+
+  /** For the signed-out page: the IdP's name and where to end its session (RP-initiated logout), when it can. */
+  async signedOut(): Promise<{ idpName: string; endSessionUrl: string | null }> {
+    const idpName = this.devIdpEnabled ? "the development IdP" : new URL(this.upstream.settings.issuer).host;
+    const endSessionUrl = await this.upstream.endSessionUrl(`${this.cb.config.publicUrl}/signed-out`).catch(() => null);
+    return { idpName, endSessionUrl };
   }
 
   /** Back from the IdP: verify, record the person, and resume the gateway's authorization request. */
@@ -239,7 +262,9 @@ export class Interactions {
     if (d.missingOIDCClaims) grant.addOIDCClaims(d.missingOIDCClaims);
     for (const [indicator, scopes] of Object.entries(d.missingResourceScopes ?? {})) grant.addResourceScope(indicator, scopes.join(" "));
     const grantId = await grant.save();
-    await recordAudit(this.cb.db, { action: "consent.grant", actor: `user:${accountId}`, identityId: accountId, clientId, ip, details: { scopes: d.missingOIDCScope ?? [], grantId } });
+    // one consent per person and client: this one replaces any earlier one (and its tokens)
+    const replaced = await withdrawOtherGrants(this.cb.db, accountId, clientId, grantId);
+    await recordAudit(this.cb.db, { action: "consent.grant", actor: `user:${accountId}`, identityId: accountId, clientId, ip, details: { scopes: d.missingOIDCScope ?? [], grantId, ...(replaced.length ? { replaced } : {}) } });
     const { returnTo } = await finishInteraction(this.provider, uid, { consent: { grantId } }, { merge: true });
     return { location: returnTo };
   }

@@ -17,8 +17,9 @@ ${opts.devBanner ? '<p class="dev" role="alert">DEVELOPMENT IdP: test users only
 <h1>${escapeHtml(title)}</h1>${body}</body></html>`;
 }
 
+/** An error for people, in the portal's own look (header, card, portal.css). */
 export function errorPage(error: string, description: string, title = "Sign-in could not be completed"): string {
-  return page(title, `<p><strong>${escapeHtml(error)}</strong></p><p>${escapeHtml(description)}</p><p><a href="/">Back to the portal</a></p>`);
+  return portalPage(title, `<h1>${escapeHtml(title)}</h1><p role="alert">${escapeHtml(description)}</p><p class="hint">(${escapeHtml(error)})</p><p><a href="/">Back to the portal</a></p>`);
 }
 
 /**

@@ -9,6 +9,7 @@
 import crypto from "node:crypto";
 import * as asn1js from "asn1js";
 import * as pkijs from "pkijs";
+import * as der from "./der";
 import { pkijsNameToSlash } from "./dn";
 import { OID } from "./x509";
 import { VOMS_OID } from "../voms/ac";
@@ -130,7 +131,7 @@ function decodeExtension(e: pkijs.Extension, out: { proxy: DecodedCertificate["p
         return { ...base, values: dps.distributionPoints.flatMap((dp) => (Array.isArray(dp.distributionPoint) ? dp.distributionPoint.map(generalNameText) : [])) };
       }
       case OID.certificatePolicies:
-        return { ...base, values: new pkijs.CertificatePolicies({ schema: parse(raw) }).certificatePolicies.map((p) => p.policyIdentifier) };
+        return { ...base, values: policyOids(new Uint8Array(raw)) };
       case OID.proxyCertInfo: {
         out.proxy = decodeProxyCertInfo(raw);
         return { ...base, values: [`policy language: ${out.proxy.policyLanguage}`, `path length: ${out.proxy.pathLength ?? "unlimited"}`] };
@@ -170,4 +171,17 @@ export function decodeCertificate(certDer: Uint8Array): DecodedCertificate {
     extensions,
     attributeCertificates: out.acs,
   };
+}
+
+/**
+ * The policy OIDs of a CertificatePolicies value, dotted-decimal. asn1js prints an arc beyond
+ * 2^53 (a UUID OID under 2.25) as "{hex}", so the OIDs are read here from the DER.
+ */
+function policyOids(bytes: Uint8Array): string[] {
+  const top = der.readTlv(bytes);
+  return der.children(bytes, top).map((info) => {
+    const id = der.children(bytes, info)[0];
+    if (!id || id.tag !== 0x06) throw new Error("a policy without an OID");
+    return der.oidToString(der.content(bytes, id));
+  });
 }

@@ -3,12 +3,11 @@ import { AuditTable, Console, Flash, Pager, orUserError, paramsOf, requireAdmin,
 
 export const metadata = { title: "Audit log · Admin · Certbridge" };
 
-const ACTIONS = ["", "login", "console.login", "consent.", "consent.grant", "consent.deny", "consent.revoke", "token.", "token.issue", "token.refuse", "proxy.", "proxy.issue", "proxy.refuse", "certificate.issue", "certificate.revoke", "client.", "admin.refuse", "audit.export", "identity.create"];
-
 export default async function AdminAudit({ searchParams }: { searchParams: SearchParams }) {
   const viewer = await requireAdmin("/admin/audit");
   const params = await paramsOf(searchParams);
-  const result = await orUserError(portal().console.audit.auditLog(params));
+  const audit = portal().console.audit;
+  const result = await orUserError(audit.auditLog(params));
   const v = (k: string) => params.get(k) ?? "";
   const exportParams = new URLSearchParams(params);
   for (const k of ["cursor", "error", "done"]) exportParams.delete(k);
@@ -19,13 +18,13 @@ export default async function AdminAudit({ searchParams }: { searchParams: Searc
       <form method="get" className="filters" role="search" aria-label="Filter the audit log">
         <label>Action
           <select name="action" defaultValue={v("action")}>
-            {ACTIONS.map((a) => <option key={a} value={a}>{a === "" ? "any" : a.endsWith(".") ? `${a}*` : a}</option>)}
+            {audit.actionChoices.map((a) => <option key={a} value={a}>{a === "" ? "any" : a.endsWith(".") ? `${a}*` : `\u00a0\u00a0${a}`}</option>)}
           </select>
         </label>
         <label>Outcome
           <select name="outcome" defaultValue={v("outcome")}><option value="">any</option><option value="success">success</option><option value="refused">refused</option><option value="failure">failure</option></select>
         </label>
-        <label>Actor<input name="actor" defaultValue={v("actor")} placeholder="client:… / user:… / admin:…" /></label>
+        <label>Actor<input name="actor" defaultValue={v("actor")} placeholder="client:… / user:… / admin:…" size={18} /></label>
         <label>Gateway<input name="client" defaultValue={v("client")} size={14} /></label>
         <label>From<input type="date" name="from" defaultValue={v("from")} /></label>
         <label>To<input type="date" name="to" defaultValue={v("to")} /></label>

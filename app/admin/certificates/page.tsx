@@ -27,7 +27,7 @@ export default async function AdminCertificates({ searchParams }: { searchParams
         </label>
         <label>VO<input name="vo" defaultValue={v("vo")} size={8} /></label>
         <label>Key
-          <select name="key" defaultValue={v("key")}><option value="">any</option><option value="csr">CSR (requester&apos;s key)</option><option value="server">server-made</option></select>
+          <select name="key" defaultValue={v("key")}><option value="">any</option><option value="csr">CSR (requester&apos;s key)</option><option value="server">server-made</option><option value="ca">held by the CA</option></select>
         </label>
         {params.get("identity") ? <input type="hidden" name="identity" value={v("identity")} /> : null}
         <button type="submit" className="primary">Search</button>

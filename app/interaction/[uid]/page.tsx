@@ -92,11 +92,22 @@ export default async function Interaction({ params }: { params: Promise<{ uid: s
           {view.offline && view.refreshUntil ? (
             <>
               , and to keep doing so without asking you again until <strong>{new Date(view.refreshUntil).toUTCString()}</strong> unless you revoke this consent
+              {view.refreshTokenIdle ? <> (or until it stops using its access for {view.refreshTokenIdle})</> : null}
             </>
           ) : (
             <> while this sign-in lasts</>
           )}
           .
+        </p>
+      ) : null}
+      {view.replaces ? (
+        <p className="notice" id="replaces-consent">
+          This replaces the consent you gave {view.client.name}
+          {view.replaces.grantedAt ? <> on {new Date(view.replaces.grantedAt).toUTCString()}</> : null}
+          {view.replaces.refreshTokens
+            ? <>: its {view.replaces.refreshTokens} refresh token{view.replaces.refreshTokens === 1 ? "" : "s"} (for example a service renewing proxies) will stop working</>
+            : null}
+          . You keep one consent per gateway.
         </p>
       ) : null}
       <form method="post" action={`/interaction/${uid}/confirm`} className="actions">

@@ -1,5 +1,5 @@
 import { portal } from "../../../../lib/runtime";
-import { AuditTable, Badge, Console, Csrf, Flash, orNotFound, paramsOf, requireAdmin, type SearchParams } from "../../../_console/ui";
+import { AuditTable, Badge, Console, Csrf, Flash, formFlash, orNotFound, paramsOf, requireAdmin, type SearchParams } from "../../../_console/ui";
 import { ClientForm } from "../form";
 
 export const metadata = { title: "Gateway · Admin · Certbridge" };
@@ -10,12 +10,16 @@ export default async function AdminClient({ params, searchParams }: { params: Pr
   const c = portal().console.gateways;
   const client = await orNotFound(c.client(id));
   const act = (op: string) => `/admin/clients/${id}/action/${op}`;
+  // a refused edit comes back into the edit form; other refusals (status, rotate, delete) above
+  const flash = await formFlash(`/admin/clients/${id}`);
+  const editFlash = flash?.values.redirect_uris !== undefined ? flash : null;
   return (
     <Console viewer={viewer} current="/admin/clients">
       <h1>
         {client.name} <Badge value={client.status} />
       </h1>
       <Flash params={await paramsOf(searchParams)} />
+      {flash && !editFlash ? <p className="error" role="alert">{flash.error}</p> : null}
       <p>
         Client id <code>{client.id}</code>, {client.isPublic ? "public" : "confidential"}. <a href={`/admin/certificates?client=${encodeURIComponent(client.id)}`}>Its certificates</a> ·{" "}
         <a href={`/admin/audit?client=${encodeURIComponent(client.id)}`}>its audit events</a>
@@ -51,7 +55,7 @@ export default async function AdminClient({ params, searchParams }: { params: Pr
       {client.builtIn ? null : (
         <>
           <h2>Settings</h2>
-          <ClientForm viewer={viewer} action={act("update")} client={client} servedVos={c.servedVos} />
+          <ClientForm viewer={viewer} action={act("update")} client={client} servedVos={c.servedVos} flash={editFlash} />
 
           <h2>Delete</h2>
           <form method="post" action={act("delete")} className="filters">

@@ -1,5 +1,5 @@
 import { portal } from "../../../../lib/runtime";
-import { Console, Flash, paramsOf, requireAdmin, type SearchParams } from "../../../_console/ui";
+import { Console, Flash, formFlash, paramsOf, requireAdmin, type SearchParams } from "../../../_console/ui";
 import { ClientForm } from "../form";
 
 export const metadata = { title: "Register a gateway · Admin · Certbridge" };
@@ -10,7 +10,7 @@ export default async function NewClient({ searchParams }: { searchParams: Search
     <Console viewer={viewer} current="/admin/clients">
       <h1>Register a gateway</h1>
       <Flash params={await paramsOf(searchParams)} />
-      <ClientForm viewer={viewer} action="/admin/clients/register" servedVos={portal().console.gateways.servedVos} />
+      <ClientForm viewer={viewer} action="/admin/clients/register" servedVos={portal().console.gateways.servedVos} flash={await formFlash("/admin/clients/new")} />
     </Console>
   );
 }

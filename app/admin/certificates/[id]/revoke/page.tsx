@@ -1,5 +1,5 @@
 import { portal } from "../../../../../lib/runtime";
-import { Console, Csrf, Flash, Time, orNotFound, paramsOf, requireAdmin, type SearchParams } from "../../../../_console/ui";
+import { Console, Csrf, Dn, FieldError, Flash, FormError, Time, formFlash, kept, orNotFound, paramsOf, requireAdmin, type SearchParams } from "../../../../_console/ui";
 
 export const metadata = { title: "Revoke certificate · Admin · Certbridge" };
 
@@ -9,11 +9,12 @@ export default async function RevokeCertificate({ params, searchParams }: { para
   const viewer = await requireAdmin(`/admin/certificates/${id}/revoke`);
   const c = portal().console.certificates;
   const { row } = await orNotFound(c.certificate(id));
+  const flash = await formFlash(`/admin/certificates/${id}/revoke`);
   return (
     <Console viewer={viewer} current="/admin/certificates">
-      <h1>Revoke user certificate {row.serialHex}?</h1>
+      <h1>Revoke user certificate <code className="serial">{row.serialHex}</code>?</h1>
       <Flash params={await paramsOf(searchParams)} />
-      <p className="dn">{row.subject}</p>
+      <p><Dn dn={row.subject} /></p>
       <p className="warning">
         Revoking puts serial <code>{row.serialHex}</code> on the CRL at once (valid until <Time at={row.notAfter} />). Relying
         parties that check the CRL will refuse this certificate and every proxy signed by it. The portal stops issuing proxies
@@ -24,19 +25,22 @@ export default async function RevokeCertificate({ params, searchParams }: { para
       ) : (
         <form method="post" action={`/admin/certificates/${id}/revocation`} className="stack">
           <Csrf viewer={viewer} />
+          <FormError flash={flash} fields={["reason", "comment", "confirm"]} />
           <label>
             Reason (RFC 5280 CRLReason)
-            <select name="reason" defaultValue="unspecified" required>
+            <select name="reason" defaultValue={kept(flash, "reason") ?? "unspecified"} required>
               {c.revocationReasons.map((r) => <option key={r} value={r}>{r}</option>)}
             </select>
           </label>
           <label>
             Comment <span className="hint">(required; recorded in the audit log)</span>
-            <textarea name="comment" rows={3} required minLength={3} maxLength={500} />
+            <textarea name="comment" rows={3} required minLength={3} maxLength={500} defaultValue={kept(flash, "comment")} />
+            <FieldError flash={flash} field="comment" />
           </label>
           <label className="inline">
             <input type="checkbox" name="confirm" value="yes" required /> I understand that revocation is immediate and permanent.
           </label>
+          <FieldError flash={flash} field="confirm" />
           <div className="actions">
             <button type="submit" className="danger">Revoke certificate</button>
             <a href={`/admin/certificates/${id}`}>Cancel</a>

@@ -1,6 +1,6 @@
 import { portal } from "../../../../../lib/runtime";
 import { clientIp, htmlError } from "../../../../../lib/http";
-import { escapeHtml, page } from "../../../../../lib/oidc/pages";
+import { escapeHtml, portalPage } from "../../../../../lib/oidc/pages";
 import { SECRET_FLASH_COOKIE } from "../../../../../lib/console";
 
 /** The only time a client secret is shown: this response also deletes the cookie that carried it. */
@@ -15,7 +15,7 @@ export async function GET(request: Request, { params }: { params: Promise<{ id: 
       ? `<p>The client secret of <code>${escapeHtml(id)}</code> is:</p><p><code class="secret">${escapeHtml(secret)}</code></p>
 <p><strong>Copy it now.</strong> It is shown only this once; the portal keeps it encrypted and cannot display it again. If it is lost, rotate it.</p>`
       : `<p>The secret of <code>${escapeHtml(id)}</code> was already shown. If it was not copied, rotate it on the gateway's page.</p>`;
-    return new Response(page("Client secret", `${body}<p><a href="/admin/clients/${encodeURIComponent(id)}">Continue to the gateway</a></p>`), {
+    return new Response(portalPage("Client secret", `<h1>Client secret</h1>${body}<p><a href="/admin/clients/${encodeURIComponent(id)}">Continue to the gateway</a></p>`, { devBanner: p.devIdpEnabled }), {
       headers: {
         "content-type": "text/html; charset=utf-8",
         "cache-control": "no-store",

@@ -10,7 +10,7 @@
  *   invalid_grant). Retrying the same request cannot help.
  */
 import { z } from "zod";
-import { DEVICE_CODE_GRANT } from "../lib/oidc/cliClient";
+import { DEVICE_CODE_GRANT } from "../../../lib/oidc/cliClient";
 
 const REQUEST_TIMEOUT_MS = 30_000;
 

@@ -12,10 +12,11 @@
 import crypto from "node:crypto";
 import fs from "node:fs";
 import { z } from "zod";
-import { writeFileAtomic } from "../lib/files";
-import { SoftwareKey } from "../lib/pki/custody";
-import { createCsr } from "../lib/pki/csr";
-import { assembleProxyFile, inspectProxyFile, type ProxyFileInfo } from "../lib/pki/proxyFile";
+import { formatDuration } from "../../../lib/duration";
+import { writeFileAtomic } from "../../../lib/files";
+import { SoftwareKey } from "../../../lib/pki/custody";
+import { createCsr } from "../../../lib/pki/csr";
+import { assembleProxyFile, inspectProxyFile, type ProxyFileInfo } from "../../../lib/pki/proxyFile";
 import type { PortalClient } from "./portalClient";
 
 export const PROXY_KEY_BITS = 2048;
@@ -111,4 +112,19 @@ function isRunning(pid: number): boolean {
   } catch (e) {
     return (e as NodeJS.ErrnoException).code === "EPERM";
   }
+}
+
+/** Warnings for VOMS attributes that end before the proxy does (the VO caps its AC lifetime). */
+export function shortAcWarnings(info: ProxyFileInfo, now = Date.now()): string[] {
+  const out: string[] = [];
+  for (const ac of info.voms) {
+    const shortBy = Math.floor((info.notAfter.getTime() - ac.notAfter.getTime()) / 1000);
+    if (shortBy <= 60) continue;
+    const acLeft = Math.max(0, Math.floor((ac.notAfter.getTime() - now) / 1000));
+    out.push(
+      `warning: the VOMS attributes of ${ac.vo} end at ${ac.notAfter.toISOString()} (in ${formatDuration(acLeft)}), ${formatDuration(shortBy)} before the proxy: ` +
+        `after that, services that need ${ac.vo} membership refuse the proxy (the VO limits its attributes' lifetime; ask for --valid ${formatDuration(acLeft)} or renew)`,
+    );
+  }
+  return out;
 }

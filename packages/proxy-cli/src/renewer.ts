@@ -21,10 +21,10 @@
  *   A token lost there cannot be recovered by any client: log in again.
  * A lock file keeps two renewers from spending the same token.
  */
-import { PROXY_BACKDATE_SECONDS } from "../lib/pki/proxy";
-import { formatDuration } from "../lib/duration";
-import type { ProxyFileInfo } from "../lib/pki/proxyFile";
-import { acquireLock, CredentialError, obtainProxy, readProxyFile, readRefreshTokenFile, writeRefreshTokenFile } from "./credentials";
+import { PROXY_BACKDATE_SECONDS } from "../../../lib/pki/proxy";
+import { formatDuration } from "../../../lib/duration";
+import type { ProxyFileInfo } from "../../../lib/pki/proxyFile";
+import { acquireLock, CredentialError, obtainProxy, shortAcWarnings, readProxyFile, readRefreshTokenFile, writeRefreshTokenFile } from "./credentials";
 import { PortalClient, PortalRefusal, PortalUnavailable, type RenewalInfo } from "./portalClient";
 
 export interface RenewerOptions {
@@ -146,6 +146,7 @@ class Renewer {
           this.failures = 0;
           const vo = info.voms.length ? `, VOs ${info.voms.map((v) => v.vo).join(",")}` : "";
           this.log(`renewed ${this.opts.out}: serial ${info.serial}, valid until ${info.notAfter.toISOString()}${clamped ? " (lifetime clamped by the portal)" : ""}${vo}`);
+          for (const w of shortAcWarnings(info, this.deps.now())) this.log(w);
           return "ok";
         } catch (e) {
           // A cached access token may have been revoked meanwhile: refresh once before deciding.

@@ -7,9 +7,9 @@
 import path from "node:path";
 import { parseArgs, type ParseArgsConfig } from "node:util";
 import { z } from "zod";
-import { parseDuration } from "../lib/duration";
-import { parseVomsRequest } from "../lib/voms/membership";
-import { CLI_CLIENT_ID } from "../lib/oidc/cliClient";
+import { parseDuration } from "../../../lib/duration";
+import { parseVomsRequest } from "../../../lib/voms/membership";
+import { CLI_CLIENT_ID } from "../../../lib/oidc/cliClient";
 import type { ProxyToolEnvironment } from "./env";
 
 export class UsageError extends Error {}
@@ -20,7 +20,7 @@ export const PROXY_INIT_USAGE = `usage: certbridge-proxy-init [options]         
   --portal URL               the Certbridge portal (default: $CERTBRIDGE_PORTAL)
   --voms VO[:FQAN]           VOMS attributes (repeatable): biomed (your groups), or
                              biomed:/biomed/Role=pilot (that role, then your groups)
-  --valid HH:MM              proxy lifetime (default: the portal's, usually 12:00)
+  --valid DURATION           proxy lifetime: 12h, 1d12h, 90m or HH:MM (default: the portal's, usually 12h)
   --out FILE                 proxy file (default: $X509_USER_PROXY or /tmp/x509up_u<uid>)
   --qr                       also show the login URL as a QR code
   --quiet                    print only the login code and URL
@@ -34,23 +34,28 @@ renewal:
   --webhook URL              POST a JSON warning there as well
   --max-backoff DURATION     longest wait between retries while the portal is unreachable (default 10m)
 
+voms-proxy-init's single-dash spellings work too: -voms, -valid, -out, ...
+
 exit status: 0 ok, 1 error, 2 usage, 3 (--renew --once) renewed or fresh, but renewal ends within --warn-before`;
 
-export const PROXY_INFO_USAGE = `usage: certbridge-proxy-info [--file FILE] [--exists] [--valid HH:MM] [--timeleft | --fqan]
+export const PROXY_INFO_USAGE = `usage: certbridge-proxy-info [--file FILE] [--all] [--exists] [--valid DURATION] [--timeleft | --fqan]
 
-  --file FILE     proxy file (default: $X509_USER_PROXY or /tmp/x509up_u<uid>)
-  --exists        print nothing; exit 0 if the proxy exists and has not expired, 1 otherwise
-  --valid HH:MM   print nothing; exit 0 if the proxy is valid for at least HH:MM, 1 otherwise
-  --timeleft      print the seconds left (0 when expired)
-  --fqan          print the VOMS FQANs, one a line, as the ACs carry them (exit 1 if there are none)`;
+  --file FILE        proxy file (default: $X509_USER_PROXY or /tmp/x509up_u<uid>)
+  --all              show everything (the default; accepted for voms-proxy-info habits)
+  --exists           print nothing; exit 0 if the proxy exists and has not expired, 1 otherwise
+  --valid DURATION   print nothing; exit 0 if the proxy is valid for at least DURATION
+                     (12h, 1d12h, 90m or HH:MM), 1 otherwise
+  --timeleft         print the seconds left (0 when expired)
+  --fqan             print the VOMS FQANs, one a line, as the ACs carry them (exit 1 if there are none)
 
-/** voms-proxy-init's -valid: hours and minutes, hours may exceed 24 (e.g. 168:00 for a week). */
+voms-proxy-info's single-dash spellings work too: -all, -file F, -exists, -valid 12:00, -timeleft`;
+
+/**
+ * --valid: the one duration grammar of every Certbridge tool (lib/duration.ts): 12h, 1d12h, 90m,
+ * plain seconds, or voms-proxy-init's HH:MM (hours may exceed 24, e.g. 168:00 for a week).
+ */
 export function parseValidity(text: string, option = "--valid"): number {
-  const m = /^(\d{1,4}):([0-5]\d)$/.exec(text.trim());
-  if (!m) throw new UsageError(`${option} must be HH:MM, e.g. 12:00 (got "${text}")`);
-  const seconds = Number(m[1]) * 3600 + Number(m[2]) * 60;
-  if (seconds <= 0) throw new UsageError(`${option} must be longer than 00:00`);
-  return seconds;
+  return duration(text, option);
 }
 
 /** A --voms value, checked as voms-proxy-init would: "vo" or "vo:/vo[/group][/Role=r]". */
@@ -81,9 +86,23 @@ function duration(text: string, option: string): number {
   }
 }
 
+/**
+ * voms-proxy-init and voms-proxy-info take long options with one dash (-voms, -valid, -all,
+ * -file F): those become --voms, ... when the name is one of ours. Single letters (-q, -h) stay
+ * short options; nothing after "--" is touched.
+ */
+export function normalizeDashes(argv: string[], options: NonNullable<ParseArgsConfig["options"]>): string[] {
+  const end = argv.indexOf("--");
+  return argv.map((a, i) => {
+    if (end !== -1 && i >= end) return a;
+    const m = /^-([a-z][a-z-]+)(=.*)?$/.exec(a);
+    return m && Object.hasOwn(options, m[1]!) ? `-${a}` : a;
+  });
+}
+
 function parse(argv: string[], options: NonNullable<ParseArgsConfig["options"]>) {
   try {
-    const { values, positionals } = parseArgs({ args: argv, options, strict: true, allowPositionals: true });
+    const { values, positionals } = parseArgs({ args: normalizeDashes(argv, options), options, strict: true, allowPositionals: true });
     if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"`);
     return values as Record<string, string | boolean | string[] | undefined>;
   } catch (e) {

@@ -7,17 +7,19 @@
  * here and only a CSR goes to the portal. The proxy file is written
  * atomically with mode 0600.
  *
- * --renew: see cli/renewer.ts.
+ * --renew: see renewer.ts.
  *
  * Exit status: 0 ok, 1 runtime error (one line on stderr), 2 usage error,
  * 3 --renew --once: fine now, but renewal ends within --warn-before.
  */
+import fs from "node:fs";
+import path from "node:path";
 import QRCode from "qrcode";
-import { formatDuration } from "../lib/duration";
-import { CLI_CLIENT_SCOPES } from "../lib/oidc/cliClient";
-import { ProxyFileError } from "../lib/pki/proxyFile";
+import { formatDuration } from "../../../lib/duration";
+import { CLI_CLIENT_SCOPES } from "../../../lib/oidc/cliClient";
+import { ProxyFileError } from "../../../lib/pki/proxyFile";
 import { proxyToolEnvironment } from "./env";
-import { CredentialError, obtainProxy, writeRefreshTokenFile } from "./credentials";
+import { CredentialError, obtainProxy, shortAcWarnings, writeRefreshTokenFile } from "./credentials";
 import { PortalClient, PortalRefusal, PortalUnavailable } from "./portalClient";
 import { parseProxyInitArgs, PROXY_INIT_USAGE, UsageError, type ProxyInitOptions } from "./proxyOptions";
 import { runRenewer } from "./renewer";
@@ -44,9 +46,37 @@ function loginRefusalMessage(e: PortalRefusal): string {
   }
 }
 
-async function login(o: ProxyInitOptions & { portal: string }, print: (line: string) => void): Promise<number> {
+/**
+ * What the login asks for: offline_access (a refresh token, and a consent that outlives the
+ * login) only when there is a --refresh-token-file to keep it in.
+ */
+export function loginScopes(refreshTokenFile: string | undefined): string {
+  const all = CLI_CLIENT_SCOPES.split(" ");
+  return (refreshTokenFile ? all : all.filter((s) => s !== "offline_access")).join(" ");
+}
+
+/**
+ * Before the browser step: the refresh-token file's directory exists (made 0700 when missing)
+ * and we may write there, so a login is never wasted on a path that cannot be saved.
+ */
+export function prepareRefreshTokenDir(file: string): void {
+  const dir = path.dirname(file);
+  try {
+    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    if (!fs.statSync(dir).isDirectory()) throw Object.assign(new Error("not a directory"), { code: "ENOTDIR" });
+    fs.accessSync(dir, fs.constants.W_OK);
+    if (fs.existsSync(file) && fs.statSync(file).isDirectory()) throw Object.assign(new Error("is a directory"), { code: "EISDIR" });
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
+    const where = code === "EISDIR" ? file : dir;
+    throw new CredentialError(`cannot keep the refresh token in ${file}: ${where}: ${code} (nothing was sent to the portal)`);
+  }
+}
+
+async function login(o: ProxyInitOptions & { portal: string }, print: (line: string) => void, warn: (line: string) => void): Promise<number> {
+  if (o.refreshTokenFile) prepareRefreshTokenDir(o.refreshTokenFile);
   const client = new PortalClient(o.portal, o.clientId);
-  const auth = await client.startDeviceLogin(CLI_CLIENT_SCOPES);
+  const auth = await client.startDeviceLogin(loginScopes(o.refreshTokenFile));
   const url = auth.verification_uri_complete ?? auth.verification_uri;
   if (o.quiet) {
     print(`${url} ${auth.user_code}`);
@@ -73,6 +103,7 @@ async function login(o: ProxyInitOptions & { portal: string }, print: (line: str
     writeRefreshTokenFile(o.refreshTokenFile, { portal: o.portal, client_id: o.clientId, refresh_token: tokens.refresh_token });
   }
   const { info, clamped } = await obtainProxy(client, tokens.access_token, { out: o.out, lifetimeSeconds: o.lifetimeSeconds, voms: o.voms });
+  for (const w of shortAcWarnings(info)) warn(w);
   if (!o.quiet) {
     print(`Signed in as ${info.identity}`);
     for (const v of info.voms) print(`VO ${v.vo}: ${v.fqans.join(" ")}`);
@@ -92,7 +123,7 @@ export async function main(argv: string[]): Promise<number> {
       print(PROXY_INIT_USAGE);
       return 0;
     }
-    if (o.mode === "login") return await login({ ...o, portal: o.portal! }, print);
+    if (o.mode === "login") return await login({ ...o, portal: o.portal! }, print, (line) => process.stderr.write(`${line}\n`));
     const stop = new AbortController();
     process.once("SIGTERM", () => stop.abort());
     process.once("SIGINT", () => stop.abort());
