@@ -15,7 +15,7 @@
 import QRCode from "qrcode";
 import { formatDuration } from "../lib/duration";
 import { CLI_CLIENT_SCOPES } from "../lib/oidc/cliClient";
-import { ProxyFileError } from "../lib/pki/proxyFile";
+import { ProxyFileError } from "../lib/inspect/proxyFile";
 import { proxyToolEnvironment } from "./env";
 import { CredentialError, obtainProxy, writeRefreshTokenFile } from "./credentials";
 import { PortalClient, PortalRefusal, PortalUnavailable } from "./portalClient";

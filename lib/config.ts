@@ -10,7 +10,7 @@ import { z } from "zod";
 import { invalidConfig } from "./errors";
 import { parseDuration } from "./duration";
 import { parseSlashDn } from "./pki/dn";
-import { MIN_PROXY_SECONDS } from "./issuance/policy";
+import { MIN_PROXY_SECONDS } from "./limits";
 
 /** Dev-only secrets: harmless on a laptop, fatal in production. */
 export const DEV_CA_PASSPHRASE = "certbridge-dev-ca-passphrase-change-me";

@@ -28,7 +28,7 @@ import { searchCertificates } from "../admin/certificates";
 import { describeCa } from "../ca/authority";
 import { REVOCATION_REASONS, parseRevocationReason, revokeUserCertificate } from "../ca/revocation";
 import { CLI_CLIENT_ID, GATEWAY_SCOPES, allowedVosOf, findClient, listClients, registerClient, removeClient, rotateClientSecret, setClientStatus } from "../oidc/clients";
-import { decodeCertificate } from "../pki/inspect";
+import { decodeCertificate } from "../inspect/certificate";
 import { pemBlocks, toPem } from "../pki/der";
 import { openSealedKey, sealKey } from "../pki/seal";
 import { parseDuration } from "../duration";

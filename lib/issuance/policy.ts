@@ -4,6 +4,7 @@
  * an over-long proxylifetime broke gateways that ask for "as long as allowed".
  */
 import { CertbridgeError, invalidRequest } from "../errors";
+import { MIN_PROXY_SECONDS } from "../limits";
 
 export interface LifetimeInput {
   requestedSeconds?: number;
@@ -19,8 +20,7 @@ export interface LifetimeDecision {
   cappedBy?: "global" | "client";
 }
 
-/** Below this a proxy is useless (and clock skew would eat it). */
-export const MIN_PROXY_SECONDS = 60;
+export { MIN_PROXY_SECONDS };
 
 export function decideLifetime(i: LifetimeInput): LifetimeDecision {
   const requested = i.requestedSeconds ?? i.defaultSeconds;

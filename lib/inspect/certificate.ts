@@ -9,8 +9,8 @@
 import crypto from "node:crypto";
 import * as asn1js from "asn1js";
 import * as pkijs from "pkijs";
-import { pkijsNameToSlash } from "./dn";
-import { OID } from "./x509";
+import { pkijsNameToSlash } from "../pki/dn";
+import { OID } from "../pki/x509";
 import { VOMS_OID } from "../voms/ac";
 import { parseVomsExtension, type VomsAttributes } from "../voms/acInfo";
 
