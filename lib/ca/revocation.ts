@@ -78,6 +78,7 @@ export async function publishCrl(cb: { db: Db; ca: Certbridge["ca"]; clock: Cert
     nextUpdate,
     authorityKeyId: cb.ca.keyId,
     crlNumber: number,
+    signatureAlgorithm: cb.ca.custody.signatureAlgorithm,
     revoked: revoked.map((r) => ({
       serial: Uint8Array.from(Buffer.from(r.serialHex.length % 2 ? `0${r.serialHex}` : r.serialHex, "hex")),
       revokedAt: r.revokedAt ?? thisUpdate,

@@ -69,6 +69,7 @@ export async function buildUserCertificate(
     notBefore: f.notBefore,
     notAfter: f.notAfter,
     spki: f.spki,
+    signatureAlgorithm: ca.custody.signatureAlgorithm,
     extensions: [
       ext.basicConstraints(false),
       ext.keyUsage(USER_KEY_USAGE),
