@@ -23,6 +23,7 @@ import { publishPortal } from "./lib/runtime";
 import { listenOn, serveGetProxy } from "./lib/nodeHttp";
 import { asCertbridgeError } from "./lib/errors";
 import { startSshServer, type SshService } from "./lib/ssh/server";
+import { startCrlSchedule } from "./lib/ca/revocation";
 
 const ROOT = path.dirname(fileURLToPath(import.meta.url));
 const log = (m: string) => console.error(`certbridge: ${m}`);
@@ -103,8 +104,12 @@ async function serve(config: Config, announce: boolean, primary: boolean) {
 
   const purge = setInterval(() => void purgeExpiredOidcPayloads(cb.db).catch(() => {}), 10 * 60_000);
   purge.unref();
+  // The stored CRL is re-signed before its nextUpdate (and after a revocation whose re-signing failed);
+  // every process checks, the database lock lets one sign at a time (lib/ca/revocation.ts).
+  const crlSchedule = startCrlSchedule(cb, log);
   const stop = async () => {
     clearInterval(purge);
+    crlSchedule.stop();
     server.close();
     server.closeAllConnections();
     await ssh?.close();

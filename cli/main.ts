@@ -14,7 +14,7 @@ import { parseDuration, formatDuration } from "../lib/duration";
 import { startCertbridge, openCa, type Certbridge } from "../lib/certbridge";
 import { describeCa } from "../lib/ca/authority";
 import { exportTrustDirectory } from "../lib/ca/trustBundle";
-import { publishCrl, revokeUserCertificate, parseRevocationReason } from "../lib/ca/revocation";
+import { currentCrl, revokeUserCertificate, parseRevocationReason } from "../lib/ca/revocation";
 import { issueProxy } from "../lib/issuance/issueProxy";
 import { parseVomsRequests, vomsExtension } from "../lib/voms/proxyExtension";
 import { writeFileAtomic } from "../lib/files";
@@ -28,7 +28,7 @@ const USAGE = `usage: certbridge <command> [options]
   ca init                          create the CA (first start does this too)
   ca info                          show the CA certificate and CRL status
   ca bundle --out DIR              export the trust directory (X509_CERT_DIR)
-  ca crl --out FILE [--der]        publish a fresh CRL
+  ca crl --out FILE [--der]        export the current CRL (signed on revocation and on schedule)
   cert list [--kind user|proxy] [--status valid|expired|revoked] [--subject TEXT] [--limit N]
   cert show SERIAL|ID              decode a certificate and print its audit trail
   cert revoke SERIAL|ID --reason REASON --comment TEXT
@@ -170,7 +170,7 @@ async function dispatch(
     case "ca crl": {
       const file = str("out");
       if (!file) throw new UsageError("ca crl needs --out FILE");
-      const crl = await publishCrl(cb);
+      const crl = await currentCrl(cb);
       writeFileAtomic(file, values.der ? crl.der : crl.pem, 0o644);
       out(`CRL #${crl.number}: ${crl.revokedCount} revoked, next update ${crl.nextUpdate.toISOString()} -> ${file}`);
       return;
@@ -224,7 +224,7 @@ async function dispatch(
       const comment = str("comment")?.trim();
       if (!comment) throw new UsageError("cert revoke needs --comment TEXT (why, for the audit trail)");
       const r = await revokeUserCertificate(cb, certRef(arg), reason, { actor: actor(), comment });
-      out(`revoked ${r.serialHex} (${r.subject}), reason ${reason}; publish the CRL with: certbridge ca crl --out FILE`);
+      out(`revoked ${r.serialHex} (${r.subject}), reason ${reason}; CRL #${r.crl.number} lists it (export it with: certbridge ca crl --out FILE)`);
       return;
     }
     case "proxy issue": {

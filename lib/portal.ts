@@ -15,7 +15,7 @@ import { ensureIdentity } from "./issuance/identity";
 import { Upstream, loginState, type LoginState } from "./upstream";
 import { openSealedKey, sealKey } from "./pki/seal";
 import { bearerToken, getProxy, GetProxyCaches, verifyProxyBearer, type HttpRequestParts, type HttpResult } from "./getproxy";
-import { publishCrl } from "./ca/revocation";
+import { currentCrl, refreshCrlIfDue, type Crl } from "./ca/revocation";
 import type { VerifiedClaims } from "./identity/subject";
 import { formatDuration } from "./duration";
 import { LOGIN_COOKIE, type CookieSpec } from "./http";
@@ -232,7 +232,30 @@ export class Portal {
     return this.cb.ca.certPem;
   }
 
-  async crl(): Promise<Uint8Array> {
-    return (await publishCrl(this.cb)).der;
+  /** A refresh of a CRL past its nextUpdate, shared by the requests that find it so (the timer normally prevents that). */
+  private crlRefresh: Promise<Crl | null> | null = null;
+
+  /**
+   * GET /ca/crl.der: the stored CRL, never signed here (except the very
+   * first, or a late re-signing when the schedule has not run). Cacheable
+   * until its nextUpdate; revalidation by ETag gets a 304.
+   */
+  async crl(ifNoneMatch: string | null): Promise<{ status: 200 | 304; headers: Record<string, string>; body: Uint8Array | null }> {
+    let crl = await currentCrl(this.cb);
+    if (crl.nextUpdate.getTime() <= this.cb.clock().getTime()) {
+      this.crlRefresh ??= refreshCrlIfDue(this.cb).finally(() => (this.crlRefresh = null));
+      crl = (await this.crlRefresh) ?? (await currentCrl(this.cb));
+    }
+    const maxAge = Math.max(0, Math.floor((crl.nextUpdate.getTime() - this.cb.clock().getTime()) / 1000));
+    const etag = `"crl-${this.cb.ca.fingerprint.slice(0, 16)}-${crl.number}"`;
+    const headers = {
+      "content-type": "application/pkix-crl",
+      "cache-control": `public, max-age=${maxAge}`,
+      "last-modified": crl.issuedAt.toUTCString(),
+      expires: crl.nextUpdate.toUTCString(),
+      etag,
+    };
+    if (ifNoneMatch && ifNoneMatch.split(",").some((t) => t.trim() === etag || t.trim() === "*")) return { status: 304, headers, body: null };
+    return { status: 200, headers, body: crl.der };
   }
 }

@@ -10,6 +10,7 @@ import type { Db } from "./client";
 export type { Db } from "./client";
 export { openDatabase, dbKindOf } from "./client";
 export { openMigratedDatabase } from "./migrate";
+export { findCurrentCrl, findCurrentCrlInfo, latestRevocationAt, withCrlWriterLock, type StoredCrl, type CrlTx } from "./crl";
 
 export type CertificateKind = "user" | "proxy";
 export type KeySource = "csr" | "spki" | "server" | "ca";
@@ -312,7 +313,7 @@ export async function revokeCertificate(
 }
 
 /** Revoked user certificates of one CA that have not yet expired (expired ones may leave the CRL, RFC 5280 §3.3). */
-export function listRevokedForCrl(db: Db, issuer: string, now: Date) {
+export function listRevokedForCrl(db: Pick<Db, "certificate">, issuer: string, now: Date) {
   return db.certificate.findMany({
     where: { issuer, kind: "user", status: "revoked", notAfter: { gt: now } },
     orderBy: { revokedAt: "asc" },
