@@ -15,7 +15,9 @@ import { ensureIdentity } from "./issuance/identity";
 import { Upstream, loginState, type LoginState } from "./upstream";
 import { openSealedKey, sealKey } from "./pki/seal";
 import { bearerToken, getProxy, GetProxyCaches, verifyProxyBearer, type HttpRequestParts, type HttpResult } from "./getproxy";
-import { currentCrl, refreshCrlIfDue, type Crl } from "./ca/revocation";
+import { gatewayToken, type GatewayRequester, type GatewayTokenInput } from "./authority/provisioners/gatewayToken";
+import type { Channel } from "./authority/authority";
+import type { Crl } from "./ca/revocation";
 import type { VerifiedClaims } from "./identity/subject";
 import { formatDuration } from "./duration";
 import { LOGIN_COOKIE, type CookieSpec } from "./http";
@@ -75,6 +77,7 @@ export class Portal {
   ) {
     this.upstream = new Upstream({ ...upstream, redirectUri: `${cb.config.publicUrl}/interaction/callback` });
     this.console = new Consoles(cb);
+    this.gatewayToken = cb.authority.register(gatewayToken({ db: cb.db, kek: cb.config.kek, provider, caches: this.getProxyCaches }));
   }
 
   get secureCookies() {
@@ -82,9 +85,11 @@ export class Portal {
   }
 
   private readonly getProxyCaches = new GetProxyCaches();
+  /** /getproxy's channel: the gateway-token provisioner, registered with the authority. */
+  private readonly gatewayToken: Channel<GatewayTokenInput, GatewayRequester>;
 
   getProxy(req: HttpRequestParts): Promise<HttpResult> {
-    return getProxy(this.cb, this.provider, this.getProxyCaches, req);
+    return getProxy(this.cb.authority, this.gatewayToken, this.cb.db, req);
   }
 
   /** POST /api/renewal-info: until when a refresh token can keep renewing proxies (lib/renewal.ts). */
@@ -116,7 +121,7 @@ export class Portal {
     if (!identity) throw invalidRequest("no signed-in person for this request");
     const scopes = String(details.params.scope ?? "").split(" ").filter(Boolean);
     const offline = scopes.includes("offline_access");
-    const maxSeconds = Math.min(client.maxProxyLifetime, this.cb.config.proxy.maxLifetimeSeconds);
+    const maxSeconds = this.cb.authority.maxLifetimeSeconds(client.maxProxyLifetime);
     return {
       kind: "consent",
       terminal,
@@ -215,7 +220,7 @@ export class Portal {
    * include proxy access.
    */
   async personFromAccessToken(authorization: string | null): Promise<{ identityId: string; clientId: string }> {
-    const { at, client } = await verifyProxyBearer(this.cb, this.provider, bearerToken(authorization, undefined));
+    const { at, client } = await verifyProxyBearer(this.cb.db, this.provider, bearerToken(authorization, undefined));
     if (!at.accountId) throw new CertbridgeError("invalid_token", "the access token names no person");
     return { identityId: at.accountId, clientId: client.id };
   }
@@ -241,10 +246,10 @@ export class Portal {
    * until its nextUpdate; revalidation by ETag gets a 304.
    */
   async crl(ifNoneMatch: string | null): Promise<{ status: 200 | 304; headers: Record<string, string>; body: Uint8Array | null }> {
-    let crl = await currentCrl(this.cb);
+    let crl = await this.cb.authority.currentCrl();
     if (crl.nextUpdate.getTime() <= this.cb.clock().getTime()) {
-      this.crlRefresh ??= refreshCrlIfDue(this.cb).finally(() => (this.crlRefresh = null));
-      crl = (await this.crlRefresh) ?? (await currentCrl(this.cb));
+      this.crlRefresh ??= this.cb.authority.refreshCrlIfDue().finally(() => (this.crlRefresh = null));
+      crl = (await this.crlRefresh) ?? (await this.cb.authority.currentCrl());
     }
     const maxAge = Math.max(0, Math.floor((crl.nextUpdate.getTime() - this.cb.clock().getTime()) / 1000));
     const etag = `"crl-${this.cb.ca.fingerprint.slice(0, 16)}-${crl.number}"`;

@@ -29,11 +29,23 @@ export function parseRevocationReason(text: string): RevocationReason {
   throw invalidRequest(`unknown revocation reason "${text}"; use one of: ${Object.keys(REVOCATION_REASONS).join(", ")}`);
 }
 
-export async function revokeUserCertificate(
-  cb: Certbridge,
+/** Revoke through the process's authority (which also drops the cached user key). */
+export function revokeUserCertificate(
+  cb: Pick<Certbridge, "authority">,
   target: { id: string } | { serialHex: string },
   reason: RevocationReason,
   audit: { actor: string; comment: string; ip?: string },
+) {
+  return cb.authority.revoke(target, reason, audit);
+}
+
+/** The authority's revocation: mark the certificate revoked (with its audit event), forget its key, re-sign the CRL. */
+export async function revokeAndResign(
+  cb: CrlDeps,
+  target: { id: string } | { serialHex: string },
+  reason: RevocationReason,
+  audit: { actor: string; comment: string; ip?: string },
+  forgetKey: (certificateId: string) => void,
 ) {
   const cert = await findCertificate(cb.db, target);
   if (!cert) throw notFound("no certificate with that id or serial");
@@ -48,7 +60,7 @@ export async function revokeUserCertificate(
     details: { serial: cert.serialHex, subject: cert.subject, reason, comment: audit.comment },
   });
   if (!done) throw new CertbridgeError("conflict", `certificate ${cert.serialHex} was revoked concurrently`);
-  cb.userKeys.delete(cert.id);
+  forgetKey(cert.id);
   // The stored CRL is re-signed at once, right after the revocation commits, under the CRL lock (not in the
   // revocation's transaction: the revocation and its audit event stand even if signing fails, and the
   // schedule then re-signs because a revocation is newer than the CRL). Concurrent revocations each sign

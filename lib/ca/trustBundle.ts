@@ -20,7 +20,7 @@ export interface TrustBundle {
   files: string[];
 }
 
-export async function exportTrustDirectory(cb: Certbridge, directory: string): Promise<TrustBundle> {
+export async function exportTrustDirectory(cb: Pick<Certbridge, "db" | "ca" | "clock" | "config" | "vos">, directory: string): Promise<TrustBundle> {
   const hash = subjectHash(cb.ca.parts.subject);
   const hashOld = subjectHashOld(cb.ca.parts.subject);
   // Users' subjects, and the built-in attribute authorities' certificates.
