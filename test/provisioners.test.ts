@@ -89,12 +89,12 @@ describe("a channel defined outside lib/", () => {
 });
 
 describe("channels resolve the person by id", () => {
-  test("stored claims that no longer yield a name do not stop an issuance: the DN is the stored one", async () => {
+  test("claims that no longer yield a name do not stop an issuance: the DN is the stored one", async () => {
     const holder = await personId("nameless-later");
     // The IdP stopped sending a name: rebuilding the DN from these claims would fail.
     await portal.cb.db.identity.update({ where: { id: holder.id }, data: { claims: JSON.stringify({ iss: "https://idp.example.org/oidc", sub: "nameless-later" }) } });
-    await assert.rejects(issueProxy(portal.cb, { claims: { iss: "https://idp.example.org/oidc", sub: "nameless-later" }, actor: "test" }));
     for (const issue of [
+      () => issueProxy(portal.cb, { claims: { iss: "https://idp.example.org/oidc", sub: "nameless-later" }, publicKey: csrPem, actor: "test" }),
       () => portal.cb.channels.sshKey.issueProxy({ identityId: holder.id, fingerprint: "SHA256:test", ip: "192.0.2.1" }, { publicKey: csrPem }),
       async () => {
         const row = (await findIdentityClaims(portal.cb.db, holder.id))!;
@@ -104,5 +104,7 @@ describe("channels resolve the person by id", () => {
       const p = await issue();
       assert.equal(p.subject, `${holder.subject}/CN=${p.serial}`);
     }
+    // A person never seen before still needs claims that make a DN.
+    await assert.rejects(issueProxy(portal.cb, { claims: { iss: "https://idp.example.org/oidc", sub: "nameless-new" }, actor: "test" }), (e: unknown) => e instanceof CertbridgeError && e.status === 400);
   });
 });
