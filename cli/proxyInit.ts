@@ -25,8 +25,10 @@ import { runRenewer } from "./renewer";
 const NAME = "certbridge-proxy-init";
 const sleep = (ms: number, signal?: AbortSignal) =>
   new Promise<void>((resolve) => {
-    const t = setTimeout(resolve, ms);
-    signal?.addEventListener("abort", () => (clearTimeout(t), resolve()), { once: true });
+    const onAbort = () => (clearTimeout(t), resolve());
+    // The listener goes when the sleep ends: a long-running --renew sleeps many times on one signal.
+    const t = setTimeout(() => (signal?.removeEventListener("abort", onAbort), resolve()), ms);
+    signal?.addEventListener("abort", onAbort, { once: true });
   });
 
 /** What a refusal at login means for the person at the terminal. */
