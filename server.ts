@@ -14,13 +14,14 @@ import { fileURLToPath } from "node:url";
 import next from "next";
 import { loadConfig, type Config } from "./lib/config";
 import { startCertbridge, type Certbridge } from "./lib/certbridge";
-import { createProvider, signingJwk } from "./lib/oidc/provider";
+import { createProvider } from "./lib/oidc/provider";
+import { signingJwk } from "./lib/oidc/signingKeys";
 import { ensureCliClientRow, registerClient, type ClientInput } from "./lib/oidc/clients";
 import { purgeExpiredOidcPayloads } from "./lib/oidc/adapter";
 import { createDevIdp } from "./lib/devIdp";
 import { Portal } from "./lib/portal";
 import { publishPortal } from "./lib/runtime";
-import { listenOn, serveGetProxy } from "./lib/nodeHttp";
+import { listenOn, serveGetProxy, writeError } from "./lib/nodeHttp";
 import { asCertbridgeError } from "./lib/errors";
 import { startSshServer, type SshService } from "./lib/ssh/server";
 import { startCrlSchedule } from "./lib/ca/revocation";
@@ -77,10 +78,7 @@ async function serve(config: Config, announce: boolean, primary: boolean) {
     req.headers["x-certbridge-client-ip"] = forwarded || req.socket.remoteAddress || "";
     if (url.startsWith("/oidc/") || url.startsWith("/.well-known/openid-configuration")) return oidc(req, res);
     if (url === "/getproxy" || url.startsWith("/getproxy?")) {
-      return void serveGetProxy(portal, req, res, String(req.headers["x-certbridge-client-ip"]) || null).catch((e: unknown) => {
-        log(`/getproxy failed: ${(e as Error).stack}`);
-        if (!res.headersSent) res.writeHead(500, { "content-type": "application/json" }).end('{"error":"server_error","error_description":"internal error"}');
-      });
+      return void serveGetProxy(portal, req, res, String(req.headers["x-certbridge-client-ip"]) || null).catch((e: unknown) => writeError(res, e, "json"));
     }
     if (devOidc && (url === "/dev-idp" || url.startsWith("/dev-idp/") || url.startsWith("/dev-idp?"))) {
       // oidc-provider derives its mount path from originalUrl vs url.
@@ -88,10 +86,7 @@ async function serve(config: Config, announce: boolean, primary: boolean) {
       req.url = url.slice("/dev-idp".length) || "/";
       return devOidc(req, res);
     }
-    nextHandler(req, res).catch((e: unknown) => {
-      log(`request failed: ${asCertbridgeError(e).message}`);
-      if (!res.headersSent) res.writeHead(500).end();
-    });
+    nextHandler(req, res).catch((e: unknown) => writeError(res, e, "html"));
   });
   server.keepAliveTimeout = 65_000;
   await listenOn(server, config.portal.port, config.portal.listenHost, "CERTBRIDGE_PORT");
@@ -121,7 +116,7 @@ async function serve(config: Config, announce: boolean, primary: boolean) {
 }
 
 async function main() {
-  const config = loadConfig(process.env, cluster.isPrimary ? undefined : () => {});
+  const config = loadConfig(undefined, cluster.isPrimary ? undefined : () => {});
   if (config.portal.workers === 1) return serve(config, true, true);
   if (!cluster.isPrimary) return serve(config, cluster.worker?.id === 1, false);
   const cb = await startCertbridge(config, { log });

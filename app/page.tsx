@@ -1,9 +1,7 @@
 import { portal } from "../lib/runtime";
 
 export default function Home() {
-  const p = portal();
-  const base = p.cb.config.publicUrl;
-  const vos = [...p.cb.vos.keys()];
+  const { publicUrl: base, vos } = portal().about();
   return (
     <>
       <h1>Certbridge</h1>

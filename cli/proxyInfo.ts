@@ -2,7 +2,9 @@
  * certbridge-proxy-info: what is in a proxy file, like `voms-proxy-info -all`
  * (subject, issuer, identity, type, strength, path, time left, and each VOMS
  * AC's VO, FQANs and validity), plus the script checks --exists and
- * --valid HH:MM (exit 0 or 1, nothing printed).
+ * --valid HH:MM (exit 0 or 1, nothing printed), --timeleft, and --fqan
+ * (like `voms-proxy-info -fqan`). FQANs are printed exactly as the AC
+ * carries them (Certbridge writes the VOMS long form).
  *
  * It reads and parses; it does not validate the chain or the AC signatures
  * (grid-proxy-init -verify and voms-verify do that).
@@ -73,6 +75,16 @@ export function main(argv: string[]): number {
     if (check) return info.keyMatches && secondsLeft > 0 && secondsLeft >= (o.validSeconds ?? 0) ? 0 : 1;
     if (o.timeleft) {
       process.stdout.write(`${Math.max(0, secondsLeft)}\n`);
+      return 0;
+    }
+    if (o.fqan) {
+      // voms-proxy-info -fqan: every AC's FQANs in order; nothing and status 1 without an AC.
+      const fqans = info.voms.flatMap((ac) => ac.fqans);
+      if (fqans.length === 0) {
+        process.stderr.write(`${NAME}: ${o.file} carries no VOMS attributes\n`);
+        return 1;
+      }
+      process.stdout.write(`${fqans.join("\n")}\n`);
       return 0;
     }
     process.stdout.write(`${describeProxy(info, o.file, new Date()).join("\n")}\n`);

@@ -18,7 +18,8 @@ export const PROXY_INIT_USAGE = `usage: certbridge-proxy-init [options]         
        certbridge-proxy-init --renew --refresh-token-file F [options]   keep a proxy fresh
 
   --portal URL               the Certbridge portal (default: $CERTBRIDGE_PORTAL)
-  --voms VO[:FQAN]           VOMS attributes, e.g. biomed or biomed:/biomed/Role=pilot (repeatable)
+  --voms VO[:FQAN]           VOMS attributes (repeatable): biomed (your groups), or
+                             biomed:/biomed/Role=pilot (that role, then your groups)
   --valid HH:MM              proxy lifetime (default: the portal's, usually 12:00)
   --out FILE                 proxy file (default: $X509_USER_PROXY or /tmp/x509up_u<uid>)
   --qr                       also show the login URL as a QR code
@@ -35,12 +36,13 @@ renewal:
 
 exit status: 0 ok, 1 error, 2 usage, 3 (--renew --once) renewed or fresh, but renewal ends within --warn-before`;
 
-export const PROXY_INFO_USAGE = `usage: certbridge-proxy-info [--file FILE] [--exists] [--valid HH:MM] [--timeleft]
+export const PROXY_INFO_USAGE = `usage: certbridge-proxy-info [--file FILE] [--exists] [--valid HH:MM] [--timeleft | --fqan]
 
   --file FILE     proxy file (default: $X509_USER_PROXY or /tmp/x509up_u<uid>)
   --exists        print nothing; exit 0 if the proxy exists and has not expired, 1 otherwise
   --valid HH:MM   print nothing; exit 0 if the proxy is valid for at least HH:MM, 1 otherwise
-  --timeleft      print the seconds left (0 when expired)`;
+  --timeleft      print the seconds left (0 when expired)
+  --fqan          print the VOMS FQANs, one a line, as the ACs carry them (exit 1 if there are none)`;
 
 /** voms-proxy-init's -valid: hours and minutes, hours may exceed 24 (e.g. 168:00 for a week). */
 export function parseValidity(text: string, option = "--valid"): number {
@@ -164,6 +166,7 @@ export interface ProxyInfoOptions {
   exists: boolean;
   validSeconds: number | undefined;
   timeleft: boolean;
+  fqan: boolean;
 }
 
 export function parseProxyInfoArgs(argv: string[], env: ProxyToolEnvironment): ProxyInfoOptions | "help" {
@@ -172,17 +175,22 @@ export function parseProxyInfoArgs(argv: string[], env: ProxyToolEnvironment): P
     exists: { type: "boolean", short: "e" },
     valid: { type: "string" },
     timeleft: { type: "boolean" },
+    fqan: { type: "boolean" },
     all: { type: "boolean" }, // voms-proxy-info's -all: everything is shown anyway
     help: { type: "boolean", short: "h" },
   });
   if (v.help) return "help";
   const file = typeof v.file === "string" ? v.file : (env.x509UserProxy ?? env.defaultProxyFile);
   if (file.length === 0) throw new UsageError("--file must name a file");
-  if (v.timeleft && (v.exists || v.valid !== undefined)) throw new UsageError("--timeleft cannot be combined with --exists or --valid");
+  for (const k of ["timeleft", "fqan"]) {
+    if (v[k] && (v.exists || v.valid !== undefined)) throw new UsageError(`--${k} cannot be combined with --exists or --valid`);
+  }
+  if (v.timeleft && v.fqan) throw new UsageError("--timeleft cannot be combined with --fqan");
   return {
     file: path.resolve(file),
     exists: v.exists === true,
     validSeconds: typeof v.valid === "string" ? parseValidity(v.valid) : undefined,
     timeleft: v.timeleft === true,
+    fqan: v.fqan === true,
   };
 }

@@ -106,7 +106,7 @@ test("terminal login: enter the code, sign in, consent, and the CLI writes a pro
   }
 });
 
-test("--voms biomed: the proxy carries the development user's FQANs", async ({ page }) => {
+test("--voms biomed: the proxy carries the development user's groups (her role only when asked for)", async ({ page }) => {
   const out = path.join(portal.dir, "x509up_voms");
   const cli = startCli(PROXY_INIT, ["--portal", portal.url, "--voms", "biomed", "--valid", "02:00", "--out", out]);
   const { url } = await loginPrompt(cli);
@@ -118,15 +118,15 @@ test("--voms biomed: the proxy carries the development user's FQANs", async ({ p
   await page.getByRole("button", { name: "Allow" }).click();
   await expect(page.getByRole("heading", { name: "Your terminal is signed in" })).toBeVisible();
   expect(await cli.exited, cli.stderr()).toBe(0);
-  expect(cli.stdout()).toContain("VO biomed: /biomed /biomed/lab1 /biomed/Role=pilot");
+  expect(cli.stdout()).toContain("VO biomed: /biomed/Role=NULL/Capability=NULL /biomed/lab1/Role=NULL/Capability=NULL\n");
 
   const info = run(process.execPath, [PROXY_INFO, "--file", out]);
   expect(info.stdout).toContain("=== VO biomed extension information ===");
-  expect([...info.stdout.matchAll(/^attribute : (.+)$/gm)].map((m) => m[1])).toEqual(["/biomed", "/biomed/lab1", "/biomed/Role=pilot"]);
+  expect([...info.stdout.matchAll(/^attribute : (.+)$/gm)].map((m) => m[1])).toEqual(["/biomed/Role=NULL/Capability=NULL", "/biomed/lab1/Role=NULL/Capability=NULL"]);
   // VOMS-C reads the same attributes
   const vomsEnv = { X509_CERT_DIR: trust, X509_VOMS_DIR: path.join(trust, "vomsdir") };
   const voms = run("voms-proxy-info2", ["-all", "-file", out], { env: vomsEnv });
-  expect([...voms.stdout.matchAll(/attribute : (.+)/g)].map((m) => m[1])).toEqual(["/biomed", "/biomed/lab1", "/biomed/Role=pilot"]);
+  expect([...voms.stdout.matchAll(/attribute : (.+)/g)].map((m) => m[1])).toEqual(["/biomed/Role=NULL/Capability=NULL", "/biomed/lab1/Role=NULL/Capability=NULL"]);
   const left = Number(run(process.execPath, [PROXY_INFO, "--timeleft", "--file", out]).stdout);
   expect(left).toBeGreaterThan(7000);
   expect(left).toBeLessThanOrEqual(7200);

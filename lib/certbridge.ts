@@ -9,7 +9,7 @@ import * as pkijs from "pkijs";
 import { webcrypto } from "node:crypto";
 import type { Config } from "./config";
 import { systemClock, type Clock } from "./clock";
-import { openDatabase, openMigratedDatabase, upsertCaRecord, IssuanceWriter, type Db } from "./db";
+import { closeDatabase, openDatabase, openMigratedDatabase, upsertCaRecord, IssuanceWriter, type Db } from "./db";
 import { initCaFiles, loadCaFiles, type CertificateAuthority } from "./ca/authority";
 import { KeyPool } from "./pki/keyPool";
 import { IdentityCache } from "./issuance/identity";
@@ -108,11 +108,11 @@ export async function startCertbridge(config: Config, opts: StartOptions = {}): 
       channels,
       async close() {
         keyPool.stop();
-        await db.$disconnect();
+        await closeDatabase(db);
       },
     };
   } catch (e) {
-    await db.$disconnect();
+    await closeDatabase(db);
     throw e;
   }
 }

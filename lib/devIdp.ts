@@ -7,12 +7,13 @@
  */
 import crypto from "node:crypto";
 import fs from "node:fs";
-import Provider, { type Configuration } from "oidc-provider";
+import Provider, { type Configuration, type InteractionResults } from "oidc-provider";
 import { z } from "zod";
 import { invalidConfig } from "./errors";
 import { escapeHtml, page, errorPage } from "./oidc/pages";
 import { prismaAdapterFactory } from "./oidc/adapter";
-import { signingJwk } from "./oidc/provider";
+import { signingJwk } from "./oidc/signingKeys";
+import { finishInteraction } from "./oidc/interactions";
 import type { Db } from "./db";
 
 export const devUser = z.object({
@@ -91,6 +92,12 @@ export async function createDevIdp(opts: { issuer: string; usersFile: string; re
   const provider = new Provider(opts.issuer, configuration);
 
   // One-click login and automatic consent, on pages that say what this is.
+  /** The portal's one way of ending an interaction, then back to where the request left off. */
+  const finish = async (ctx: { status: number; redirect(url: string): void }, uid: string, result: InteractionResults, merge: boolean) => {
+    const { returnTo } = await finishInteraction(provider, uid, result, { merge });
+    ctx.status = 303;
+    ctx.redirect(returnTo);
+  };
   provider.use(async (ctx, next) => {
     const m = /^\/interaction\/([\w-]+)(\/login)?$/.exec(ctx.path);
     if (!m) return next();
@@ -109,8 +116,7 @@ export async function createDevIdp(opts: { issuer: string; usersFile: string; re
       const missing = details.prompt.details.missingOIDCScope as string[] | undefined;
       if (missing) grant.addOIDCScope(missing.join(" "));
       const grantId = await grant.save();
-      await provider.interactionFinished(ctx.req, ctx.res, { consent: { grantId } }, { mergeWithLastSubmission: true });
-      return;
+      return finish(ctx, details.uid, { consent: { grantId } }, true);
     }
     if (ctx.method === "POST" && m[2]) {
       const body = await new Promise<string>((resolve) => {
@@ -125,8 +131,7 @@ export async function createDevIdp(opts: { issuer: string; usersFile: string; re
         ctx.body = errorPage("invalid_request", "unknown test user");
         return;
       }
-      await provider.interactionFinished(ctx.req, ctx.res, { login: { accountId: sub } }, { mergeWithLastSubmission: false });
-      return;
+      return finish(ctx, details.uid, { login: { accountId: sub } }, false);
     }
     return next();
   });

@@ -34,6 +34,13 @@ const statusOf: Record<ErrorCode, number> = {
   server_error: 500,
 };
 
+/**
+ * Next.js bundles its own copy of lib/ for pages and route handlers, so `instanceof` fails between
+ * an error made by the server entry's copy and the bundle's class. A registry-wide symbol brands
+ * every CertbridgeError, whichever copy made it.
+ */
+const BRAND = Symbol.for("certbridge.error");
+
 export class CertbridgeError extends Error {
   readonly code: ErrorCode;
   readonly status: number;
@@ -43,6 +50,14 @@ export class CertbridgeError extends Error {
     this.name = "CertbridgeError";
     this.code = code;
     this.status = options?.status ?? statusOf[code];
+  }
+
+  static override [Symbol.hasInstance](x: unknown): boolean {
+    return typeof x === "object" && x !== null && (x as { [BRAND]?: boolean })[BRAND] === true;
+  }
+
+  get [BRAND](): boolean {
+    return true;
   }
 
   /** OAuth-style body (RFC 6749 §5.2): never includes the internal cause. */
@@ -58,6 +73,8 @@ export const invalidCsr = (message: string, cause?: unknown) =>
 export const accessDenied = (message: string, cause?: unknown) =>
   new CertbridgeError("access_denied", message, { cause });
 export const notFound = (message: string) => new CertbridgeError("not_found", message);
+/** RFC 6749 §5.2: client authentication failed (unknown client, wrong secret, wrong method). */
+export const invalidClient = (message: string) => new CertbridgeError("invalid_client", message);
 export const invalidConfig = (message: string, cause?: unknown) =>
   new CertbridgeError("invalid_config", message, { cause });
 

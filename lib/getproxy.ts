@@ -9,23 +9,12 @@
 import { z } from "zod";
 import { CertbridgeError, asCertbridgeError, invalidRequest } from "./errors";
 import { recordAudit, type Db } from "./db";
-import { PROXY_SCOPES } from "./oidc/clients";
 import type { Authority, Channel } from "./authority/authority";
 import type { GatewayRequester, GatewayTokenInput } from "./authority/provisioners/gatewayToken";
+import { errorResult, type HttpRequestParts, type HttpResult } from "./http";
 import { parseVomsRequests } from "./voms/proxyExtension";
 
-export interface HttpRequestParts {
-  authorization: string | null;
-  /** Query and form parameters, in order (repeats kept, so they can be refused). */
-  params: [string, string][];
-  ip: string | null;
-}
-
-export interface HttpResult {
-  status: number;
-  headers: Record<string, string>;
-  body: string;
-}
+export type { HttpRequestParts, HttpResult } from "./http";
 
 const KNOWN = ["access_token", "proxylifetime", "certreq", "public_key", "client_id", "client_secret", "info", "voname", "vomses", "fqans"] as const;
 
@@ -119,16 +108,12 @@ export async function getProxy(authority: Authority, channel: Channel<GatewayTok
     };
   } catch (e) {
     const err = asCertbridgeError(e);
-    if (err.code === "server_error") console.error("certbridge: /getproxy failed:", e);
-    else if (err.code === "invalid_token" || err.code === "insufficient_scope" || err.status === 401) {
+    if (err.code === "invalid_token" || err.code === "insufficient_scope" || err.status === 401) {
       // Refusals before issuance are audited here; the authority audits its own.
       const { clientId } = seen;
       await recordAudit(db, { action: "proxy.refuse", actor: clientId ? `client:${clientId}` : "anonymous", outcome: "refused", clientId, ip: req.ip, details: { error: err.code, reason: err.message } }).catch(() => {});
     }
-    const result = json(err.status, err.toJSON());
-    if (err.code === "invalid_token") result.headers["www-authenticate"] = `Bearer error="invalid_token", error_description="${err.message.replace(/"/g, "'")}"`;
-    if (err.code === "insufficient_scope") result.headers["www-authenticate"] = `Bearer error="insufficient_scope", scope="${PROXY_SCOPES[0]}"`;
-    return result;
+    return errorResult(err, "json");
   }
 }
 

@@ -1,28 +1,63 @@
 /**
- * Mapping errors to HTTP for the route handlers, in one place. Next bundles
- * its own copy of lib/, so errors are recognised by shape, not instanceof.
+ * The error edge: the one mapping from CertbridgeError to HTTP, for every transport that speaks
+ * HTTP — Next's route handlers (as a Response) and the server entry's own handlers (/getproxy,
+ * written to a Node response). APIs get OAuth-style JSON (RFC 6749 §5.2, RFC 6750 §3), people get
+ * a page. Anything that is not a CertbridgeError is an opaque 500 whose cause is logged here, once.
  */
+import { asCertbridgeError, CertbridgeError, invalidRequest, notFound, type ErrorCode } from "./errors";
 import { errorPage } from "./oidc/pages";
 
-export interface ErrorShape {
-  code: string;
+/** A transport-neutral HTTP answer. */
+export interface HttpResult {
   status: number;
-  message: string;
+  headers: Record<string, string>;
+  body: string;
 }
 
-export function errorShape(e: unknown): ErrorShape {
-  const x = e as Partial<ErrorShape> & { name?: string };
-  if (x && x.name === "CertbridgeError" && typeof x.code === "string" && typeof x.status === "number") {
-    return { code: x.code, status: x.status, message: x.code === "server_error" ? "internal error" : String(x.message) };
+/** What a protocol handler needs of an HTTP request. */
+export interface HttpRequestParts {
+  authorization: string | null;
+  /** Query and form parameters, in order (repeats kept, so they can be refused). */
+  params: [string, string][];
+  ip: string | null;
+}
+
+const quoted = (s: string) => s.replace(/["\\]/g, "'");
+
+/** RFC 6750 §3 and RFC 6749 §5.2: the challenge that goes with a 401. */
+function challenge(code: ErrorCode, message: string): string | undefined {
+  if (code === "invalid_token") return `Bearer error="invalid_token", error_description="${quoted(message)}"`;
+  if (code === "insufficient_scope") return `Bearer error="insufficient_scope", scope="proxy"`;
+  if (code === "invalid_client") return `Basic realm="certbridge"`;
+  return undefined;
+}
+
+/** The error as an HTTP answer: `json` for APIs, `html` for pages people read. */
+export function errorResult(e: unknown, as: "json" | "html", title?: string): HttpResult {
+  const err = asCertbridgeError(e);
+  if (err.code === "server_error" || err.status >= 500) console.error("certbridge: request failed:", err.cause ?? err);
+  const message = err.code === "server_error" ? "internal error" : err.message;
+  const headers: Record<string, string> = { "cache-control": "no-store" };
+  const www = err.status === 401 || err.code === "insufficient_scope" ? challenge(err.code, message) : undefined;
+  if (www) headers["www-authenticate"] = www;
+  if (as === "json") {
+    return { status: err.status, headers: { ...headers, "content-type": "application/json" }, body: JSON.stringify({ error: err.code, error_description: message }) };
   }
-  console.error("certbridge: unexpected error:", e);
-  return { code: "server_error", status: 500, message: "internal error" };
+  return { status: err.status, headers: { ...headers, "content-type": "text/html; charset=utf-8" }, body: errorPage(err.code, message, title) };
 }
 
-/** OAuth-style JSON error (RFC 6749 §5.2). */
-export function jsonError(e: unknown): Response {
-  const s = errorShape(e);
-  return Response.json({ error: s.code, error_description: s.message }, { status: s.status, headers: { "cache-control": "no-store" } });
+export const toResponse = (r: HttpResult): Response => new Response(r.body, { status: r.status, headers: r.headers });
+
+/** OAuth-style JSON error (RFC 6749 §5.2), for API route handlers. */
+export const jsonError = (e: unknown): Response => toResponse(errorResult(e, "json"));
+
+/** An HTML error page for browser flows: a clear message, never a stack trace. */
+export const htmlError = (e: unknown, title?: string): Response => toResponse(errorResult(e, "html", title));
+
+/** Status and a message safe to show, for pages that render an error inline. */
+export function describeError(e: unknown): { status: number; message: string } {
+  const err = asCertbridgeError(e);
+  return { status: err.status, message: err.code === "server_error" ? "internal error" : err.message };
 }
 
 export interface CookieSpec {
@@ -54,17 +89,11 @@ export function attachment(filename: string, body: string | ReadableStream<Uint8
 export const LOGIN_COOKIE = "certbridge_login";
 
 /** A user error raised in an adapter itself (before any lib/ call). */
-export const badRequest = (message: string): ErrorShape & { name: string } => ({ name: "CertbridgeError", code: "invalid_request", status: 400, message });
+export const badRequest = (message: string): CertbridgeError => invalidRequest(message);
 
-export const notFoundError = (message: string): ErrorShape & { name: string } => ({ name: "CertbridgeError", code: "not_found", status: 404, message });
+export const notFoundError = (message: string): CertbridgeError => notFound(message);
 
 export const clientIp = (request: Request): string | null => request.headers.get("x-certbridge-client-ip") || null;
-
-/** An HTML error page for browser flows: a clear message, never a stack trace. */
-export function htmlError(e: unknown, title?: string): Response {
-  const s = errorShape(e);
-  return new Response(errorPage(s.code, s.message, title), { status: s.status, headers: { "content-type": "text/html; charset=utf-8", "cache-control": "no-store" } });
-}
 
 /** The POST body of an HTML form as URLSearchParams (repeated fields kept); files are refused. */
 export async function formOf(request: Request): Promise<URLSearchParams> {
@@ -72,7 +101,7 @@ export async function formOf(request: Request): Promise<URLSearchParams> {
   try {
     data = await request.formData();
   } catch (e) {
-    throw Object.assign(badRequest("expected an HTML form submission (application/x-www-form-urlencoded)"), { cause: e });
+    throw invalidRequest("expected an HTML form submission (application/x-www-form-urlencoded)", e);
   }
   const form = new URLSearchParams();
   for (const [k, v] of data) {
@@ -103,9 +132,9 @@ export async function consoleForm(
     const form = await formOf(request);
     return await act({ cookie: request.headers.get("cookie") ?? "", origin: request.headers.get("origin"), ip: clientIp(request), form });
   } catch (e) {
-    const s = errorShape(e);
-    if (s.status === 401) return seeOther(`/login?next=${encodeURIComponent(back)}`);
-    if (s.status === 403 || s.status >= 500) return htmlError(e, s.status === 403 ? "Not allowed" : "Something went wrong");
-    return seeOther(withError(back, s.message));
+    const err = asCertbridgeError(e);
+    if (err.status === 401) return seeOther(`/login?next=${encodeURIComponent(back)}`);
+    if (err.status === 403 || err.status >= 500) return htmlError(err, err.status === 403 ? "Not allowed" : "Something went wrong");
+    return seeOther(withError(back, err.message));
   }
 }

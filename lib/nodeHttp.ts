@@ -6,7 +6,8 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Server } from "node:net";
 import type { Portal } from "./portal";
-import { invalidConfig } from "./errors";
+import { CertbridgeError, invalidConfig, invalidRequest } from "./errors";
+import { errorResult, type HttpResult } from "./http";
 
 /**
  * Listen, turning the usual operator mistakes into one line that names the setting to change
@@ -30,15 +31,25 @@ export function listenOn(server: Server, port: number, host: string, setting: st
 
 const MAX_BODY = 64 * 1024;
 
-function json(res: ServerResponse, status: number, error: string, description: string) {
-  res.writeHead(status, { "content-type": "application/json", "cache-control": "no-store" });
-  res.end(JSON.stringify({ error, error_description: description }));
+/** Write a transport-neutral result to a Node response. */
+export function writeResult(res: ServerResponse, r: HttpResult): void {
+  res.writeHead(r.status, r.headers);
+  res.end(r.body);
+}
+
+/** The error edge for the server entry's own handlers: the same mapping the Next routes use. */
+export function writeError(res: ServerResponse, e: unknown, as: "json" | "html" = "json"): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  writeResult(res, errorResult(e, as));
 }
 
 export async function serveGetProxy(portal: Portal, req: IncomingMessage, res: ServerResponse, clientIp: string | null): Promise<void> {
   if (req.method !== "GET" && req.method !== "POST") {
     res.setHeader("allow", "GET, POST");
-    return json(res, 405, "invalid_request", "use POST (or GET) for /getproxy");
+    return writeError(res, new CertbridgeError("invalid_request", "use POST (or GET) for /getproxy", { status: 405 }));
   }
   const url = new URL(req.url ?? "/", "http://localhost");
   const params: [string, string][] = [...url.searchParams.entries()];
@@ -47,19 +58,17 @@ export async function serveGetProxy(portal: Portal, req: IncomingMessage, res: S
     let size = 0;
     for await (const chunk of req as AsyncIterable<Buffer>) {
       size += chunk.length;
-      if (size > MAX_BODY) return json(res, 413, "invalid_request", `the request body exceeds ${MAX_BODY} bytes`);
+      if (size > MAX_BODY) return writeError(res, new CertbridgeError("invalid_request", `the request body exceeds ${MAX_BODY} bytes`, { status: 413 }));
       chunks.push(chunk);
     }
     const body = Buffer.concat(chunks).toString("utf8");
     const type = String(req.headers["content-type"] ?? "");
     if (body.length > 0) {
       if (!type.startsWith("application/x-www-form-urlencoded")) {
-        return json(res, 400, "invalid_request", "POST bodies must be application/x-www-form-urlencoded");
+        return writeError(res, invalidRequest("POST bodies must be application/x-www-form-urlencoded"));
       }
       params.push(...new URLSearchParams(body).entries());
     }
   }
-  const r = await portal.getProxy({ authorization: req.headers.authorization ?? null, params, ip: clientIp });
-  res.writeHead(r.status, r.headers);
-  res.end(r.body);
+  writeResult(res, await portal.getProxy({ authorization: req.headers.authorization ?? null, params, ip: clientIp }));
 }

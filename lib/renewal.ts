@@ -25,7 +25,7 @@ import { CertbridgeError } from "./errors";
 import { secretsEqual } from "./pki/seal";
 import { findIdentity } from "./db";
 import { findClient, findGatewayClientMetadata } from "./oidc/clients";
-import type { HttpRequestParts, HttpResult } from "./getproxy";
+import { errorResult, type HttpRequestParts, type HttpResult } from "./http";
 
 export interface RenewalInfo {
   renewable_until: string;
@@ -120,16 +120,11 @@ export async function renewalInfo(cb: Certbridge, provider: Provider, req: HttpR
   };
 }
 
-/** The HTTP exchange: 200 JSON, or an OAuth error body; never a 500 for a caller's mistake. */
+/** The HTTP exchange: 200 JSON, or an OAuth error body from the error edge; never a 500 for a caller's mistake. */
 export async function renewalInfoHttp(cb: Certbridge, provider: Provider, req: HttpRequestParts): Promise<HttpResult> {
-  const headers = { "content-type": "application/json", "cache-control": "no-store" };
   try {
-    return { status: 200, headers, body: JSON.stringify(await renewalInfo(cb, provider, req)) };
+    return { status: 200, headers: { "content-type": "application/json", "cache-control": "no-store" }, body: JSON.stringify(await renewalInfo(cb, provider, req)) };
   } catch (e) {
-    if (!(e instanceof CertbridgeError) || e.status >= 500) throw e;
-    const h: Record<string, string> = { ...headers };
-    // RFC 6749 §5.2: a 401 invalid_client answers Basic credentials with a challenge.
-    if (e.code === "invalid_client" && req.authorization) h["www-authenticate"] = 'Basic realm="certbridge"';
-    return { status: e.status, headers: h, body: JSON.stringify(e.toJSON()) };
+    return errorResult(e, "json");
   }
 }

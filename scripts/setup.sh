@@ -6,7 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # postgresql: the server programs, for the throwaway cluster the tests start where none runs (scripts/test-postgres.sh).
-packages=(openssl git globus-proxy-utils voms-clients voms-dev g++ myproxy postgresql postgresql-client chromium openssh-client)
+# xrootd-*: a real storage server for the VOMS interop test (test/xrootd.test.ts).
+packages=(openssl git globus-proxy-utils voms-clients voms-dev g++ myproxy postgresql postgresql-client chromium openssh-client
+  xrootd-server xrootd-server-plugins xrootd-plugins xrootd-voms-plugins xrootd-client)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# All tests: source hygiene, type check, a build from a fresh clone, the production build, the
+# All tests: source hygiene, type check, boundary lint, a build from a fresh clone, the production build, the
 # browser tests, then every other suite (unit, database on SQLite and PostgreSQL, HTTP
 # integration, grid-tool interop, CLI) in one run of Node's test runner.
 # Logs stay in the project's ignored tmp/test-logs/.
@@ -7,12 +7,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 missing=()
-for tool in openssl grid-proxy-init grid-proxy-info voms-verify voms-proxy-info2 g++ chromium psql git; do
+for tool in openssl grid-proxy-init grid-proxy-info voms-verify voms-proxy-info2 g++ chromium psql git xrootd xrdcp perl; do
   command -v "$tool" >/dev/null || missing+=("$tool")
 done
 if ((${#missing[@]})); then
   echo "test-all: missing ${missing[*]}: install with" >&2
-  echo "  sudo bash scripts/setup.sh   (globus-proxy-utils voms-clients voms-dev g++ myproxy openssl chromium postgresql)" >&2
+  echo "  sudo bash scripts/setup.sh   (globus-proxy-utils voms-clients voms-dev g++ myproxy openssl chromium postgresql xrootd-*)" >&2
   exit 1
 fi
 
@@ -23,6 +23,8 @@ echo "== source hygiene: no file imports or reads another checkout by absolute p
 node --import tsx scripts/check-paths.ts
 echo "== type check"
 npx tsc --noEmit -p .
+echo "== lint: boundaries between the parts (eslint.config.mjs)"
+npm run --silent lint
 echo "== a fresh clone installs and builds on its own"
 bash scripts/clone-build.sh >"$CERTBRIDGE_TEST_LOG_DIR/clone-build.log" 2>&1 || { tail -n 60 "$CERTBRIDGE_TEST_LOG_DIR/clone-build.log"; exit 1; }
 tail -n 1 "$CERTBRIDGE_TEST_LOG_DIR/clone-build.log"

@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
 import { testEnvironment, run, opensslCsr, assembleProxyFile, ROOT } from "./helpers";
+import { PROXY_INFO } from "./deviceHarness";
 
 let env: Record<string, string>;
 let dir: string;
@@ -112,6 +113,20 @@ describe("certbridge CLI", () => {
     const badEnv = run(process.execPath, [path.join(ROOT, "bin/certbridge.mjs"), "ca", "info"], { env: { ...env, CERTBRIDGE_CA_KEY_BITS: "1024" } });
     assert.equal(badEnv.status, 1);
     assert.match(badEnv.stderr, /CERTBRIDGE_CA_KEY_BITS: must be 3072 or 4096/);
+  });
+
+  test("proxy issue --voms prints the FQANs as the AC carries them (VOMS long form), as certbridge-proxy-info --fqan does", () => {
+    const claimsFile = path.join(dir, "voms-claims.json");
+    const eduperson_entitlement = ["biomed", "biomed:lab1", "biomed:role=pilot"].map((g) => `urn:mace:egi.eu:group:${g}#aai.egi.eu`);
+    fs.writeFileSync(claimsFile, JSON.stringify({ iss: "https://idp.example.org", sub: "op-voms", name: "Operator Voms Test", eduperson_entitlement }));
+    const out = path.join(dir, "voms-proxy.pem");
+    const r = cli("proxy", "issue", "--claims", claimsFile, "--voms", "biomed:/biomed/Role=pilot", "--out", out);
+    assert.equal(r.status, 0, r.stderr);
+    const fqans = ["/biomed/Role=pilot/Capability=NULL", "/biomed/Role=NULL/Capability=NULL", "/biomed/lab1/Role=NULL/Capability=NULL"];
+    assert.equal(/ with VOMS attributes (.*)$/m.exec(r.stdout)?.[1], fqans.join(" "));
+    const info = run(process.execPath, [PROXY_INFO, "--fqan", "--file", out]);
+    assert.equal(info.status, 0, info.stderr);
+    assert.deepEqual(info.stdout.trim().split("\n"), fqans);
   });
 });
 

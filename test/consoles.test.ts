@@ -3,7 +3,7 @@
  * entry: who may do what (sessions, CSRF, the admin role decided per
  * request), that refused and invalid submissions change nothing, and that
  * each admin action has the effect it claims at /getproxy, the token
- * endpoint and the audit log. test/postgres.test.ts runs it on PostgreSQL.
+ * endpoint and the audit log. test/postgresPortal.test.ts runs it on PostgreSQL.
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
@@ -332,7 +332,13 @@ describe("the person's own account", () => {
     assert.equal(pemBlocks(r.text).map((b) => b.label).join(","), "CERTIFICATE,PRIVATE KEY,CERTIFICATE");
     const decoded = decodeCertificate(pemBlocks(certificatesOf(r.text)[0]!)[0]!.der);
     assert.equal(decoded.proxy?.policyLanguage, "inheritAll (id-ppl-inheritAll)");
-    assert.deepEqual(decoded.attributeCertificates[0]!.fqans, ["/biomed", "/biomed/lab1", "/biomed/Role=pilot"]);
+    assert.deepEqual(decoded.attributeCertificates[0]!.fqans, ["/biomed/Role=NULL/Capability=NULL", "/biomed/lab1/Role=NULL/Capability=NULL"], "the groups; a role only when chosen");
+    const page = (await alice.browser.go(`${portal.url}/account`)).html.replace(/<!-- -->/g, "");
+    assert.match(page, /<option value="biomed">biomed \(your groups, no role\)<\/option>/);
+    assert.match(page, /<option value="biomed:\/biomed\/Role=pilot\/Capability=NULL">\/biomed\/Role=pilot\/Capability=NULL \(role, with your groups\)<\/option>/);
+    const withRole = await post(alice, "/account/proxy", { csrf: alice.csrf!, lifetime: "12h", vo: "biomed:/biomed/Role=pilot/Capability=NULL", acknowledge: "yes" });
+    assert.equal(withRole.status, 200);
+    assert.deepEqual(decodeCertificate(pemBlocks(certificatesOf(withRole.text)[0]!)[0]!.der).attributeCertificates[0]!.fqans, ["/biomed/Role=pilot/Capability=NULL", "/biomed/Role=NULL/Capability=NULL", "/biomed/lab1/Role=NULL/Capability=NULL"]);
     assert.match(decoded.attributeCertificates[0]!.policyAuthority, /^biomed:\/\//);
     assert.equal(decoded.publicKey.bits, 2048);
     assert.equal(Math.round((decoded.notAfter.getTime() - decoded.notBefore.getTime()) / 1000), 12 * 3600 + 300);

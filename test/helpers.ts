@@ -131,8 +131,8 @@ export const claimsFor = (sub: string, name = "Alice Example", extra: Record<str
   ...extra,
 });
 
-/** Run a command; return status and output instead of throwing. */
-export function run(cmd: string, args: string[], opts: { env?: Record<string, string>; cwd?: string; input?: string } = {}) {
+/** Run a command; return status and output instead of throwing. With timeoutMs, a command still running then is killed (status 1). */
+export function run(cmd: string, args: string[], opts: { env?: Record<string, string>; cwd?: string; input?: string; timeoutMs?: number } = {}) {
   try {
     const stdout = execFileSync(cmd, args, {
       env: { ...process.env, ...opts.env },
@@ -140,10 +140,12 @@ export function run(cmd: string, args: string[], opts: { env?: Record<string, st
       input: opts.input,
       stdio: ["pipe", "pipe", "pipe"],
       encoding: "utf8",
+      ...(opts.timeoutMs ? { timeout: opts.timeoutMs, killSignal: "SIGKILL" as const } : {}),
     });
     return { status: 0, stdout, stderr: "" };
   } catch (e) {
-    const err = e as { status?: number; stdout?: string; stderr?: string };
-    return { status: err.status ?? 1, stdout: err.stdout ?? "", stderr: err.stderr ?? "" };
+    const err = e as { status?: number | null; stdout?: string; stderr?: string; code?: string };
+    const timedOut = err.code === "ETIMEDOUT" ? `\n(killed after ${opts.timeoutMs} ms)` : "";
+    return { status: err.status ?? 1, stdout: err.stdout ?? "", stderr: (err.stderr ?? "") + timedOut };
   }
 }

@@ -1,7 +1,7 @@
 /**
  * The portal over real HTTP, against the production server entry: discovery,
  * PKCE, codes, consent, refresh, and every /getproxy refusal a gateway can
- * meet. test/postgres.test.ts runs this file again on PostgreSQL.
+ * meet. test/postgresPortal.test.ts runs this file again on PostgreSQL.
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
@@ -149,7 +149,7 @@ describe("/getproxy", () => {
   test("a token presented with another client's id is refused (audience mismatch)", async () => {
     const tokens = await fresh();
     await expectError(await getproxy(tokens.access_token, { client_id: OTHER_GATEWAY.id }), 401, "invalid_token", /issued to another client/);
-    await expectError(await getproxy(tokens.access_token, { client_id: GATEWAY.id, client_secret: "wrong-secret-wrong-secret" }), 401, "access_denied", /client authentication failed/);
+    await expectError(await getproxy(tokens.access_token, { client_id: GATEWAY.id, client_secret: "wrong-secret-wrong-secret" }), 401, "invalid_client", /client authentication failed/);
     const ok = await getproxy(tokens.access_token, { client_id: GATEWAY.id, client_secret: GATEWAY.secret, certreq: csr.csrPem });
     assert.equal(ok.status, 200);
   });
@@ -221,7 +221,13 @@ describe("/getproxy with VOMS attributes (the development setup serves examples/
     assert.match(await (await fetch(`${portal.url}/voms/biomed.vomses`)).text(), /^"biomed" "voms\.certbridge\.example" "15000" "\/DC=org\/DC=certbridge\/OU=VOMS\/OU=biomed\/CN=voms\.certbridge\.example" "biomed"\n$/);
     assert.equal((await fetch(`${portal.url}/voms/nope.lsc`)).status, 404);
     const info = run("voms-proxy-info2", ["-all", "-file", file], { env: { X509_CERT_DIR: path.join(portal.dir, "certificates"), X509_VOMS_DIR: vomsdir } });
-    assert.deepEqual([...info.stdout.matchAll(/attribute : (.+)/g)].map((m) => m[1]), ["/biomed", "/biomed/lab1", "/biomed/Role=pilot"]);
+    // the groups only: alice's role pilot is in the AC only when asked for
+    assert.deepEqual([...info.stdout.matchAll(/attribute : (.+)/g)].map((m) => m[1]), ["/biomed/Role=NULL/Capability=NULL", "/biomed/lab1/Role=NULL/Capability=NULL"]);
+    const role = await getproxy((await fresh()).access_token, { voname: "biomed:/biomed/Role=pilot", proxylifetime: "3600" });
+    assert.equal(role.status, 200, await role.clone().text());
+    fs.writeFileSync(file, await role.text(), { mode: 0o600 });
+    const fqan = run("voms-proxy-info2", ["-fqan", "-file", file], { env: { X509_CERT_DIR: path.join(portal.dir, "certificates"), X509_VOMS_DIR: vomsdir } });
+    assert.deepEqual(fqan.stdout.trim().split("\n"), ["/biomed/Role=pilot/Capability=NULL", "/biomed/Role=NULL/Capability=NULL", "/biomed/lab1/Role=NULL/Capability=NULL"]);
   });
 
   test("a VO or role the user lacks: 403 access_denied with the reason, and nothing issued", async () => {

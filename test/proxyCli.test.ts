@@ -97,9 +97,12 @@ describe("certbridge-proxy-init options", () => {
   test("certbridge-proxy-info options", () => {
     const o = parseProxyInfoArgs(["--exists", "--valid", "1:30", "--file", "p.pem"], env);
     assert.ok(o !== "help");
-    assert.deepEqual(o, { file: path.resolve("p.pem"), exists: true, validSeconds: 5400, timeleft: false });
+    assert.deepEqual(o, { file: path.resolve("p.pem"), exists: true, validSeconds: 5400, timeleft: false, fqan: false });
+    assert.deepEqual(parseProxyInfoArgs(["--fqan", "-f", "p.pem"], env), { file: path.resolve("p.pem"), exists: false, validSeconds: undefined, timeleft: false, fqan: true });
     assert.throws(() => parseProxyInfoArgs(["--valid", "90"], env), UsageError);
-    assert.throws(() => parseProxyInfoArgs(["--timeleft", "--exists"], env), UsageError);
+    for (const bad of [["--timeleft", "--exists"], ["--fqan", "--exists"], ["--fqan", "--valid", "1:00"], ["--fqan", "--timeleft"]]) {
+      assert.throws(() => parseProxyInfoArgs(bad, env), UsageError, bad.join(" "));
+    }
   });
 
   test("the programs exit 2 with one clear line for usage errors, 1 for runtime errors", async () => {

@@ -158,7 +158,11 @@ describe("ssh proxy@portal with OpenSSH", () => {
     assert.equal(r.status, 0, r.stderr);
     const cert = decodeCertificate(pemBlocks(r.stdout)[0]!.der);
     assert.equal(Math.round((cert.notAfter.getTime() - cert.notBefore.getTime()) / 1000), 2 * 3600 + 300);
-    assert.deepEqual(cert.attributeCertificates[0]!.fqans, ["/biomed", "/biomed/lab1", "/biomed/Role=pilot"]);
+    // voms=biomed: the groups; a role only when asked for (voms=biomed:/biomed/Role=pilot), then first
+    assert.deepEqual(cert.attributeCertificates[0]!.fqans, ["/biomed/Role=NULL/Capability=NULL", "/biomed/lab1/Role=NULL/Capability=NULL"]);
+    const role = ssh(ed.file, ["voms=biomed:/biomed/Role=pilot"]);
+    assert.equal(role.status, 0, role.stderr);
+    assert.deepEqual(decodeCertificate(pemBlocks(role.stdout)[0]!.der).attributeCertificates[0]!.fqans, ["/biomed/Role=pilot/Capability=NULL", "/biomed/Role=NULL/Capability=NULL", "/biomed/lab1/Role=NULL/Capability=NULL"]);
     const refused = ssh(ed.file, ["voms=atlas"]);
     assert.equal(refused.status, 1);
     assert.match(refused.stderr, /certbridge: you are not a member of VO atlas/);

@@ -5,25 +5,30 @@
  * route handlers, so the consoles work without JavaScript.
  */
 import type { ReactNode } from "react";
-import { cookies } from "next/headers";
+import { cookies, headers } from "next/headers";
 import { forbidden, notFound, redirect } from "next/navigation";
-import { errorShape } from "../../lib/http";
+import { describeError } from "../../lib/http";
 import { portal } from "../../lib/runtime";
-import type { Consoles, Viewer } from "../../lib/console";
+import type { CertificateViews, Viewer } from "../../lib/console";
+
+/** The console gate for a page: a redirect to sign in and come back to `path`, or a 403 page (not a redirect loop). */
+async function gatePage(path: string, role: "person" | "admin"): Promise<Viewer> {
+  const ip = (await headers()).get("x-certbridge-client-ip") || null;
+  try {
+    return await portal().console.gate.require({ cookie: (await cookies()).toString(), ip }, role, `view ${path}`);
+  } catch (e) {
+    const { status } = describeError(e);
+    if (status === 401) redirect(`/login?next=${encodeURIComponent(path)}`);
+    if (status === 403) forbidden();
+    throw e;
+  }
+}
 
 /** The signed-in person, or a redirect to sign in and come back to `path`. */
-export async function requireViewer(path: string): Promise<Viewer> {
-  const viewer = await portal().console.viewer((await cookies()).toString());
-  if (!viewer) redirect(`/login?next=${encodeURIComponent(path)}`);
-  return viewer;
-}
+export const requireViewer = (path: string): Promise<Viewer> => gatePage(path, "person");
 
-/** Administrators only: everyone else gets a 403 page (not a redirect loop). */
-export async function requireAdmin(path: string): Promise<Viewer> {
-  const viewer = await requireViewer(path);
-  if (!viewer.admin) forbidden();
-  return viewer;
-}
+/** Administrators only; a refusal is audited by the gate. */
+export const requireAdmin = (path: string): Promise<Viewer> => gatePage(path, "admin");
 
 /** A lib call whose not_found becomes Next's 404 page. */
 export async function orNotFound<T>(p: Promise<T>): Promise<T> {
@@ -40,7 +45,7 @@ export async function orUserError<T>(p: Promise<T>): Promise<{ ok: true; value: 
   try {
     return { ok: true, value: await p };
   } catch (e) {
-    const s = errorShape(e);
+    const s = describeError(e);
     if (s.status >= 500) throw e;
     return { ok: false, message: s.message };
   }
@@ -157,7 +162,7 @@ export function Pager({ base, params, nextCursor }: { base: string; params: URLS
   );
 }
 
-type CertificateRow = Awaited<ReturnType<Consoles["searchCertificates"]>>["rows"][number];
+type CertificateRow = Awaited<ReturnType<CertificateViews["searchCertificates"]>>["rows"][number];
 
 /** The certificate list: every column for administrators; a person's own view omits subject and key. */
 export function CertificateTable({ rows, admin }: { rows: CertificateRow[]; admin: boolean }) {
@@ -196,7 +201,7 @@ export function CertificateTable({ rows, admin }: { rows: CertificateRow[]; admi
   );
 }
 
-type CertificateDetail = Awaited<ReturnType<Consoles["certificate"]>>;
+type CertificateDetail = Awaited<ReturnType<CertificateViews["certificate"]>>;
 
 /** The decoded certificate, its origin and audit trail (admin and account views). */
 export function CertificateView({ detail, pemHref, admin }: { detail: CertificateDetail; pemHref: string; admin: boolean }) {

@@ -1,5 +1,6 @@
 import { portal } from "../../lib/runtime";
 import { formatDuration } from "../../lib/duration";
+import { isRoleFqan, longFqan } from "../../lib/voms/membership";
 import { CertificateTable, Console, Csrf, Flash, PostButton, Time, paramsOf, requireViewer, type SearchParams } from "../_console/ui";
 
 export const metadata = { title: "Your account · Certbridge" };
@@ -9,7 +10,7 @@ const LIFETIMES = [3600, 12 * 3600, 86400, 3 * 86400, 7 * 86400];
 export default async function Account({ searchParams }: { searchParams: SearchParams }) {
   const viewer = await requireViewer("/account");
   const params = await paramsOf(searchParams);
-  const a = await portal().console.account(viewer);
+  const a = await portal().console.account.account(viewer);
   const lifetimes = LIFETIMES.filter((s) => s <= a.proxyLifetimes.max);
   return (
     <Console viewer={viewer} current="/account">
@@ -149,8 +150,10 @@ export default async function Account({ searchParams }: { searchParams: SearchPa
             <select name="vo" defaultValue="">
               <option value="">none (plain proxy)</option>
               {a.memberships.filter((m) => m.served).flatMap((m) => [
-                <option key={m.vo} value={m.vo}>{m.vo} (all your attributes)</option>,
-                ...m.fqans.filter((f) => f !== `/${m.vo}`).map((f) => <option key={f} value={`${m.vo}:${f}`}>{f} first</option>),
+                <option key={m.vo} value={m.vo}>{m.vo} (your groups, no role)</option>,
+                // a role only when asked for, as with voms-proxy-init --voms vo:/vo/Role=r
+                ...m.fqans.filter(isRoleFqan).map((f) => <option key={f} value={`${m.vo}:${f}`}>{f} (role, with your groups)</option>),
+                ...m.fqans.filter((f) => !isRoleFqan(f) && f !== longFqan(`/${m.vo}`)).map((f) => <option key={f} value={`${m.vo}:${f}`}>{f} first</option>),
               ])}
             </select>
           </label>

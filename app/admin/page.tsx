@@ -56,7 +56,7 @@ function IssuanceChart({ days, clients }: { days: { day: string; byClient: { cli
 
 export default async function AdminOverview() {
   const viewer = await requireAdmin("/admin");
-  const o = await portal().console.overview();
+  const o = await portal().console.overview.overview();
   const crlDue = o.crl.nextUpdate ? Math.round((o.crl.nextUpdate.getTime() - o.now.getTime()) / 3600_000) : null;
   return (
     <Console viewer={viewer} current="/admin">

@@ -4,7 +4,7 @@ import { htmlError, seeOther } from "../../lib/http";
 /** Sign in to the consoles: the upstream login, then back to `next` (a path on this portal). */
 export async function GET(request: Request) {
   try {
-    const r = await portal().startConsoleLogin(new URL(request.url).searchParams.get("next"));
+    const r = await portal().interactions.startConsoleLogin(new URL(request.url).searchParams.get("next"));
     return seeOther(r.location, r.cookies);
   } catch (e) {
     return htmlError(e);

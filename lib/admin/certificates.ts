@@ -7,7 +7,7 @@
  */
 import { z } from "zod";
 import { invalidRequest } from "../errors";
-import { certificateSelect, type Db } from "../db";
+import { searchCertificateRows, type Db } from "../db";
 
 export const certificateSearch = z.object({
   /** Part of the subject DN (case as stored). */
@@ -49,46 +49,25 @@ export async function searchCertificates(db: Db, input: CertificateSearch, now: 
   const f = parsed.data;
   const after = f.cursor ? decodeCursor(f.cursor) : undefined;
   const serialHex = f.serial?.replace(/:/g, "").toLowerCase().replace(/^0+(?=.)/, "");
-  // Every certificate's subject starts with its person's DN, and people are
-  // far fewer than certificates: match the part of a subject against people
-  // (a scan of thousands, not of millions), then fetch their certificates by
-  // the identity index. Too broad a term falls back to scanning certificates.
-  let subjectFilter: object = {};
-  if (f.subject) {
-    const people = await db.identity.findMany({ where: { subject: { contains: f.subject } }, select: { id: true }, take: 1001 });
-    // Only a term that could lie in a proxy's own last RDN ("/CN=<serial>") needs the certificate scan too.
-    const proxyCn = /^(\/?CN=)?\d+$/.test(f.subject) ? [{ kind: "proxy", subject: { endsWith: f.subject } }] : [];
-    subjectFilter =
-      people.length <= 1000 ? { OR: [{ identityId: { in: people.map((p) => p.id) } }, ...proxyCn] } : { subject: { contains: f.subject } };
-  }
-  const rows = await db.certificate.findMany({
-    where: {
-      AND: [
-        subjectFilter,
-        serialHex
-          ? { OR: [{ serialHex }, ...(/^\d+$/.test(f.serial!) ? [{ serialDec: f.serial! }] : [])] }
-          : {},
-        f.kind ? { kind: f.kind } : {},
-        f.clientId ? { clientId: f.clientId } : {},
-        f.vo ? { vo: { contains: f.vo } } : {},
-        f.keySource ? { keySource: f.keySource } : {},
-        f.identityId ? { identityId: f.identityId } : {},
-        f.issuedAfter ? { createdAt: { gte: f.issuedAfter } } : {},
-        f.issuedBefore ? { createdAt: { lt: f.issuedBefore } } : {},
-        f.status === "revoked"
-          ? { status: "revoked" }
-          : f.status === "valid"
-            ? { status: "valid", notAfter: { gt: now } }
-            : f.status === "expired"
-              ? { status: "valid", notAfter: { lte: now } }
-              : {},
-        after ? { OR: [{ createdAt: { lt: after.createdAt } }, { createdAt: after.createdAt, id: { lt: after.id } }] } : {},
-      ],
+  const rows = await searchCertificateRows(
+    db,
+    {
+      subject: f.subject,
+      serialHex,
+      serialDec: serialHex && /^\d+$/.test(f.serial!) ? f.serial! : undefined,
+      kind: f.kind,
+      status: f.status,
+      clientId: f.clientId,
+      vo: f.vo,
+      keySource: f.keySource,
+      identityId: f.identityId,
+      issuedAfter: f.issuedAfter,
+      issuedBefore: f.issuedBefore,
+      after,
     },
-    orderBy: [{ createdAt: "desc" }, { id: "desc" }],
-    take: f.limit + 1,
-    select: certificateSelect,
-  });
+    f.limit + 1,
+    now,
+  );
   const page = rows.slice(0, f.limit);
   const last = page[page.length - 1];
   return {

@@ -4,6 +4,7 @@
  * deployments. Prisma generates one client per provider from the same models,
  * so both expose the same API and the rest of the code sees one `Db` type.
  */
+import crypto from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { PrismaBetterSQLite3 } from "@prisma/adapter-better-sqlite3";
@@ -33,4 +34,15 @@ export async function openDatabase(url: string): Promise<Db> {
   await db.$queryRawUnsafe("PRAGMA journal_mode = WAL");
   await db.$queryRawUnsafe("PRAGMA synchronous = NORMAL");
   return db;
+}
+
+export async function closeDatabase(db: Db): Promise<void> {
+  await db.$disconnect();
+}
+
+export const newId = () => crypto.randomUUID();
+
+/** A unique constraint refused the write (Prisma P2002). */
+export function isUniqueViolation(e: unknown): boolean {
+  return typeof e === "object" && e !== null && (e as { code?: string }).code === "P2002";
 }

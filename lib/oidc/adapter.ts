@@ -6,12 +6,21 @@
  * admin console, never by the protocol.
  */
 import type { Adapter, AdapterPayload } from "oidc-provider";
-import type { Db } from "../db";
+import {
+  consumeOidcPayload,
+  deleteOidcPayload,
+  deleteOidcPayloadsOfGrant,
+  findOidcPayload,
+  findOidcPayloadBy,
+  upsertOidcPayload,
+  type Db,
+  type OidcPayloadRow,
+} from "../db";
 import { findGatewayClientMetadata } from "./clients";
 
 const expiry = (expiresIn?: number) => (expiresIn ? new Date(Date.now() + expiresIn * 1000) : null);
 
-function toPayload(row: { payload: string; expiresAt: Date | null; consumedAt: Date | null } | null | undefined): AdapterPayload | undefined {
+function toPayload(row: OidcPayloadRow | null | undefined): AdapterPayload | undefined {
   if (!row || (row.expiresAt && new Date(row.expiresAt).getTime() <= Date.now())) return undefined;
   const payload = JSON.parse(row.payload) as AdapterPayload;
   return row.consumedAt ? { ...payload, consumed: Math.floor(new Date(row.consumedAt).getTime() / 1000) } : payload;
@@ -32,37 +41,24 @@ export function prismaAdapterFactory(db: Db, kek: Buffer, namespace = "") {
     }
 
     async upsert(id: string, payload: AdapterPayload, expiresIn: number): Promise<void> {
-      const data = {
+      await upsertOidcPayload(db, this.model, id, {
         payload: JSON.stringify(payload),
         grantId: payload.grantId ?? null,
         accountId: payload.accountId ?? null,
+        clientId: payload.clientId ?? null,
         userCode: payload.userCode ?? null,
         uid: payload.uid ?? null,
         expiresAt: expiry(expiresIn),
-      };
-      await db.oidcPayload.upsert({
-        where: { model_id: { model: this.model, id } },
-        create: { model: this.model, id, ...data },
-        update: data,
-        select: { id: true },
       });
     }
 
-    private async findWhere(where: { id: string } | { uid: string } | { userCode: string }): Promise<AdapterPayload | undefined> {
-      const row = await db.oidcPayload.findFirst({
-        where: { model: this.model, ...where },
-        select: { payload: true, expiresAt: true, consumedAt: true },
-      });
-      return toPayload(row);
+    private async findWhere(where: { uid: string } | { userCode: string }): Promise<AdapterPayload | undefined> {
+      return toPayload(await findOidcPayloadBy(db, this.model, where));
     }
 
     async find(id: string): Promise<AdapterPayload | undefined> {
       if (this.registryClients) return (await findGatewayClientMetadata(db, kek, id)) as AdapterPayload | undefined;
-      // Every /getproxy call looks up a token and its grant: raw SQL skips Prisma's per-query
-      // compilation (about 40 % of a lookup's CPU here). Same statement on SQLite and PostgreSQL.
-      const rows = await db.$queryRaw<{ payload: string; expiresAt: Date | null; consumedAt: Date | null }[]>`
-        SELECT "payload", "expiresAt", "consumedAt" FROM "OidcPayload" WHERE "model" = ${this.model} AND "id" = ${id} LIMIT 1`;
-      return toPayload(rows[0]);
+      return toPayload(await findOidcPayload(db, this.model, id));
     }
 
     findByUid(uid: string) {
@@ -74,22 +70,19 @@ export function prismaAdapterFactory(db: Db, kek: Buffer, namespace = "") {
     }
 
     async consume(id: string): Promise<void> {
-      await db.oidcPayload.updateMany({ where: { model: this.model, id }, data: { consumedAt: new Date() } });
+      await consumeOidcPayload(db, this.model, id, new Date());
     }
 
     async destroy(id: string): Promise<void> {
-      await db.oidcPayload.deleteMany({ where: { model: this.model, id } });
+      await deleteOidcPayload(db, this.model, id);
     }
 
     /** Revoking a grant takes every token issued under it (RFC 7009 §2.1, cascading). */
     async revokeByGrantId(grantId: string): Promise<void> {
-      await db.oidcPayload.deleteMany({ where: { grantId, model: { startsWith: namespace } } });
+      await deleteOidcPayloadsOfGrant(db, grantId, namespace);
     }
   };
 }
 
 /** Housekeeping: drop expired artefacts (called periodically by the server). */
-export async function purgeExpiredOidcPayloads(db: Db, now = new Date()): Promise<number> {
-  const r = await db.oidcPayload.deleteMany({ where: { expiresAt: { lt: now } } });
-  return r.count;
-}
+export { purgeExpiredOidcPayloads } from "../db";

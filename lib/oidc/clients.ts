@@ -7,7 +7,18 @@
 import crypto from "node:crypto";
 import { z } from "zod";
 import { CertbridgeError, invalidRequest, notFound } from "../errors";
-import { newId, type AuditInput, type Db } from "../db";
+import {
+  deleteClientWithPayloads,
+  ensureClient,
+  findClientRow,
+  findClientWithSealedSecret,
+  listClientRows,
+  replaceClientSealedSecret,
+  updateClientStatus,
+  upsertClient,
+  type AuditInput,
+  type Db,
+} from "../db";
 import { openSealedKey, sealKey } from "../pki/seal";
 import { CLI_CLIENT_ID, CLI_CLIENT_NAME, CLI_CLIENT_SCOPES, DEVICE_CODE_GRANT } from "./cliClient";
 
@@ -37,21 +48,6 @@ export const clientInput = z.object({
 });
 export type ClientInput = z.input<typeof clientInput>;
 
-const clientSelect = {
-  id: true,
-  name: true,
-  homepage: true,
-  contact: true,
-  isPublic: true,
-  redirectUris: true,
-  scopes: true,
-  maxProxyLifetime: true,
-  allowedVos: true,
-  status: true,
-  createdAt: true,
-  updatedAt: true,
-} as const;
-
 const secretContext = (id: string) => `certbridge:client-secret:${id}`;
 
 function parseClient(input: ClientInput) {
@@ -79,7 +75,7 @@ export async function registerClient(
 ) {
   const c = parseClient(input);
   const id = c.id ?? `gw-${crypto.randomBytes(6).toString("hex")}`;
-  const existing = await db.gatewayClient.findUnique({ where: { id }, select: { ...clientSelect, secretEnc: true } });
+  const existing = await findClientWithSealedSecret(db, id);
   if (existing && !opts.upsert && !opts.update) throw new CertbridgeError("conflict", `client ${id} already exists`);
   if (!existing && opts.update) throw notFound(`no client ${id}`);
   const generated = !c.public && !c.secret && !existing?.secretEnc ? crypto.randomBytes(32).toString("base64url") : undefined;
@@ -95,29 +91,22 @@ export async function registerClient(
     allowedVos: c.allowedVos ? JSON.stringify(c.allowedVos) : null,
     ...(c.public ? { secretEnc: null } : secret ? { secretEnc: sealKey(kek, Buffer.from(secret, "utf8"), secretContext(id)) } : {}),
   };
-  const [client] = await db.$transaction([
-    db.gatewayClient.upsert({ where: { id }, create: { id, ...data }, update: data, select: clientSelect }),
-    db.auditEvent.create({
-      data: {
-        id: newId(),
-        action: existing ? "client.update" : "client.register",
-        actor: audit.actor,
-        ip: audit.ip ?? null,
-        clientId: id,
-        details: JSON.stringify({
-          name: c.name,
-          public: c.public,
-          redirectUris: c.redirectUris,
-          scopes: c.scopes,
-          maxProxyLifetimeSeconds: c.maxProxyLifetimeSeconds,
-          allowedVos: c.allowedVos ?? null,
-          ...(existing ? { changed: changedFields(existing, data) } : {}),
-          ...(generated ? { secret: "generated" } : {}),
-          ...(audit.reason ? { reason: audit.reason } : {}),
-        }),
-      },
-    }),
-  ]);
+  const client = await upsertClient(db, id, data, {
+    action: existing ? "client.update" : "client.register",
+    actor: audit.actor,
+    ip: audit.ip ?? null,
+    details: {
+      name: c.name,
+      public: c.public,
+      redirectUris: c.redirectUris,
+      scopes: c.scopes,
+      maxProxyLifetimeSeconds: c.maxProxyLifetimeSeconds,
+      allowedVos: c.allowedVos ?? null,
+      ...(existing ? { changed: changedFields(existing, data) } : {}),
+      ...(generated ? { secret: "generated" } : {}),
+      ...(audit.reason ? { reason: audit.reason } : {}),
+    },
+  });
   return { client, secret: generated };
 }
 
@@ -132,10 +121,12 @@ export async function rotateClientSecret(db: Db, kek: Buffer, id: string, audit:
   if (!existing) throw notFound(`no client ${id}`);
   if (existing.isPublic) throw invalidRequest(`client ${id} is public: it has no secret to rotate`);
   const secret = crypto.randomBytes(32).toString("base64url");
-  await db.$transaction([
-    db.gatewayClient.update({ where: { id }, data: { secretEnc: sealKey(kek, Buffer.from(secret, "utf8"), secretContext(id)) }, select: { id: true } }),
-    db.auditEvent.create({ data: { id: newId(), action: "client.rotate_secret", actor: audit.actor, ip: audit.ip ?? null, clientId: id, details: JSON.stringify({ reason: audit.reason ?? null }) } }),
-  ]);
+  await replaceClientSealedSecret(db, id, sealKey(kek, Buffer.from(secret, "utf8"), secretContext(id)), {
+    action: "client.rotate_secret",
+    actor: audit.actor,
+    ip: audit.ip ?? null,
+    details: { reason: audit.reason ?? null },
+  });
   return secret;
 }
 
@@ -143,11 +134,11 @@ export async function rotateClientSecret(db: Db, kek: Buffer, id: string, audit:
 export const allowedVosOf = (client: { allowedVos: string | null }): string[] | null => (client.allowedVos ? (JSON.parse(client.allowedVos) as string[]) : null);
 
 export function listClients(db: Db) {
-  return db.gatewayClient.findMany({ orderBy: { createdAt: "asc" }, select: clientSelect });
+  return listClientRows(db);
 }
 
 export async function findClient(db: Db, id: string) {
-  const row = await db.gatewayClient.findUnique({ where: { id }, select: clientSelect });
+  const row = await findClientRow(db, id);
   // The built-in CLI client exists even before its row does (a portal that never bootstrapped).
   return row ?? (id === CLI_CLIENT_ID ? cliClientRow() : null);
 }
@@ -155,7 +146,7 @@ export async function findClient(db: Db, id: string) {
 /** The built-in client's row, made once at start so operators see it and can suspend it. */
 export async function ensureCliClientRow(db: Db): Promise<void> {
   const { id, ...data } = cliClientRow();
-  await db.gatewayClient.upsert({ where: { id }, create: { id, ...data }, update: {}, select: { id: true } });
+  await ensureClient(db, id, data);
 }
 
 /** The built-in client can be suspended and reactivated, never edited, re-keyed or removed. */
@@ -167,27 +158,28 @@ export async function removeClient(db: Db, id: string, audit: ClientAudit) {
   refuseBuiltIn(id, "removed");
   const existing = await findClient(db, id);
   if (!existing) throw notFound(`no client ${id}`);
-  await db.$transaction([
-    db.gatewayClient.delete({ where: { id }, select: { id: true } }),
-    // Its grants and tokens go with it.
-    db.oidcPayload.deleteMany({ where: { payload: { contains: `"clientId":${JSON.stringify(id)}` } } }),
-    db.auditEvent.create({ data: { id: newId(), action: "client.remove", actor: audit.actor, ip: audit.ip ?? null, clientId: id, details: JSON.stringify({ name: existing.name, reason: audit.reason ?? null }) } }),
-  ]);
+  // Its grants and tokens go with it.
+  await deleteClientWithPayloads(db, id, {
+    action: "client.remove",
+    actor: audit.actor,
+    ip: audit.ip ?? null,
+    details: { name: existing.name, reason: audit.reason ?? null },
+  });
 }
 
 export async function setClientStatus(db: Db, id: string, status: "active" | "suspended", audit: ClientAudit) {
   if (!(await findClient(db, id))) throw notFound(`no client ${id}`);
-  await db.$transaction([
-    db.gatewayClient.update({ where: { id }, data: { status }, select: { id: true } }),
-    db.auditEvent.create({
-      data: { id: newId(), action: status === "suspended" ? "client.suspend" : "client.activate", actor: audit.actor, ip: audit.ip ?? null, clientId: id, details: JSON.stringify({ reason: audit.reason ?? null }) },
-    }),
-  ]);
+  await updateClientStatus(db, id, status, {
+    action: status === "suspended" ? "client.suspend" : "client.activate",
+    actor: audit.actor,
+    ip: audit.ip ?? null,
+    details: { reason: audit.reason ?? null },
+  });
 }
 
 /** oidc-provider client metadata for an active client (suspended and unknown clients do not exist to the protocol). */
 export async function findGatewayClientMetadata(db: Db, kek: Buffer, id: string) {
-  const row = await db.gatewayClient.findUnique({ where: { id }, select: { ...clientSelect, secretEnc: true } });
+  const row = await findClientWithSealedSecret(db, id);
   if (id === CLI_CLIENT_ID) return !row || row.status === "active" ? cliClientMetadata() : undefined; // built-in CLI client (issue 6)
   if (!row || row.status !== "active") return undefined;
   const grants = row.scopes.split(" ").includes("offline_access") ? ["authorization_code", "refresh_token"] : ["authorization_code"];

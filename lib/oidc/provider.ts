@@ -3,43 +3,20 @@
  * flow with PKCE required for every client (OAuth 2.0 Security BCP §2.1.1),
  * refresh tokens for `offline_access` rotated on every use, consent remembered
  * per grant, and all state in the database through the Prisma adapter.
+ * This module is the provider's one documented configuration; the account and
+ * its claims are in account.ts, key storage in signingKeys.ts, the interactions
+ * with people in interactions.ts, the audit of token issuance in tokenAudit.ts.
  */
-import crypto from "node:crypto";
 import Provider, { interactionPolicy, type Configuration, type KoaContextWithOIDC } from "oidc-provider";
 import type { Config } from "../config";
-import { findIdentity, type Db } from "../db";
-import { openSealedKey, sealKey } from "../pki/seal";
+import type { Db } from "../db";
+import { findAccount, CLAIMS_BY_SCOPE } from "./account";
+import { signingJwk } from "./signingKeys";
 import { prismaAdapterFactory } from "./adapter";
 import { GATEWAY_SCOPES } from "./clients";
 import { errorPage } from "./pages";
+import { auditTokenEvents } from "./tokenAudit";
 import { deviceFlowFeature, DEVICE_CODE_TTL_SECONDS } from "./deviceFlow";
-
-const SIGNING_KEY_MODEL = "CertbridgeSigningKey";
-
-/**
- * The ID token signing key (RS256), shared by every instance through the
- * database and sealed under the KEK. Made on first start.
- */
-export async function signingJwk(db: Db, kek: Buffer, name = "current"): Promise<crypto.JsonWebKey> {
-  const context = `certbridge:oidc-signing-key:${name}`;
-  const load = async () => {
-    const row = await db.oidcPayload.findUnique({ where: { model_id: { model: SIGNING_KEY_MODEL, id: name } }, select: { payload: true } });
-    return row ? (JSON.parse(Buffer.from(openSealedKey(kek, row.payload, context)).toString("utf8")) as crypto.JsonWebKey) : undefined;
-  };
-  const existing = await load();
-  if (existing) return existing;
-  const { privateKey } = crypto.generateKeyPairSync("rsa", { modulusLength: 2048 });
-  const jwk = { ...privateKey.export({ format: "jwk" }), kid: crypto.randomBytes(8).toString("hex"), use: "sig", alg: "RS256" };
-  try {
-    await db.oidcPayload.create({
-      data: { model: SIGNING_KEY_MODEL, id: name, payload: sealKey(kek, Buffer.from(JSON.stringify(jwk)), context) },
-      select: { id: true },
-    });
-    return jwk;
-  } catch {
-    return (await load())!; // another instance won the race
-  }
-}
 
 /**
  * The default prompts, plus: a device-flow login always shows the consent
@@ -63,26 +40,8 @@ export async function createProvider(config: Config, db: Db): Promise<Provider> 
   const configuration: Configuration = {
     adapter: prismaAdapterFactory(db, config.kek),
     clients: [],
-    async findAccount(_ctx, id) {
-      const identity = await findIdentity(db, id);
-      if (!identity) return undefined;
-      return {
-        accountId: id,
-        async claims() {
-          return {
-            sub: id,
-            name: identity.displayName,
-            ...(identity.email ? { email: identity.email } : {}),
-            cert_subject_dn: identity.subject,
-          };
-        },
-      };
-    },
-    claims: {
-      openid: ["sub"],
-      profile: ["name", "cert_subject_dn"],
-      email: ["email"],
-    },
+    findAccount: (_ctx, id) => findAccount(db, id),
+    claims: CLAIMS_BY_SCOPE,
     scopes: [...GATEWAY_SCOPES],
     extraClientMetadata: { properties: ["certbridge_max_proxy_lifetime"] },
     // AARC-G049 IdP hinting (the MasterPortal's `idphint`), passed on to the upstream IdP.
@@ -136,5 +95,6 @@ export async function createProvider(config: Config, db: Db): Promise<Provider> 
   const provider = new Provider(config.portal.issuer, configuration);
   // Behind a TLS-terminating proxy the public URL is https; trust X-Forwarded-*.
   provider.proxy = new URL(config.publicUrl).protocol === "https:";
+  auditTokenEvents(provider, db);
   return provider;
 }

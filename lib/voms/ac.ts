@@ -6,7 +6,8 @@
  *   issuer: voms-api-java rejects that form) and serial;
  * - issuer = v2Form with the AA's subject; GeneralizedTime validity;
  * - attribute 1.3.6.1.4.1.8005.100.100.4 (IetfAttrSyntax) with policyAuthority
- *   "<vo>://<host>:<port>" and the FQANs as OCTET STRINGs;
+ *   "<vo>://<host>:<port>" and the FQANs as OCTET STRINGs, in the long form
+ *   VOMS servers write (/vo/group/Role=NULL/Capability=NULL);
  * - extensions: the AA certificate sequence, noRevAvail, AKID = AA SKID;
  * - signed by the AA key, with the algorithm its signer reports
  *   (sha256WithRSAEncryption for software keys).
@@ -53,15 +54,34 @@ const directoryNames = (name: Uint8Array) => der.sequence(der.tlv(0xa4, name));
 const ext = (oid: string, value: Uint8Array, critical = false) =>
   critical ? der.sequence(der.oid(oid), der.boolean(true), der.octetString(value)) : der.sequence(der.oid(oid), der.octetString(value));
 
+const utf8 = (s: string) => new TextEncoder().encode(s);
+
+/**
+ * The AC's `attributes` field: SEQUENCE { Attribute { 1.3.6.1.4.1.8005.100.100.4,
+ * SET { IetfAttrSyntax { [0] policyAuthority { [6] "<vo>://<host>:<port>" },
+ * SEQUENCE { OCTET STRING fqan, ... } } } } }.
+ * FQANs must be the VOMS long form (/vo[/group]/Role=<r|NULL>/Capability=NULL,
+ * lib/voms/membership.ts): XRootD's VOMS extractor denies an AC that mixes
+ * /vo with /vo/Role=r, and VOMS-C requires every FQAN to start with /<vo>.
+ */
+export function encodeVomsAttributes(aa: Pick<AttributeAuthority, "vo" | "host" | "port">, fqans: readonly string[]): Uint8Array {
+  if (fqans.length === 0) throw new Error("an AC needs at least one FQAN");
+  for (const f of fqans) {
+    if (!LONG_FQAN.test(f) || !f.startsWith(`/${aa.vo}/`)) throw new Error(`"${f}" is not an FQAN of VO ${aa.vo} in the VOMS long form (/${aa.vo}[/group]/Role=<role|NULL>/Capability=NULL)`);
+  }
+  const ietfAttr = der.sequence(
+    der.tlv(0xa0, der.tlv(0x86, utf8(`${aa.vo}://${aa.host}:${aa.port}`))),
+    der.sequence(...fqans.map((f) => der.octetString(utf8(f)))),
+  );
+  return der.sequence(der.sequence(der.oid(VOMS_OID.fqanAttribute), der.set(ietfAttr)));
+}
+
+const LONG_FQAN = /^(\/[A-Za-z0-9][A-Za-z0-9._-]*)+\/Role=[A-Za-z0-9][A-Za-z0-9._-]*\/Capability=NULL$/;
+
 export function encodeAcInfo(r: AcRequest): Uint8Array {
-  const utf8 = (s: string) => new TextEncoder().encode(s);
   const holder = der.sequence(der.tlv(0xa0, der.concat([directoryNames(r.holder.subject), der.unsignedInteger(r.holder.serial)])));
   const issuer = der.tlv(0xa0, directoryNames(r.aa.cert.subject));
-  const ietfAttr = der.sequence(
-    der.tlv(0xa0, der.tlv(0x86, utf8(`${r.aa.vo}://${r.aa.host}:${r.aa.port}`))),
-    der.sequence(...r.fqans.map((f) => der.octetString(utf8(f)))),
-  );
-  const attributes = der.sequence(der.sequence(der.oid(VOMS_OID.fqanAttribute), der.set(ietfAttr)));
+  const attributes = encodeVomsAttributes(r.aa, r.fqans);
   const extensions = [
     // AC_CERTS ::= SEQUENCE { SEQUENCE OF Certificate } (VOMS-C acstack.h): two wrappers.
     ext(VOMS_OID.certSequence, der.sequence(der.sequence(r.aa.cert.der))),
@@ -84,7 +104,6 @@ export function encodeAcInfo(r: AcRequest): Uint8Array {
 }
 
 export async function buildAttributeCertificate(r: AcRequest): Promise<Uint8Array> {
-  if (r.fqans.length === 0) throw new Error("an AC needs at least one FQAN");
   return signStructure(encodeAcInfo(r), r.aa.key);
 }
 

@@ -1,6 +1,13 @@
 /**
  * VO membership from federated claims, as FQANs (VOMS "fully qualified
- * attribute names": /vo[/group...][/Role=role]). Pure: no I/O.
+ * attribute names"). Pure: no I/O.
+ *
+ * FQANs are always written in the VOMS long form, as VOMS and IAM AAs put
+ * them into ACs and `voms-proxy-info -fqan` prints them:
+ *   /vo[/group...]/Role=<role>/Capability=NULL   (a group alone: Role=NULL)
+ * XRootD's VOMS extractor (default grpopt=2) denies an AC that mixes the
+ * short form (/vo) with role-qualified FQANs; the long form works everywhere.
+ * Inputs (claims, the static table, requests) may use either form.
  *
  * Sources, in this order:
  * - EGI Check-in `eduperson_entitlement` URNs (AARC-G002):
@@ -11,12 +18,12 @@
  *   "/vo/sub" or "vo" paths; "/vo/Role=x" paths are kept as roles.
  * - a static per-person table kept by the operator (the same FQAN strings).
  *
- * Result per VO: groups first (shortest path first, the VO root always
- * present once any membership is known), then roles; no duplicates.
+ * Result per VO, in the long form: groups first (shortest path first, the VO
+ * root always present once any membership is known), then roles; no duplicates.
  */
 export interface VoMembership {
   vo: string;
-  /** e.g. ["/biomed", "/biomed/lab1", "/biomed/Role=pilot"] */
+  /** e.g. ["/biomed/Role=NULL/Capability=NULL", "/biomed/lab1/Role=NULL/Capability=NULL", "/biomed/Role=pilot/Capability=NULL"] */
   fqans: string[];
 }
 
@@ -62,6 +69,22 @@ function fromPath(path: string): Attribute | null {
   return { vo: cleaned[0]!, groups: cleaned.slice(1), role };
 }
 
+/** The VOMS long form of a group (and role): /vo/group/Role=<role or NULL>/Capability=NULL. */
+export const longFqan = (group: string, role: string | null = null) => `${group}/Role=${role ?? "NULL"}/Capability=NULL`;
+
+/** An FQAN in either form, split into its group path and role (null for Role=NULL); null if it is not one. */
+export function splitFqan(fqan: string): { vo: string; group: string; role: string | null } | null {
+  if (!fqan.startsWith("/")) return null;
+  const a = fromPath(fqan);
+  return a && { vo: a.vo, group: `/${[a.vo, ...a.groups].join("/")}`, role: a.role };
+}
+
+/** Either form in, the long form out (null if it is not an FQAN). */
+export function toLongFqan(fqan: string): string | null {
+  const f = splitFqan(fqan);
+  return f && longFqan(f.group, f.role);
+}
+
 const stringsOf = (v: unknown): string[] => (Array.isArray(v) ? v.filter((x): x is string => typeof x === "string") : typeof v === "string" ? [v] : []);
 
 /** All VO memberships the claims (and the static table) establish. */
@@ -79,45 +102,62 @@ export function membershipsFromClaims(
     const a = fromPath(g);
     if (a) attrs.push(a);
   }
-  const byVo = new Map<string, { groups: Set<string>; roles: Set<string> }>();
+  const byVo = new Map<string, { groups: Set<string>; roles: Map<string, [group: string, role: string]> }>();
   for (const a of attrs) {
-    const entry = byVo.get(a.vo) ?? { groups: new Set<string>(), roles: new Set<string>() };
+    const entry = byVo.get(a.vo) ?? { groups: new Set<string>(), roles: new Map<string, [string, string]>() };
     byVo.set(a.vo, entry);
     const group = `/${[a.vo, ...a.groups].join("/")}`;
     entry.groups.add(`/${a.vo}`);
     entry.groups.add(group);
-    if (a.role) entry.roles.add(`${group}/Role=${a.role}`);
+    if (a.role) entry.roles.set(`${group}/Role=${a.role}`, [group, a.role]);
   }
   const depth = (f: string) => f.split("/").length;
   return [...byVo.entries()].map(([vo, e]) => ({
     vo,
-    fqans: [...[...e.groups].sort((x, y) => depth(x) - depth(y) || x.localeCompare(y)), ...[...e.roles].sort()],
+    fqans: [
+      ...[...e.groups].sort((x, y) => depth(x) - depth(y) || x.localeCompare(y)).map((g) => longFqan(g)),
+      ...[...e.roles.keys()].sort().map((k) => longFqan(...e.roles.get(k)!)),
+    ],
   }));
 }
 
-/** voms-proxy-init syntax: "vo" or "vo:/vo/group/Role=r" (RFC-less, but every grid user types it). */
+/**
+ * voms-proxy-init syntax: "vo" or "vo:/vo/group/Role=r" (RFC-less, but every
+ * grid user types it), the FQAN in either form. The FQAN comes back in the
+ * long form, as the AC will carry it.
+ */
 export function parseVomsRequest(text: string): { vo: string; fqan: string | null } {
   const i = text.indexOf(":");
   const vo = i < 0 ? text : text.slice(0, i);
   const fqan = i < 0 ? null : text.slice(i + 1);
   if (!NAME.test(vo)) throw new Error(`"${vo}" is not a VO name`);
-  if (fqan !== null && !new RegExp(`^/${vo.replace(/[.]/g, "\\.")}(/[A-Za-z0-9._-]+)*(/Role=[A-Za-z0-9._-]+)?(/Capability=NULL)?$`).test(fqan)) {
-    throw new Error(`"${fqan}" is not an FQAN of VO ${vo} (expected /${vo}[/group][/Role=role])`);
-  }
-  return { vo, fqan: fqan?.replace(/\/Capability=NULL$/, "").replace(/\/Role=NULL$/, "") ?? null };
+  if (fqan === null) return { vo, fqan: null };
+  const long = new RegExp(`^/${vo.replace(/[.]/g, "\\.")}(/[A-Za-z0-9._-]+)*(/Role=[A-Za-z0-9._-]+)?(/Capability=NULL)?$`).test(fqan) ? toLongFqan(fqan) : null;
+  if (long === null) throw new Error(`"${fqan}" is not an FQAN of VO ${vo} (expected /${vo}[/group][/Role=role])`);
+  return { vo, fqan: long };
 }
 
+/** A role FQAN (Role=<something other than NULL>), in the long form. */
+export const isRoleFqan = (fqan: string) => splitFqan(fqan)?.role != null;
+
 /**
- * The FQANs to put in the AC for a request: by default all of the person's
- * FQANs in the VO; with a requested FQAN, that one first (voms-proxy-init
- * order semantics), then the rest. Refuses what the person does not hold.
+ * The FQANs to put in the AC for a request, as VOMS and IAM choose them: a
+ * role is a privilege the person asks for explicitly, never a default.
+ * - "vo": all of the person's groups in the VO, no roles;
+ * - "vo:/vo/group/Role=r": that role first, then all of the groups;
+ * - "vo:/vo/group": that group first, then the other groups.
+ * Refuses a VO, group or role the person does not hold.
  */
 export function selectFqans(membership: VoMembership | undefined, vo: string, requested: string | null): { ok: true; fqans: string[] } | { ok: false; reason: string } {
   if (!membership || membership.fqans.length === 0) return { ok: false, reason: `you are not a member of VO ${vo}` };
-  if (requested === null) return { ok: true, fqans: membership.fqans };
+  const groups = membership.fqans.filter((f) => !isRoleFqan(f));
+  if (requested === null) return { ok: true, fqans: groups };
+  requested = toLongFqan(requested) ?? requested;
   if (!membership.fqans.includes(requested)) {
-    const what = requested.includes("/Role=") ? `the role ${requested}` : `the group ${requested}`;
+    // Refusals name the group or role as people write it: /vo/group, /vo/group/Role=r.
+    const f = splitFqan(requested);
+    const what = f?.role ? `the role ${f.group}/Role=${f.role}` : `the group ${f?.group ?? requested}`;
     return { ok: false, reason: `you do not hold ${what} in VO ${vo}` };
   }
-  return { ok: true, fqans: [requested, ...membership.fqans.filter((f) => f !== requested)] };
+  return { ok: true, fqans: [requested, ...groups.filter((f) => f !== requested)] };
 }

@@ -69,27 +69,31 @@ const AA_LIFETIME_SECONDS = 365 * 86400;
 /** Subject of a built-in AA certificate: under the AA namespace, one per VO. */
 export const aaSubject = (aaBase: string, vo: string, host: string) => `${aaBase}/OU=${vo}/CN=${host}`;
 
-async function createAa(ca: CertificateAuthority, vo: VoConfig, aaBase: string, clock: Clock, keyUri: string, passphrase: string) {
-  // The key first, written exclusively (encrypted PKCS#8, 0600) by its backend.
-  const key = await createSigner(keyUri, { bits: 2048, passphrase });
-  const now = clock();
+/** A built-in AA certificate for `spki` (deterministic given the serial and the time: known-answer tests use it). */
+export async function buildAaCertificate(ca: CertificateAuthority, spki: Uint8Array, subject: string, now: Date, serial: Uint8Array = randomSerial()): Promise<Uint8Array> {
   const tbs = encodeTbsCertificate({
-    serial: randomSerial(),
+    serial,
     issuer: ca.parts.subject,
-    subject: encodeName(parseSlashDn(aaSubject(aaBase, vo.name, vo.host))),
+    subject: encodeName(parseSlashDn(subject)),
     notBefore: new Date(now.getTime() - 5 * 60_000),
     notAfter: new Date(Math.min(now.getTime() + AA_LIFETIME_SECONDS * 1000, ca.parts.notAfter.getTime())),
-    spki: key.publicKeySpki,
+    spki,
     signatureAlgorithm: ca.custody.signatureAlgorithm,
     extensions: [
       ext.basicConstraints(false),
       ext.keyUsage([KeyUsage.digitalSignature, KeyUsage.keyEncipherment]),
       // voms-api-java matches the AC's AKID against this SKID: it is required.
-      ext.subjectKeyIdentifier(keyIdentifier(key.publicKeySpki)),
+      ext.subjectKeyIdentifier(keyIdentifier(spki)),
       ext.authorityKeyIdentifier(ca.keyId),
     ],
   });
-  return { certDer: await signStructure(tbs, ca.custody), key };
+  return signStructure(tbs, ca.custody);
+}
+
+async function createAa(ca: CertificateAuthority, vo: VoConfig, aaBase: string, clock: Clock, keyUri: string, passphrase: string) {
+  // The key first, written exclusively (encrypted PKCS#8, 0600) by its backend.
+  const key = await createSigner(keyUri, { bits: 2048, passphrase });
+  return { certDer: await buildAaCertificate(ca, key.publicKeySpki, aaSubject(aaBase, vo.name, vo.host), clock()), key };
 }
 
 /** Load (or, in the primary process, create) the AA of every configured VO. */

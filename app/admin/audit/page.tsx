@@ -3,12 +3,12 @@ import { AuditTable, Console, Flash, Pager, orUserError, paramsOf, requireAdmin,
 
 export const metadata = { title: "Audit log · Admin · Certbridge" };
 
-const ACTIONS = ["", "login", "console.login", "consent.", "consent.grant", "consent.deny", "consent.revoke", "proxy.", "proxy.issue", "proxy.refuse", "certificate.issue", "certificate.revoke", "client.", "admin.refuse", "audit.export", "identity.create"];
+const ACTIONS = ["", "login", "console.login", "consent.", "consent.grant", "consent.deny", "consent.revoke", "token.", "token.issue", "token.refuse", "proxy.", "proxy.issue", "proxy.refuse", "certificate.issue", "certificate.revoke", "client.", "admin.refuse", "audit.export", "identity.create"];
 
 export default async function AdminAudit({ searchParams }: { searchParams: SearchParams }) {
   const viewer = await requireAdmin("/admin/audit");
   const params = await paramsOf(searchParams);
-  const result = await orUserError(portal().console.auditLog(params));
+  const result = await orUserError(portal().console.audit.auditLog(params));
   const v = (k: string) => params.get(k) ?? "";
   const exportParams = new URLSearchParams(params);
   for (const k of ["cursor", "error", "done"]) exportParams.delete(k);

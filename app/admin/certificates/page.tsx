@@ -7,7 +7,7 @@ export default async function AdminCertificates({ searchParams }: { searchParams
   const viewer = await requireAdmin("/admin/certificates");
   const params = await paramsOf(searchParams);
   const p = portal();
-  const [result, clients] = await Promise.all([orUserError(p.console.searchCertificates(params)), p.console.clients()]);
+  const [result, clients] = await Promise.all([orUserError(p.console.certificates.searchCertificates(params)), p.console.gateways.clients()]);
   const v = (k: string) => params.get(k) ?? "";
   return (
     <Console viewer={viewer} current="/admin/certificates">

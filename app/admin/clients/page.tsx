@@ -6,7 +6,7 @@ export const metadata = { title: "Gateways · Admin · Certbridge" };
 
 export default async function AdminClients({ searchParams }: { searchParams: SearchParams }) {
   const viewer = await requireAdmin("/admin/clients");
-  const clients = await portal().console.clients();
+  const clients = await portal().console.gateways.clients();
   return (
     <Console viewer={viewer} current="/admin/clients">
       <h1>Gateways</h1>

@@ -1,6 +1,6 @@
 import { cookies } from "next/headers";
 import { portal } from "../../../lib/runtime";
-import { errorShape } from "../../../lib/http";
+import { describeError } from "../../../lib/http";
 import type { InteractionView } from "../../../lib/portal";
 
 export const dynamic = "force-dynamic";
@@ -18,12 +18,12 @@ export default async function Interaction({ params }: { params: Promise<{ uid: s
   const { uid } = await params;
   let view: InteractionView;
   try {
-    view = await portal().interactionView((await cookies()).toString(), uid);
+    view = await portal().interactions.view((await cookies()).toString(), uid);
   } catch (e) {
     return (
       <>
         <h1>Sign-in could not continue</h1>
-        <p role="alert">{errorShape(e).message}</p>
+        <p role="alert">{describeError(e).message}</p>
       </>
     );
   }

@@ -8,9 +8,9 @@ export async function GET(request: Request) {
     const p = portal();
     const url = new URL(request.url);
     // Rebuild the public URL: behind a proxy request.url carries the internal host.
-    const callback = new URL(`${p.cb.config.publicUrl}/interaction/callback${url.search}`);
+    const callback = new URL(`${p.publicUrl}/interaction/callback${url.search}`);
     const cookie = cookieValue(request.headers.get("cookie") ?? "", LOGIN_COOKIE);
-    const r = await p.finishLogin(callback, cookie, clientIp(request));
+    const r = await p.interactions.finishLogin(callback, cookie, clientIp(request));
     return seeOther(r.location, r.cookies);
   } catch (e) {
     return htmlError(e);

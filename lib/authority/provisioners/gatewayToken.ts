@@ -7,7 +7,7 @@
  * fixed, so it is never rebuilt from claims here.
  */
 import type Provider from "oidc-provider";
-import { CertbridgeError } from "../../errors";
+import { CertbridgeError, invalidClient } from "../../errors";
 import { findIdentityClaims, type Db } from "../../db";
 import { allowedVosOf, findClient, findGatewayClientMetadata, PROXY_SCOPES } from "../../oidc/clients";
 import { secretsEqual } from "../../pki/seal";
@@ -86,7 +86,7 @@ export function gatewayToken(deps: { db: Db; kek: Buffer; provider: Provider; ca
       if (input.clientSecret) {
         const meta = await findGatewayClientMetadata(db, deps.kek, client.id);
         const expected = meta && "client_secret" in meta ? meta.client_secret : undefined;
-        if (!expected || !secretsEqual(expected, input.clientSecret)) throw new CertbridgeError("access_denied", "client authentication failed", { status: 401 });
+        if (!expected || !secretsEqual(expected, input.clientSecret)) throw invalidClient("client authentication failed");
       }
       const accountId = at.accountId;
       const row = accountId ? await caches.identities.getOrLoad(accountId, () => findIdentityClaims(db, accountId)) : null;

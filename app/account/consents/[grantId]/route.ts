@@ -5,7 +5,7 @@ import { consoleForm, seeOther } from "../../../../lib/http";
 export async function POST(request: Request, { params }: { params: Promise<{ grantId: string }> }) {
   const { grantId } = await params;
   return consoleForm(request, "/account", async (req) => {
-    const { clientId } = await portal().console.revokeConsent(req, grantId);
+    const { clientId } = await portal().console.account.revokeConsent(req, grantId);
     return seeOther(`/account?done=${encodeURIComponent(`Consent for ${clientId} revoked: it can no longer obtain proxies in your name.`)}#consents`);
   });
 }

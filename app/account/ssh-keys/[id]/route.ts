@@ -5,7 +5,7 @@ import { consoleForm, seeOther } from "../../../../lib/http";
 export async function POST(request: Request, { params }: { params: Promise<{ id: string }> }) {
   const { id } = await params;
   return consoleForm(request, "/account#ssh", async (req) => {
-    await portal().console.deleteSshKey(req, id);
+    await portal().console.account.deleteSshKey(req, id);
     return seeOther(`/account?done=${encodeURIComponent("SSH key deleted: it no longer logs you in.")}#ssh`);
   });
 }

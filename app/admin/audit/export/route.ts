@@ -1,21 +1,19 @@
 import { portal } from "../../../../lib/runtime";
 import { attachment, badRequest, clientIp, htmlError } from "../../../../lib/http";
-import { CertbridgeError } from "../../../../lib/errors";
 
 /** The filtered audit log as CSV or JSON lines, streamed. The export itself is audited. */
 export async function GET(request: Request) {
   try {
     const p = portal();
-    const viewer = await p.console.viewer(request.headers.get("cookie") ?? "");
-    if (!viewer?.admin) throw new CertbridgeError("access_denied", "administrators only");
+    const viewer = await p.console.gate.require({ cookie: request.headers.get("cookie") ?? "", ip: clientIp(request) }, "admin", "audit.export");
     const params = new URL(request.url).searchParams;
     const format = params.get("format");
     if (format !== "csv" && format !== "jsonl") throw badRequest("format must be csv or jsonl");
     params.delete("format");
-    const rows = p.console.exportAudit(params, format);
+    const rows = p.console.audit.exportAudit(params, format);
     // Pull the first chunk now so a bad filter is a 400, not a broken download.
     const first = await rows.next();
-    await p.console.recordAuditExport(viewer, params, format, clientIp(request));
+    await p.console.audit.recordAuditExport(viewer, params, format, clientIp(request));
     const encoder = new TextEncoder();
     const stream = new ReadableStream<Uint8Array>({
       start(controller) {

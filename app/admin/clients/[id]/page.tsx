@@ -7,7 +7,7 @@ export const metadata = { title: "Gateway · Admin · Certbridge" };
 export default async function AdminClient({ params, searchParams }: { params: Promise<{ id: string }>; searchParams: SearchParams }) {
   const { id } = await params;
   const viewer = await requireAdmin(`/admin/clients/${id}`);
-  const c = portal().console;
+  const c = portal().console.gateways;
   const client = await orNotFound(c.client(id));
   const act = (op: string) => `/admin/clients/${id}/action/${op}`;
   return (

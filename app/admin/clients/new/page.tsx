@@ -10,7 +10,7 @@ export default async function NewClient({ searchParams }: { searchParams: Search
     <Console viewer={viewer} current="/admin/clients">
       <h1>Register a gateway</h1>
       <Flash params={await paramsOf(searchParams)} />
-      <ClientForm viewer={viewer} action="/admin/clients/register" servedVos={portal().console.servedVos} />
+      <ClientForm viewer={viewer} action="/admin/clients/register" servedVos={portal().console.gateways.servedVos} />
     </Console>
   );
 }

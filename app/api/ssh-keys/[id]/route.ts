@@ -1,12 +1,9 @@
 import { portal } from "../../../../lib/runtime";
 import { clientIp, jsonError } from "../../../../lib/http";
-import { removeSshKey } from "../../../../lib/ssh/registry";
 
 export async function DELETE(request: Request, { params }: { params: Promise<{ id: string }> }) {
   try {
-    const p = portal();
-    const who = await p.personFromAccessToken(request.headers.get("authorization"));
-    await removeSshKey(p.cb.db, who.identityId, (await params).id, { actor: `client:${who.clientId}`, ip: clientIp(request), clientId: who.clientId });
+    await portal().sshKeysApi.remove(request.headers.get("authorization"), (await params).id, clientIp(request));
     return new Response(null, { status: 204 });
   } catch (e) {
     return jsonError(e);

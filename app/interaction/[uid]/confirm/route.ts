@@ -9,7 +9,7 @@ export async function POST(request: Request, { params }: { params: Promise<{ uid
     const { uid } = await params;
     const parsed = form.safeParse(Object.fromEntries(await request.formData()));
     if (!parsed.success) return htmlError(badRequest("choose Allow or Deny"));
-    const r = await portal().decideConsent(request.headers.get("cookie") ?? "", uid, parsed.data.decision === "allow", clientIp(request));
+    const r = await portal().interactions.decideConsent(request.headers.get("cookie") ?? "", uid, parsed.data.decision === "allow", clientIp(request));
     return seeOther(r.location);
   } catch (e) {
     return htmlError(e);

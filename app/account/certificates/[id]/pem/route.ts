@@ -1,12 +1,11 @@
 import { portal } from "../../../../../lib/runtime";
-import { attachment, htmlError, notFoundError } from "../../../../../lib/http";
+import { attachment, clientIp, htmlError } from "../../../../../lib/http";
 
 export async function GET(request: Request, { params }: { params: Promise<{ id: string }> }) {
   try {
     const p = portal();
-    const viewer = await p.console.viewer(request.headers.get("cookie") ?? "");
-    if (!viewer) throw notFoundError("sign in to download your certificates");
-    const { filename, pem } = await p.console.certificatePem((await params).id, viewer.identity.id);
+    const viewer = await p.console.gate.require({ cookie: request.headers.get("cookie") ?? "", ip: clientIp(request) }, "person", "certificate.download");
+    const { filename, pem } = await p.console.certificates.certificatePem((await params).id, viewer.identity.id);
     return attachment(filename, pem, "application/x-pem-file");
   } catch (e) {
     return htmlError(e, "Download failed");

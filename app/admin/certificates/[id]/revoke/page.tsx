@@ -7,7 +7,7 @@ export const metadata = { title: "Revoke certificate · Admin · Certbridge" };
 export default async function RevokeCertificate({ params, searchParams }: { params: Promise<{ id: string }>; searchParams: SearchParams }) {
   const { id } = await params;
   const viewer = await requireAdmin(`/admin/certificates/${id}/revoke`);
-  const c = portal().console;
+  const c = portal().console.certificates;
   const { row } = await orNotFound(c.certificate(id));
   return (
     <Console viewer={viewer} current="/admin/certificates">

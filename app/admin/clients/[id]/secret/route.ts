@@ -1,6 +1,5 @@
 import { portal } from "../../../../../lib/runtime";
-import { htmlError } from "../../../../../lib/http";
-import { CertbridgeError } from "../../../../../lib/errors";
+import { clientIp, htmlError } from "../../../../../lib/http";
 import { escapeHtml, page } from "../../../../../lib/oidc/pages";
 import { SECRET_FLASH_COOKIE } from "../../../../../lib/console";
 
@@ -10,9 +9,8 @@ export async function GET(request: Request, { params }: { params: Promise<{ id: 
     const { id } = await params;
     const p = portal();
     const cookie = request.headers.get("cookie") ?? "";
-    const viewer = await p.console.viewer(cookie);
-    if (!viewer?.admin) throw new CertbridgeError("access_denied", "administrators only");
-    const secret = p.console.openSecretFlash(cookie, id);
+    await p.console.gate.require({ cookie, ip: clientIp(request) }, "admin", "client.secret.view");
+    const secret = p.console.gateways.openSecretFlash(cookie, id);
     const body = secret
       ? `<p>The client secret of <code>${escapeHtml(id)}</code> is:</p><p><code class="secret">${escapeHtml(secret)}</code></p>
 <p><strong>Copy it now.</strong> It is shown only this once; the portal keeps it encrypted and cannot display it again. If it is lost, rotate it.</p>`

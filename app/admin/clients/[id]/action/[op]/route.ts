@@ -9,10 +9,10 @@ export async function POST(request: Request, { params }: { params: Promise<{ id:
   return consoleForm(request, `/admin/clients/${id}`, async (req) => {
     const p = portal();
     if (op === "update") {
-      await p.console.saveClient(req, id);
+      await p.console.gateways.saveClient(req, id);
     } else if (op === "suspend" || op === "activate" || op === "rotate" || op === "delete") {
-      const { secret } = await p.console.changeClient(req, id, op);
-      if (secret) return seeOther(`/admin/clients/${id}/secret`, { ...p.console.secretFlash(id, secret), secure: p.secureCookies });
+      const { secret } = await p.console.gateways.changeClient(req, id, op);
+      if (secret) return seeOther(`/admin/clients/${id}/secret`, { ...p.console.gateways.secretFlash(id, secret), secure: p.secureCookies });
       if (op === "delete") return seeOther(`/admin/clients?done=${encodeURIComponent(`Gateway ${id} deleted with its consents and tokens.`)}`);
     } else {
       throw notFoundError(`unknown action ${op}`);

@@ -1,0 +1,93 @@
+/** The person's own account page: identity and VOs, certificates, consents, SSH keys, "get a proxy now". */
+import { z } from "zod";
+import type { Certbridge } from "../certbridge";
+import { CertbridgeError, invalidRequest, notFound } from "../errors";
+import { listSshKeys } from "../db";
+import { deleteGrantOfAccount, listGrantsOfAccount } from "../oidc/grants";
+import { listClients } from "../oidc/clients";
+import { membershipsFromClaims } from "../voms/membership";
+import { parseVomsRequests } from "../voms/proxyExtension";
+import { registerSshKey, removeSshKey } from "../ssh/registry";
+import { readHostKeyFingerprint, SSH_USER, sshSaveCommand } from "../ssh/server";
+import type { ConsoleGate, Viewer } from "./gate";
+import type { CertificateViews } from "./certificates";
+import { lifetimeSeconds, parseForm, text, type FormRequest } from "./forms";
+
+export class AccountConsole {
+  constructor(
+    private readonly cb: Certbridge,
+    private readonly gate: ConsoleGate,
+    private readonly certificates: CertificateViews,
+  ) {}
+
+  async account(viewer: Viewer) {
+    const staticFqans = [...this.cb.vos.values()].flatMap((vo) => vo.config.members[viewer.identity.subject] ?? []);
+    const memberships = membershipsFromClaims(viewer.claims, { staticFqans });
+    const [consents, certificates, sshKeys] = await Promise.all([
+      listGrantsOfAccount(this.cb.db, viewer.identity.id, this.cb.clock()),
+      this.certificates.searchCertificates(new URLSearchParams({ limit: "20" }), viewer.identity.id),
+      listSshKeys(this.cb.db, viewer.identity.id),
+    ]);
+    const clientNames = new Map((await listClients(this.cb.db)).map((c) => [c.id, c.name]));
+    return {
+      identity: viewer.identity,
+      idp: typeof viewer.claims.idp_name === "string" ? viewer.claims.idp_name : viewer.identity.issuer,
+      memberships: memberships.map((m) => ({ ...m, served: this.cb.vos.has(m.vo) })),
+      consents: consents.map((c) => ({ ...c, clientName: clientNames.get(c.clientId) ?? c.clientId })),
+      certificates,
+      sshKeys,
+      ssh: this.sshAccess(),
+      proxyLifetimes: { default: this.cb.config.proxy.defaultLifetimeSeconds, max: this.cb.config.proxy.maxLifetimeSeconds },
+    };
+  }
+
+  /** The SSH host key's fingerprint, read once it exists (the SSH server makes the key; pages only read it). */
+  private sshFingerprint: string | null = null;
+
+  /** How to reach the SSH service, for the account page's instructions (null when it is off). */
+  sshAccess(): { host: string; port: number; user: string; command: string; fingerprint: string | null } | null {
+    const ssh = this.cb.config.ssh;
+    if (!ssh) return null;
+    this.sshFingerprint ??= readHostKeyFingerprint(ssh.hostKeyFile, this.cb.config.kek);
+    const fingerprint = this.sshFingerprint;
+    const host = new URL(this.cb.config.publicUrl).hostname;
+    return { host, port: ssh.port, user: SSH_USER, command: sshSaveCommand(host, ssh.port), fingerprint };
+  }
+
+  async addSshKey(req: FormRequest) {
+    const viewer = await this.gate.require(req, "person", "sshkey.add");
+    return registerSshKey(this.cb.db, viewer.identity.id, { publicKey: req.form.get("public_key") ?? "", label: req.form.get("label") ?? undefined }, { actor: `user:${viewer.identity.id}`, ip: req.ip });
+  }
+
+  async deleteSshKey(req: FormRequest, id: string) {
+    const viewer = await this.gate.require(req, "person", "sshkey.delete");
+    await removeSshKey(this.cb.db, viewer.identity.id, id, { actor: `user:${viewer.identity.id}`, ip: req.ip });
+  }
+
+  async revokeConsent(req: FormRequest, grantId: string) {
+    const viewer = await this.gate.require(req, "person", "consent.revoke");
+    const clientId = await deleteGrantOfAccount(this.cb.db, viewer.identity.id, grantId, {
+      action: "consent.revoke",
+      actor: `user:${viewer.identity.id}`,
+      ip: req.ip,
+    });
+    if (!clientId) throw notFound("no such consent (already revoked?)");
+    return { clientId };
+  }
+
+  /** "Get a proxy now": a server-made key, for people without a gateway. */
+  async proxyNow(req: FormRequest): Promise<{ filename: string; pem: string }> {
+    const viewer = await this.gate.require(req, "person", "proxy.issue");
+    const f = parseForm(z.object({ lifetime: text(20).min(1, "choose a lifetime"), vo: text(200).optional(), acknowledge: z.literal("yes", "confirm that you will protect the file") }), req.form);
+    const requests = f.vo ? parseVomsRequests([f.vo]) : [];
+    const proxy = await this.cb.channels.consoleSession.issueProxy(
+      { identity: viewer.identity, claims: viewer.claims, ip: req.ip },
+      { lifetimeSeconds: lifetimeSeconds(f.lifetime, "lifetime"), voms: requests },
+    ).catch((e: unknown) => {
+      // A policy refusal (not a member of that VO) is the form's answer, shown on it; the authority has audited it.
+      if (e instanceof CertbridgeError && e.code === "access_denied") throw invalidRequest(e.message, e);
+      throw e;
+    });
+    return { filename: `x509up_certbridge_${proxy.serial}.pem`, pem: proxy.pem };
+  }
+}

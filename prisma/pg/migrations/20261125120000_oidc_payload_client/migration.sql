@@ -1,0 +1,10 @@
+-- AlterTable
+ALTER TABLE "OidcPayload" ADD COLUMN     "clientId" TEXT;
+
+-- CreateIndex
+CREATE INDEX "OidcPayload_clientId_idx" ON "OidcPayload"("clientId");
+
+-- Backfill: the client of every stored grant, token and code, from oidc-provider's JSON payload.
+-- Rows that are not JSON (the sealed signing key) are skipped.
+UPDATE "OidcPayload" SET "clientId" = (CASE WHEN "payload" LIKE '{%' THEN "payload"::jsonb END) ->> 'clientId'
+WHERE "payload" LIKE '{%"clientId"%';

@@ -1,0 +1,4 @@
+/** SSH retrieval on PostgreSQL (test/onPostgres.ts). */
+import "./onPostgres.ts";
+
+await import("./ssh.test.ts");
