@@ -151,9 +151,6 @@ export default [
   },
   {
     files: ["lib/pki/**"],
-    // TEMPORARY: lib/pki/proxyFile.ts and lib/pki/inspect.ts still import lib/voms; their fix lands
-    // from another branch of the same issue, and this ignore goes with it.
-    ignores: ["lib/pki/proxyFile.ts", "lib/pki/inspect.ts"],
     rules: {
       "certbridge/no-voms-in-pki": ["error", { dirs: ["lib/voms"], message: "lib/pki does not import lib/voms: X.509 code knows nothing of VOMS" }],
     },

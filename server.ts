@@ -26,6 +26,7 @@ import { asCertbridgeError } from "./lib/errors";
 import { startSshServer, type SshService } from "./lib/ssh/server";
 import { FORM_FLASH_COOKIE, FORM_FLASH_HEADER } from "./lib/console/forms";
 import { cookieValue } from "./lib/console/session";
+import { startCrlSchedule } from "./lib/ca/revocation";
 
 const ROOT = path.dirname(fileURLToPath(import.meta.url));
 const log = (m: string) => console.error(`certbridge: ${m}`);
@@ -101,8 +102,12 @@ async function serve(config: Config, announce: boolean, primary: boolean) {
 
   const purge = setInterval(() => void purgeExpiredOidcPayloads(cb.db).catch(() => {}), 10 * 60_000);
   purge.unref();
+  // The stored CRL is re-signed before its nextUpdate (and after a revocation whose re-signing failed);
+  // every process checks, the database lock lets one sign at a time (lib/ca/revocation.ts).
+  const crlSchedule = startCrlSchedule(cb, log);
   const stop = async () => {
     clearInterval(purge);
+    crlSchedule.stop();
     server.close();
     server.closeAllConnections();
     await ssh?.close();

@@ -20,7 +20,6 @@ import { loadConfig } from "../lib/config";
 import { startCertbridge, type Certbridge } from "../lib/certbridge";
 import { issueProxy } from "../lib/issuance/issueProxy";
 import { ensureIdentity } from "../lib/issuance/identity";
-import { ensureUserCredential } from "../lib/issuance/userCertificate";
 import { parseProxyPublicKey } from "../lib/pki/publicKey";
 import { buildProxyCertificate, randomProxySerial } from "../lib/pki/proxy";
 import { toPem } from "../lib/pki/der";
@@ -78,7 +77,7 @@ async function main() {
 
     const claims = { iss: "https://idp.example.org", sub: "bench", name: "Bench User" };
     const identity = await ensureIdentity({ db: cb.db, clock: cb.clock, policy: config.subject }, claims, "bench");
-    const user = await ensureUserCredential(cb, identity, new Date(Date.now() + 86400_000), { actor: "bench" });
+    const user = await cb.authority.userCredentials.ensure(identity, new Date(Date.now() + 86400_000), { actor: "bench" });
     const now = new Date();
 
     // warm-up (JIT, OpenSSL tables)

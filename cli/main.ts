@@ -13,10 +13,8 @@ import { CertbridgeError, asCertbridgeError, invalidRequest } from "../lib/error
 import { parseDuration, formatDuration } from "../lib/duration";
 import { startCertbridge, openCa, type Certbridge } from "../lib/certbridge";
 import { describeCa } from "../lib/ca/authority";
-import { exportTrustDirectory } from "../lib/ca/trustBundle";
-import { publishCrl, revokeUserCertificate, parseRevocationReason } from "../lib/ca/revocation";
-import { issueProxy } from "../lib/issuance/issueProxy";
-import { parseVomsRequests, vomsExtension } from "../lib/voms/proxyExtension";
+import { parseRevocationReason } from "../lib/ca/revocation";
+import { parseVomsRequests } from "../lib/voms/proxyExtension";
 import { writeFileAtomic } from "../lib/files";
 import { findCertificate, listAuditEvents, getCaRecord } from "../lib/db";
 import { searchCertificates } from "../lib/admin/certificates";
@@ -28,7 +26,7 @@ const USAGE = `usage: certbridge <command> [options]
   ca init                          create the CA (first start does this too)
   ca info                          show the CA certificate and CRL status
   ca bundle --out DIR              export the trust directory (X509_CERT_DIR)
-  ca crl --out FILE [--der]        publish a fresh CRL
+  ca crl --out FILE [--der]        export the current CRL (signed on revocation and on schedule)
   cert list [--kind user|proxy] [--status valid|expired|revoked] [--subject TEXT] [--limit N]
   cert show SERIAL|ID              decode a certificate and print its audit trail
   cert revoke SERIAL|ID --reason REASON --comment TEXT
@@ -164,14 +162,14 @@ async function dispatch(
     case "ca bundle": {
       const dir = str("out");
       if (!dir) throw new UsageError("ca bundle needs --out DIR");
-      const b = await exportTrustDirectory(cb, dir);
+      const b = await cb.authority.exportTrustDirectory(dir);
       out(`wrote ${b.files.length} files to ${b.directory} (hash ${b.hash}, old hash ${b.hashOld})`);
       return;
     }
     case "ca crl": {
       const file = str("out");
       if (!file) throw new UsageError("ca crl needs --out FILE");
-      const crl = await publishCrl(cb);
+      const crl = await cb.authority.currentCrl();
       writeFileAtomic(file, values.der ? crl.der : crl.pem, 0o644);
       out(`CRL #${crl.number}: ${crl.revokedCount} revoked, next update ${crl.nextUpdate.toISOString()} -> ${file}`);
       return;
@@ -224,8 +222,8 @@ async function dispatch(
       const reason = parseRevocationReason(str("reason") ?? "");
       const comment = str("comment")?.trim();
       if (!comment) throw new UsageError("cert revoke needs --comment TEXT (why, for the audit trail)");
-      const r = await revokeUserCertificate(cb, certRef(arg), reason, { actor: actor(), comment });
-      out(`revoked ${r.serialHex} (${r.subject}), reason ${reason}; publish the CRL with: certbridge ca crl --out FILE`);
+      const r = await cb.authority.revoke(certRef(arg), reason, { actor: actor(), comment });
+      out(`revoked ${r.serialHex} (${r.subject}), reason ${reason}; CRL #${r.crl.number} lists it (export it with: certbridge ca crl --out FILE)`);
       return;
     }
     case "proxy issue": {
@@ -246,9 +244,9 @@ async function dispatch(
         throw new UsageError(`--lifetime: ${(e as Error).message}`);
       }
       const publicKey = a.data.csr === undefined ? undefined : fs.readFileSync(a.data.csr, "utf8");
-      const vomsRequests = parseVomsRequests(strs("voms"));
-      const extension = vomsRequests.length ? vomsExtension(cb.vos, vomsRequests, cb.clock) : undefined;
-      const proxy = await issueProxy(cb, { claims: claims.data, publicKey, lifetimeSeconds, extension, actor: actor() });
+      const voms = parseVomsRequests(strs("voms"));
+      const proxy = await cb.channels.operatorClaims.issueProxy({ claims: claims.data, actor: actor() }, { publicKey, lifetimeSeconds, voms });
+      const extension = proxy.extension;
       writeFileAtomic(a.data.out, proxy.pem, 0o600);
       out(`issued proxy ${proxy.serial} for ${proxy.subject}${extension ? ` with VOMS attributes ${extension.describe().fqans?.join(" ")}` : ""}`);
       out(`valid until ${proxy.notAfter.toISOString()} (${formatDuration(proxy.lifetime.seconds)}${proxy.lifetime.clamped ? `, clamped by the ${proxy.lifetime.cappedBy} maximum` : ""}); key: ${proxy.keySource} -> ${a.data.out}`);

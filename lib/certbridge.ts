@@ -1,6 +1,7 @@
 /**
- * The composition root: config → database (migrated) → CA custody → key pool,
- * built once per process and passed down. The CLI and the server entry both
+ * The composition root: config → database (migrated) → CA custody → key pool
+ * → the issuing authority and its channels, built once per process and
+ * passed down. The CLI and the server entry both
  * start here; nothing else opens the database or loads the CA.
  */
 import fs from "node:fs";
@@ -11,8 +12,11 @@ import { systemClock, type Clock } from "./clock";
 import { closeDatabase, openDatabase, openMigratedDatabase, upsertCaRecord, IssuanceWriter, type Db } from "./db";
 import { initCaFiles, loadCaFiles, type CertificateAuthority } from "./ca/authority";
 import { KeyPool } from "./pki/keyPool";
-import { UserKeyCache } from "./issuance/userCertificate";
 import { IdentityCache } from "./issuance/identity";
+import { Authority, type Channel } from "./authority/authority";
+import { operatorClaims, type OperatorClaimsInput } from "./authority/provisioners/operatorClaims";
+import { consoleSession, type ConsoleSessionInput } from "./authority/provisioners/consoleSession";
+import { sshKey, type SshKeyInput } from "./authority/provisioners/sshKey";
 import { loadVoConfig, openAttributeAuthorities, type ServedVo } from "./voms/vos";
 
 // pkijs runs on Node's WebCrypto (used when it verifies signatures it parsed).
@@ -24,11 +28,18 @@ export interface Certbridge {
   ca: CertificateAuthority;
   keyPool: KeyPool;
   clock: Clock;
-  userKeys: UserKeyCache;
   identities: IdentityCache;
   issuances: IssuanceWriter;
   /** VOs served by the built-in attribute authority, by name. */
   vos: Map<string, ServedVo>;
+  /** The issuing authority: proxies, revocation, the CRL, the trust directory. */
+  authority: Authority;
+  /** The ways of asking for a proxy that need only the core (the gateway-token channel is the portal's). */
+  channels: {
+    operatorClaims: Channel<OperatorClaimsInput>;
+    consoleSession: Channel<ConsoleSessionInput>;
+    sshKey: Channel<SshKeyInput>;
+  };
   close(): Promise<void>;
 }
 
@@ -75,16 +86,26 @@ export async function startCertbridge(config: Config, opts: StartOptions = {}): 
     });
     const keyPool = new KeyPool(opts.keyPool ? config.proxy.keyPoolSize : 0);
     if (opts.keyPool) keyPool.start();
+    const identities = new IdentityCache();
+    const issuances = new IssuanceWriter(db);
+    const authority = new Authority({ db, ca, config, clock, keyPool, issuances, identities, vos });
+    // One line per channel (lib/authority/provisioners/); the gateway-token one is registered by the portal (it needs the OpenID provider).
+    const channels = {
+      operatorClaims: authority.register(operatorClaims({ db, clock, config, identities })),
+      consoleSession: authority.register(consoleSession),
+      sshKey: authority.register(sshKey({ db })),
+    };
     return {
       config,
       db,
       ca,
       keyPool,
       clock,
-      userKeys: new UserKeyCache(),
-      identities: new IdentityCache(),
-      issuances: new IssuanceWriter(db),
+      identities,
+      issuances,
       vos,
+      authority,
+      channels,
       async close() {
         keyPool.stop();
         await closeDatabase(db);

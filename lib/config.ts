@@ -10,7 +10,7 @@ import { z } from "zod";
 import { invalidConfig } from "./errors";
 import { parseDuration } from "./duration";
 import { parseSlashDn } from "./pki/dn";
-import { MIN_PROXY_SECONDS } from "./issuance/policy";
+import { MIN_PROXY_SECONDS } from "./limits";
 import type { UpstreamTuning } from "./upstream";
 
 /** Dev-only secrets: harmless on a laptop, fatal in production. */

@@ -6,18 +6,13 @@
  * (`certreq` or `public_key`): the proxy's private key never leaves the
  * gateway. Errors are RFC 6750 / RFC 6749 style JSON.
  */
-import type Provider from "oidc-provider";
 import { z } from "zod";
-import { CertbridgeError, asCertbridgeError, invalidClient, invalidRequest } from "./errors";
-import { findIdentityClaims, recordAudit } from "./db";
-import { allowedVosOf, findGatewayClientMetadata, findClient, PROXY_SCOPES } from "./oidc/clients";
-import { issueProxy } from "./issuance/issueProxy";
-import type { Certbridge } from "./certbridge";
-import type { VerifiedClaims } from "./identity/subject";
-import { TtlCache } from "./lru";
+import { CertbridgeError, asCertbridgeError, invalidRequest } from "./errors";
+import { recordAudit, type Db } from "./db";
+import type { Authority, Channel } from "./authority/authority";
+import type { GatewayRequester, GatewayTokenInput } from "./authority/provisioners/gatewayToken";
 import { errorResult, type HttpRequestParts, type HttpResult } from "./http";
-import { secretsEqual } from "./pki/seal";
-import { parseVomsRequests, vomsExtension } from "./voms/proxyExtension";
+import { parseVomsRequests } from "./voms/proxyExtension";
 
 export type { HttpRequestParts, HttpResult } from "./http";
 
@@ -39,8 +34,6 @@ const params = z.object({
   vomses: z.string().optional(),
   fqans: z.string().optional(),
 });
-
-const invalidToken = (message: string) => new CertbridgeError("invalid_token", message);
 
 /** Parameters that may repeat: one VO (or FQAN) each, as voms-proxy-init --voms does. */
 const REPEATABLE = new Set(["voname", "fqans"]);
@@ -77,90 +70,30 @@ export function bearerToken(authorization: string | null, param: string | undefi
 }
 
 
-/**
- * Short-lived caches for rows read on every call. A client's suspension, or a
- * person's new claims from a fresh login, reach every instance within the TTL.
- * Tokens, grants (consent) and the user certificate (revocation) are always
- * read from the database.
- */
-export class GetProxyCaches {
-  readonly clients = new TtlCache<NonNullable<Awaited<ReturnType<typeof findClient>>>>(1024, 2_000);
-  readonly identities = new TtlCache<NonNullable<Awaited<ReturnType<typeof findIdentityClaims>>>>(10_000, 30_000);
-}
+export { GetProxyCaches, verifyProxyBearer } from "./authority/provisioners/gatewayToken";
 
-type GatewayClient = NonNullable<Awaited<ReturnType<typeof findClient>>>;
-
-/**
- * The bearer checks every proxy-granting API shares (RFC 6750 §3.1): a live
- * access token, its client still registered and active, the person's consent
- * standing, and a proxy scope. `seen.clientId` is filled as soon as the token
- * names its client, for the audit record of a refusal.
- */
-export async function verifyProxyBearer(
-  cb: Certbridge,
-  provider: Provider,
-  token: string,
-  opts: { loadClient?: (id: string) => Promise<GatewayClient | null | undefined>; seen?: { clientId: string | null } } = {},
-) {
-  const at = await provider.AccessToken.find(token);
-  if (!at || at.isExpired) throw invalidToken("the access token is invalid, expired or revoked");
-  const clientId = at.clientId ?? null;
-  if (opts.seen) opts.seen.clientId = clientId;
-  const client = clientId ? await (opts.loadClient ?? ((id: string) => findClient(cb.db, id)))(clientId) : null;
-  if (!client) throw invalidToken("the client this token was issued to no longer exists");
-  if (client.status !== "active") throw invalidToken(`the client ${client.id} is suspended`);
-  if (!at.grantId || !(await provider.Grant.find(at.grantId))) throw invalidToken("the user's consent for this client was revoked");
-  const scopes = new Set((at.scope ?? "").split(" "));
-  if (!PROXY_SCOPES.some((s) => scopes.has(s))) {
-    throw new CertbridgeError("insufficient_scope", `the token lacks the proxy scope (${PROXY_SCOPES.join(" or ")})`);
-  }
-  return { at, client };
-}
-
-export async function getProxy(cb: Certbridge, provider: Provider, caches: GetProxyCaches, req: HttpRequestParts): Promise<HttpResult> {
+/** HTTP in, HTTP out: the gateway-token provisioner authorizes, the authority issues. */
+export async function getProxy(authority: Authority, channel: Channel<GatewayTokenInput, GatewayRequester>, db: Db, req: HttpRequestParts): Promise<HttpResult> {
   /** The token's client, once known: named in the audit record of a refusal. */
   const seen = { clientId: null as string | null };
   try {
     const p = parseParams(req.params);
-    const { at, client } = await verifyProxyBearer(cb, provider, bearerToken(req.authorization, p.access_token), {
-      loadClient: (id) => caches.clients.getOrLoad(id, () => findClient(cb.db, id)),
-      seen,
-    });
-    // The MasterPortal's second factor: a token is only good together with its own client's credentials.
-    if (p.client_id && p.client_id !== client.id) throw invalidToken("the token was issued to another client (audience mismatch)");
-    if (p.client_secret) {
-      const meta = await findGatewayClientMetadata(cb.db, cb.config.kek, client.id);
-      const expected = meta && "client_secret" in meta ? meta.client_secret : undefined;
-      if (!expected || !secretsEqual(expected, p.client_secret)) throw invalidClient("client authentication failed");
-    }
+    const requester = await channel.authorize({ token: bearerToken(req.authorization, p.access_token), clientId: p.client_id, clientSecret: p.client_secret, ip: req.ip, seen });
     // voname=vo[:fqan] (repeatable, or comma-separated); fqans=/vo/group/Role=r picks within a VO.
     // vomses (the MasterPortal's server line) is accepted and ignored: the portal is its own AA.
-    const vomsRequests = parseVomsRequests([
+    const voms = parseVomsRequests([
       ...(p.voname ? [p.voname] : []),
       ...(p.fqans ?? "").split(",").filter(Boolean).map((f) => `${f.split("/")[1] ?? ""}:${f}`),
     ]);
-    const accountId = at.accountId;
-    const identity = accountId ? await caches.identities.getOrLoad(accountId, () => findIdentityClaims(cb.db, accountId)) : null;
-    if (!identity) throw invalidToken("the account behind this token no longer exists");
-    const claims = JSON.parse(identity.claims) as VerifiedClaims;
-
     if (p.info !== undefined) {
       return json(200, {
-        username: identity.subject,
-        default_proxy_lifetime: cb.config.proxy.defaultLifetimeSeconds,
-        max_proxy_lifetime: Math.min(cb.config.proxy.maxLifetimeSeconds, client.maxProxyLifetime),
-        token_expires_in: Math.max(0, (at.exp ?? 0) - Math.floor(Date.now() / 1000)),
+        username: requester.identity.subject,
+        default_proxy_lifetime: authority.deps.config.proxy.defaultLifetimeSeconds,
+        max_proxy_lifetime: authority.maxLifetimeSeconds(requester.client.maxLifetimeSeconds),
+        token_expires_in: Math.max(0, requester.tokenExpiresAt - Math.floor(Date.now() / 1000)),
       });
     }
-    const proxy = await issueProxy(cb, {
-      claims,
-      publicKey: p.certreq ?? p.public_key,
-      lifetimeSeconds: p.proxylifetime,
-      client: { id: client.id, maxLifetimeSeconds: client.maxProxyLifetime },
-      extension: vomsRequests.length ? vomsExtension(cb.vos, vomsRequests, cb.clock, allowedVosOf(client)) : undefined,
-      actor: `client:${client.id}`,
-      ip: req.ip ?? undefined,
-    });
+    const proxy = await authority.issueProxy(requester, { publicKey: p.certreq ?? p.public_key, lifetimeSeconds: p.proxylifetime, voms });
     return {
       status: 200,
       headers: {
@@ -176,9 +109,9 @@ export async function getProxy(cb: Certbridge, provider: Provider, caches: GetPr
   } catch (e) {
     const err = asCertbridgeError(e);
     if (err.code === "invalid_token" || err.code === "insufficient_scope" || err.status === 401) {
-      // Refusals before issuance are audited here; issueProxy audits its own.
+      // Refusals before issuance are audited here; the authority audits its own.
       const { clientId } = seen;
-      await recordAudit(cb.db, { action: "proxy.refuse", actor: clientId ? `client:${clientId}` : "anonymous", outcome: "refused", clientId, ip: req.ip, details: { error: err.code, reason: err.message } }).catch(() => {});
+      await recordAudit(db, { action: "proxy.refuse", actor: clientId ? `client:${clientId}` : "anonymous", outcome: "refused", clientId, ip: req.ip, details: { error: err.code, reason: err.message } }).catch(() => {});
     }
     return errorResult(err, "json");
   }

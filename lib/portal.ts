@@ -10,7 +10,9 @@ import { CertbridgeError } from "./errors";
 import { DEFAULT_TUNING, Upstream } from "./upstream";
 import { bearerToken, getProxy, GetProxyCaches, verifyProxyBearer } from "./getproxy";
 import type { HttpRequestParts, HttpResult } from "./http";
-import { publishCrl } from "./ca/revocation";
+import type { Crl } from "./ca/revocation";
+import { gatewayToken, type GatewayRequester, type GatewayTokenInput } from "./authority/provisioners/gatewayToken";
+import type { Channel } from "./authority/authority";
 import { createConsoles, type Consoles } from "./console";
 import { registerSshKey, removeSshKey, sshKeysOf } from "./ssh/registry";
 import { Interactions } from "./oidc/interactions";
@@ -38,6 +40,7 @@ export class Portal {
     this.upstream = new Upstream({ ...tuning, ...upstream, redirectUri: `${cb.config.publicUrl}/interaction/callback` });
     if (!devIdpEnabled) this.upstream.warmUp();
     this.console = createConsoles(cb);
+    this.gatewayToken = cb.authority.register(gatewayToken({ db: cb.db, kek: cb.config.kek, provider, caches: this.getProxyCaches }));
     this.interactions = new Interactions(cb, provider, this.upstream, this.console.gate, devIdpEnabled);
   }
 
@@ -69,9 +72,11 @@ export class Portal {
   }
 
   private readonly getProxyCaches = new GetProxyCaches();
+  /** /getproxy's channel: the gateway-token provisioner, registered with the authority. */
+  private readonly gatewayToken: Channel<GatewayTokenInput, GatewayRequester>;
 
   getProxy(req: HttpRequestParts): Promise<HttpResult> {
-    return getProxy(this.cb, this.provider, this.getProxyCaches, req);
+    return getProxy(this.cb.authority, this.gatewayToken, this.cb.db, req);
   }
 
   /** POST /api/renewal-info: until when a refresh token can keep renewing proxies (lib/renewal.ts). */
@@ -88,7 +93,7 @@ export class Portal {
    * include proxy access.
    */
   async personFromAccessToken(authorization: string | null): Promise<{ identityId: string; clientId: string }> {
-    const { at, client } = await verifyProxyBearer(this.cb, this.provider, bearerToken(authorization, undefined));
+    const { at, client } = await verifyProxyBearer(this.cb.db, this.provider, bearerToken(authorization, undefined));
     if (!at.accountId) throw new CertbridgeError("invalid_token", "the access token names no person");
     return { identityId: at.accountId, clientId: client.id };
   }
@@ -122,7 +127,30 @@ export class Portal {
     return this.cb.ca.certPem;
   }
 
-  async crl(): Promise<Uint8Array> {
-    return (await publishCrl(this.cb)).der;
+  /** A refresh of a CRL past its nextUpdate, shared by the requests that find it so (the timer normally prevents that). */
+  private crlRefresh: Promise<Crl | null> | null = null;
+
+  /**
+   * GET /ca/crl.der: the stored CRL, never signed here (except the very
+   * first, or a late re-signing when the schedule has not run). Cacheable
+   * until its nextUpdate; revalidation by ETag gets a 304.
+   */
+  async crl(ifNoneMatch: string | null): Promise<{ status: 200 | 304; headers: Record<string, string>; body: Uint8Array | null }> {
+    let crl = await this.cb.authority.currentCrl();
+    if (crl.nextUpdate.getTime() <= this.cb.clock().getTime()) {
+      this.crlRefresh ??= this.cb.authority.refreshCrlIfDue().finally(() => (this.crlRefresh = null));
+      crl = (await this.crlRefresh) ?? (await this.cb.authority.currentCrl());
+    }
+    const maxAge = Math.max(0, Math.floor((crl.nextUpdate.getTime() - this.cb.clock().getTime()) / 1000));
+    const etag = `"crl-${this.cb.ca.fingerprint.slice(0, 16)}-${crl.number}"`;
+    const headers = {
+      "content-type": "application/pkix-crl",
+      "cache-control": `public, max-age=${maxAge}`,
+      "last-modified": crl.issuedAt.toUTCString(),
+      expires: crl.nextUpdate.toUTCString(),
+      etag,
+    };
+    if (ifNoneMatch && ifNoneMatch.split(",").some((t) => t.trim() === etag || t.trim() === "*")) return { status: 304, headers, body: null };
+    return { status: 200, headers, body: crl.der };
   }
 }

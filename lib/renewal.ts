@@ -113,7 +113,7 @@ export async function renewalInfo(cb: Certbridge, provider: Provider, req: HttpR
     renewable_for: Math.max(0, untilSeconds - Math.floor(cb.clock().getTime() / 1000)),
     refresh_token_expires_at: iso(rt.exp),
     consent_expires_at: grant.exp === undefined ? null : iso(grant.exp),
-    max_proxy_lifetime: Math.min(cb.config.proxy.maxLifetimeSeconds, client.maxProxyLifetime),
+    max_proxy_lifetime: cb.authority.maxLifetimeSeconds(client.maxProxyLifetime),
     subject: identity.subject,
     client_id: clientId,
     scopes: (rt.scope ?? "").split(" ").filter(Boolean),

@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import * as client from "openid-client";
 import { openDatabase, type Db } from "../lib/db";
 import { loadConfig } from "../lib/config";
-import { decodeCertificate } from "../lib/pki/inspect";
+import { decodeCertificate } from "../lib/inspect/certificate";
 import { pemBlocks } from "../lib/pki/der";
 import { isAdministrator, safeReturnPath } from "../lib/console/session";
 import { FormMemory } from "../lib/console/forms";

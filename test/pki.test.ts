@@ -67,6 +67,7 @@ before(async () => {
       nextUpdate: new Date(NOW.getTime() + 7 * 86400_000),
       authorityKeyId: ca.keyId,
       crlNumber: 7,
+      signatureAlgorithm: caKey.signatureAlgorithm,
       revoked: [{ serial: serial("2"), revokedAt: NOW, reason: 1 }],
     }),
     caKey,

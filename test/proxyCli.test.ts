@@ -19,7 +19,7 @@ import { writeFileAtomic } from "../lib/files";
 import { SoftwareKey } from "../lib/pki/custody";
 import { createCsr } from "../lib/pki/csr";
 import { parseProxyPublicKey } from "../lib/pki/publicKey";
-import type { ProxyFileInfo } from "../lib/pki/proxyFile";
+import type { ProxyFileInfo } from "../lib/inspect/proxyFile";
 import { run, tempDir } from "./helpers";
 import { PROXY_INFO, PROXY_INIT } from "./deviceHarness";
 import { freePort } from "./portalHarness";

@@ -14,7 +14,7 @@ import path from "node:path";
 import { startPortalServer, type PortalServer } from "./portalHarness";
 import { approveDeviceLogin, loginPrompt, PROXY_INIT, startCli } from "./deviceHarness";
 import { run } from "./helpers";
-import { inspectProxyFile } from "../lib/pki/proxyFile";
+import { inspectProxyFile } from "../lib/inspect/proxyFile";
 
 let portal: PortalServer;
 let rtFile: string;

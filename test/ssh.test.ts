@@ -14,7 +14,7 @@ import { openDatabase, type Db } from "../lib/db";
 import { loadConfig } from "../lib/config";
 import { parseSshPublicKey } from "../lib/ssh/keys";
 import { parseSshArguments, sshSaveCommand } from "../lib/ssh/server";
-import { decodeCertificate } from "../lib/pki/inspect";
+import { decodeCertificate } from "../lib/inspect/certificate";
 import { pemBlocks } from "../lib/pki/der";
 import { run, tempDir, ROOT } from "./helpers";
 import { startPortalServer, freePort, consoleLogin, loginThroughPortal, redeem, type PortalServer } from "./portalHarness";

@@ -1,15 +1,17 @@
 /**
  * The CA's own certificate and key: created on first start (RSA-3072+,
  * SHA-256, basicConstraints CA critical, keyCertSign+cRLSign, SKI/AKI), or
- * loaded from an operator's PEM files. A generated key is written only as
- * encrypted PKCS#8 (PBES2/AES-256-CBC) with mode 0600.
+ * loaded from an operator's files. The key is opened by URI through lib/kms
+ * (a path or file: URI today: encrypted PKCS#8); a generated key is written
+ * only as encrypted PKCS#8 (PBES2/AES-256-CBC) with mode 0600.
  */
 import crypto from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import * as pkijs from "pkijs";
 import { CertbridgeError, invalidConfig } from "../errors";
-import { SoftwareKey, type KeyCustody } from "../pki/custody";
+import type { KeyCustody } from "../pki/custody";
+import { createSigner, openSigner, parseKeyUri } from "../kms";
 import * as der from "../pki/der";
 import { encodeName, parseSlashDn, pkijsNameToSlash } from "../pki/dn";
 import {
@@ -37,6 +39,7 @@ export interface CertificateAuthority {
 
 export interface CaFiles {
   certFile: string;
+  /** The key's URI (lib/kms): a path, file:…, later pkcs11:…. */
   keyFile: string;
   keyPassphrase: string;
 }
@@ -71,6 +74,7 @@ export async function createCaCertificate(key: KeyCustody, c: CaCreation, now: D
     notBefore: new Date(now.getTime() - 60_000),
     notAfter: new Date(now.getTime() + c.lifetimeSeconds * 1000),
     spki: key.publicKeySpki,
+    signatureAlgorithm: key.signatureAlgorithm,
     extensions: [
       ext.basicConstraints(true),
       ext.keyUsage([KeyUsage.keyCertSign, KeyUsage.cRLSign]),
@@ -83,17 +87,16 @@ export async function createCaCertificate(key: KeyCustody, c: CaCreation, now: D
 
 /** Create the CA files; refuses to overwrite an existing CA. */
 export async function initCaFiles(files: CaFiles, c: CaCreation, clock: Clock): Promise<CertificateAuthority> {
-  if (fs.existsSync(files.certFile) || fs.existsSync(files.keyFile)) {
+  const keyPath = parseKeyUri(files.keyFile);
+  if (fs.existsSync(files.certFile) || (keyPath.scheme === "file" && fs.existsSync(keyPath.location))) {
     throw new CertbridgeError("conflict", `a CA already exists at ${files.certFile}; remove it first to create a new one`);
   }
   if (!files.keyPassphrase) throw invalidConfig("CERTBRIDGE_CA_KEY_PASSPHRASE is needed to create a CA");
-  const key = await SoftwareKey.generate(c.keyBits);
+  // The key first, written exclusively by its backend: two processes racing to init cannot both win.
+  const key = await createSigner(files.keyFile, { bits: c.keyBits, passphrase: files.keyPassphrase });
   const certDer = await createCaCertificate(key, c, clock());
   const certPem = der.toPem("CERTIFICATE", certDer);
-  fs.mkdirSync(path.dirname(files.keyFile), { recursive: true, mode: 0o700 });
   fs.mkdirSync(path.dirname(files.certFile), { recursive: true, mode: 0o700 });
-  // Write the key first, exclusively: two processes racing to init cannot both win.
-  fs.writeFileSync(files.keyFile, key.exportEncryptedPem(files.keyPassphrase), { mode: 0o600, flag: "wx" });
   fs.writeFileSync(files.certFile, certPem, { mode: 0o644, flag: "wx" });
   return authorityFrom(certificateParts(certDer), certPem, key);
 }
@@ -107,10 +110,10 @@ function isCaCertificate(cert: pkijs.Certificate): boolean {
 /** Load an existing CA, checking that it is a CA and that the key belongs to it. */
 export function loadCaFiles(files: CaFiles): CertificateAuthority {
   let certPem: string;
-  let keyPem: string;
+  const keyPath = parseKeyUri(files.keyFile);
   try {
     certPem = fs.readFileSync(files.certFile, "utf8");
-    keyPem = fs.readFileSync(files.keyFile, "utf8");
+    if (keyPath.scheme === "file") fs.accessSync(keyPath.location, fs.constants.R_OK);
   } catch (e) {
     throw invalidConfig(`cannot read the CA files (${files.certFile}, ${files.keyFile}): ${(e as Error).message}`, e);
   }
@@ -123,9 +126,9 @@ export function loadCaFiles(files: CaFiles): CertificateAuthority {
     throw invalidConfig(`${files.certFile} is not a valid X.509 certificate`, e);
   }
   if (!isCaCertificate(cert)) throw invalidConfig(`${files.certFile} is not a CA certificate (basicConstraints CA:TRUE missing)`);
-  let key: SoftwareKey;
+  let key: KeyCustody;
   try {
-    key = SoftwareKey.fromPem(keyPem, files.keyPassphrase);
+    key = openSigner(files.keyFile, { passphrase: files.keyPassphrase });
   } catch (e) {
     throw invalidConfig(`cannot open the CA key ${files.keyFile}: wrong CERTBRIDGE_CA_KEY_PASSPHRASE or not an RSA key`, e);
   }

@@ -9,7 +9,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { signingPolicy, namespacesPolicy, subjectHash, subjectHashOld } from "../pki/trustdir";
 import { writeFileAtomic } from "../files";
-import { publishCrl } from "./revocation";
+import { currentCrl } from "./revocation";
 import { lscFile, vomsesLine } from "../voms/vos";
 import type { Certbridge } from "../certbridge";
 
@@ -20,12 +20,13 @@ export interface TrustBundle {
   files: string[];
 }
 
-export async function exportTrustDirectory(cb: Certbridge, directory: string): Promise<TrustBundle> {
+export async function exportTrustDirectory(cb: Pick<Certbridge, "db" | "ca" | "clock" | "config" | "vos">, directory: string): Promise<TrustBundle> {
   const hash = subjectHash(cb.ca.parts.subject);
   const hashOld = subjectHashOld(cb.ca.parts.subject);
   // Users' subjects, and the built-in attribute authorities' certificates.
   const namespaces = [cb.config.subject.base, ...(cb.vos.size ? [cb.config.voms.aaSubjectBase] : [])];
-  const crl = await publishCrl(cb);
+  // The stored CRL (signed on revocation and on schedule); one is signed only if none exists yet.
+  const crl = await currentCrl(cb);
   const content: Record<string, string> = {};
   for (const h of new Set([hash, hashOld])) {
     content[`${h}.0`] = cb.ca.certPem;

@@ -6,9 +6,7 @@ import { listSshKeys } from "../db";
 import { deleteGrantOfAccount, listGrantsOfAccount } from "../oidc/grants";
 import { listClients } from "../oidc/clients";
 import { membershipsFromClaims } from "../voms/membership";
-import { parseVomsRequests, vomsExtension } from "../voms/proxyExtension";
-import { issueProxy } from "../issuance/issueProxy";
-import type { VerifiedClaims } from "../identity/subject";
+import { parseVomsRequests } from "../voms/proxyExtension";
 import { registerSshKey, removeSshKey } from "../ssh/registry";
 import { readHostKeyFingerprint, SSH_USER, sshSaveCommand } from "../ssh/server";
 import type { ConsoleGate, Viewer } from "./gate";
@@ -103,14 +101,11 @@ export class AccountConsole {
     const viewer = await this.gate.require(req, "person", "proxy.issue");
     const f = parseForm(z.object({ lifetime: text(20).min(1, "choose a lifetime"), vo: text(200).optional(), acknowledge: z.literal("yes", "confirm that you will protect the file") }), req.form);
     const requests = f.vo ? parseVomsRequests([f.vo]) : [];
-    const proxy = await issueProxy(this.cb, {
-      claims: viewer.claims as VerifiedClaims,
-      lifetimeSeconds: lifetimeSeconds(f.lifetime, "lifetime"),
-      extension: requests.length ? vomsExtension(this.cb.vos, requests, this.cb.clock) : undefined,
-      actor: `user:${viewer.identity.id}`,
-      ip: req.ip ?? undefined,
-    }).catch((e: unknown) => {
-      // A policy refusal (not a member of that VO) is the form's answer, shown on it; issueProxy has audited it.
+    const proxy = await this.cb.channels.consoleSession.issueProxy(
+      { identity: viewer.identity, claims: viewer.claims, ip: req.ip },
+      { lifetimeSeconds: lifetimeSeconds(f.lifetime, "lifetime"), voms: requests },
+    ).catch((e: unknown) => {
+      // A policy refusal (not a member of that VO) is the form's answer, shown on it; the authority has audited it.
       if (e instanceof CertbridgeError && e.code === "access_denied") throw invalidRequest(e.message, e);
       throw e;
     });

@@ -6,7 +6,7 @@ import { findCertificate, findIdentityClaims, listAuditEvents } from "../db";
 import { searchCertificates } from "../admin/certificates";
 import { REVOCATION_REASONS, parseRevocationReason, revokeUserCertificate } from "../ca/revocation";
 import { findClient } from "../oidc/clients";
-import { decodeCertificate } from "../pki/inspect";
+import { decodeCertificate } from "../inspect/certificate";
 import { pemBlocks, toPem } from "../pki/der";
 import type { ConsoleGate } from "./gate";
 import { describeAuditRows } from "./audit";

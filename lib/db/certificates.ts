@@ -166,7 +166,7 @@ export async function revokeCertificate(
 }
 
 /** Revoked user certificates of one CA that have not yet expired (expired ones may leave the CRL, RFC 5280 §3.3). */
-export function listRevokedForCrl(db: Db, issuer: string, now: Date) {
+export function listRevokedForCrl(db: Pick<Db, "certificate">, issuer: string, now: Date) {
   return db.certificate.findMany({
     where: { issuer, kind: "user", status: "revoked", notAfter: { gt: now } },
     orderBy: { revokedAt: "asc" },

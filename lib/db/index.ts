@@ -14,3 +14,4 @@ export * from "./certificates";
 export * from "./sshKeys";
 export * from "./clients";
 export * from "./oidcPayloads";
+export * from "./crl";

@@ -16,7 +16,7 @@ import {
   touchIdentity,
   type Db,
 } from "../db";
-import { subjectFromClaims, SEQUENCE_MAX, type SubjectPolicy, type VerifiedClaims } from "../identity/subject";
+import { stableIdentifier, subjectFromClaims, SEQUENCE_MAX, type SubjectPolicy, type VerifiedClaims } from "../identity/subject";
 import type { Clock } from "../clock";
 import { Lru } from "../lru";
 
@@ -49,8 +49,9 @@ export async function ensureIdentity(
   claims: VerifiedClaims,
   actor: string,
 ): Promise<Identity> {
-  const base = subjectFromClaims(claims, deps.policy);
-  const hash = identifierHash(base.identifier);
+  // A known person is found by their stable identifier alone: their DN is fixed, so it is not rebuilt
+  // (claims that no longer yield a name still find them). The DN is made only for a new person.
+  const hash = identifierHash(stableIdentifier(claims));
   const now = deps.clock();
   const email = typeof claims.email === "string" ? claims.email : null;
   const claimsJson = JSON.stringify(claims);
@@ -70,7 +71,7 @@ export async function ensureIdentity(
     return identity;
   }
   for (let seq = 0; seq <= SEQUENCE_MAX; seq++) {
-    const s = seq === 0 ? base : subjectFromClaims(claims, deps.policy, seq);
+    const s = subjectFromClaims(claims, deps.policy, seq || undefined);
     if (await isSubjectTaken(deps.db, s.dn)) continue;
     try {
       return await createIdentity(

@@ -4,6 +4,7 @@
  * an over-long proxylifetime broke gateways that ask for "as long as allowed".
  */
 import { CertbridgeError, invalidRequest } from "../errors";
+import { MIN_PROXY_SECONDS } from "../limits";
 
 export interface LifetimeInput {
   requestedSeconds?: number;
@@ -19,8 +20,16 @@ export interface LifetimeDecision {
   cappedBy?: "global" | "client";
 }
 
-/** Below this a proxy is useless (and clock skew would eat it). */
-export const MIN_PROXY_SECONDS = 60;
+export { MIN_PROXY_SECONDS };
+
+/**
+ * The longest proxy a requester may get: the portal's maximum, lowered by the
+ * client's own (a gateway registered with a shorter one). The one place this
+ * is decided; /getproxy's info, the renewal info and the consent page show it.
+ */
+export function lifetimeCap(maxSeconds: number, clientMaxSeconds?: number): number {
+  return Math.min(maxSeconds, clientMaxSeconds ?? Infinity);
+}
 
 export function decideLifetime(i: LifetimeInput): LifetimeDecision {
   const requested = i.requestedSeconds ?? i.defaultSeconds;
@@ -34,7 +43,7 @@ export function decideLifetime(i: LifetimeInput): LifetimeDecision {
     }
   }
   const clientCap = i.clientMaxSeconds ?? Infinity;
-  const cap = Math.min(i.maxSeconds, clientCap);
+  const cap = lifetimeCap(i.maxSeconds, i.clientMaxSeconds);
   if (requested <= cap) return { seconds: requested, clamped: false };
   return { seconds: cap, clamped: true, cappedBy: clientCap < i.maxSeconds ? "client" : "global" };
 }

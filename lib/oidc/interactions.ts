@@ -122,7 +122,7 @@ export class Interactions {
     if (!identity) throw invalidRequest("no signed-in person for this request");
     const scopes = String(details.params.scope ?? "").split(" ").filter(Boolean);
     const offline = scopes.includes("offline_access");
-    const maxSeconds = Math.min(client.maxProxyLifetime, this.cb.config.proxy.maxLifetimeSeconds);
+    const maxSeconds = this.cb.authority.maxLifetimeSeconds(client.maxProxyLifetime);
     const { consentTtlSeconds, refreshTokenTtlSeconds } = this.cb.config.portal;
     const earlier = (await listGrantsOfAccount(this.cb.db, identity.id, this.cb.clock()))
       .filter((g) => g.clientId === client.id && g.grantId !== details.grantId)

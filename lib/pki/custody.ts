@@ -1,19 +1,28 @@
 /**
  * Key custody: everything that signs does so through this interface, so a
  * PKCS#11/HSM implementation can replace software keys without touching the
- * issuance code (cf. smallstep kms/apiv1). Signatures are always
- * sha256WithRSAEncryption (RFC 4055 §5): SHA-1 proxies are refused by EL9.
+ * issuance code (cf. smallstep kms/apiv1). Keys are opened by URI through
+ * lib/kms. Each signer reports the AlgorithmIdentifier of its signatures,
+ * which the certificate, CRL and AC encoders copy into what they sign;
+ * software keys sign sha256WithRSAEncryption (RFC 4055 §5): SHA-1 proxies
+ * are refused by EL9.
  */
 import crypto, { type KeyObject } from "node:crypto";
+import * as der from "./der";
 
 export const SHA256_WITH_RSA = "1.2.840.113549.1.1.11";
+
+/** AlgorithmIdentifier DER for sha256WithRSAEncryption (parameters NULL, RFC 4055 §5). */
+export const SHA256_WITH_RSA_ALGORITHM: Uint8Array = der.sequence(der.oid(SHA256_WITH_RSA), der.nullValue());
 
 export interface KeyCustody {
   /** DER SubjectPublicKeyInfo of the signing key. */
   readonly publicKeySpki: Uint8Array;
   /** RSA modulus length in bits. */
   readonly bits: number;
-  /** sha256WithRSAEncryption (PKCS#1 v1.5) signature over `data`. */
+  /** DER AlgorithmIdentifier of the signatures `sign` makes (signature fields of TBS and outer structure). */
+  readonly signatureAlgorithm: Uint8Array;
+  /** A signature over `data`, with `signatureAlgorithm`. */
   sign(data: Uint8Array): Promise<Uint8Array>;
 }
 
@@ -21,6 +30,7 @@ export interface KeyCustody {
 export class SoftwareKey implements KeyCustody {
   readonly publicKeySpki: Uint8Array;
   readonly bits: number;
+  readonly signatureAlgorithm = SHA256_WITH_RSA_ALGORITHM;
 
   constructor(private readonly key: KeyObject) {
     if (key.type !== "private" || key.asymmetricKeyType !== "rsa") throw new Error("SoftwareKey needs an RSA private key");

@@ -49,6 +49,7 @@ export async function buildProxyCertificate(req: ProxyRequest): Promise<Uint8Arr
     notBefore: req.notBefore,
     notAfter: req.notAfter,
     spki: req.spki,
+    signatureAlgorithm: req.issuerKey.signatureAlgorithm,
     extensions: [ext.keyUsage(PROXY_KEY_USAGE), ext.proxyCertInfoInheritAll(), ...(req.extraExtensions ?? [])],
   });
   return signStructure(tbs, req.issuerKey);

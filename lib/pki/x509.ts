@@ -7,7 +7,6 @@
 import crypto from "node:crypto";
 import * as asn1js from "asn1js";
 import type { KeyCustody } from "./custody";
-import { SHA256_WITH_RSA } from "./custody";
 import * as der from "./der";
 
 export const OID = {
@@ -34,8 +33,6 @@ export interface Extension {
   /** DER of the extension's value (what goes inside extnValue's OCTET STRING). */
   value: Uint8Array;
 }
-
-export const algorithmSha256WithRsa = () => der.sequence(der.oid(SHA256_WITH_RSA), der.nullValue());
 
 function encodeExtensions(exts: readonly Extension[]): Uint8Array {
   return der.sequence(
@@ -109,13 +106,15 @@ export interface TbsFields {
   notAfter: Date;
   spki: Uint8Array;
   extensions: readonly Extension[];
+  /** The signer's AlgorithmIdentifier (KeyCustody.signatureAlgorithm): must match what signStructure writes. */
+  signatureAlgorithm: Uint8Array;
 }
 
 export function encodeTbsCertificate(f: TbsFields): Uint8Array {
   return der.sequence(
     der.explicit(0, der.smallInteger(2)),
     der.unsignedInteger(f.serial),
-    algorithmSha256WithRsa(),
+    f.signatureAlgorithm,
     f.issuer,
     der.sequence(der.time(f.notBefore), der.time(f.notAfter)),
     f.subject,
@@ -127,7 +126,7 @@ export function encodeTbsCertificate(f: TbsFields): Uint8Array {
 /** Sign a TBSCertificate or TBSCertList and wrap it (RFC 5280 §4.1 / §5.1). */
 export async function signStructure(tbs: Uint8Array, signer: KeyCustody): Promise<Uint8Array> {
   const signature = await signer.sign(tbs);
-  return der.sequence(tbs, algorithmSha256WithRsa(), der.bitString(signature));
+  return der.sequence(tbs, signer.signatureAlgorithm, der.bitString(signature));
 }
 
 export interface RevokedEntry {
@@ -144,6 +143,8 @@ export function encodeTbsCrl(f: {
   revoked: readonly RevokedEntry[];
   authorityKeyId: Uint8Array;
   crlNumber: number;
+  /** The CA signer's AlgorithmIdentifier (KeyCustody.signatureAlgorithm). */
+  signatureAlgorithm: Uint8Array;
 }): Uint8Array {
   const entries = f.revoked.map((r) =>
     r.reason === 0
@@ -156,7 +157,7 @@ export function encodeTbsCrl(f: {
   );
   return der.sequence(
     der.smallInteger(1),
-    algorithmSha256WithRsa(),
+    f.signatureAlgorithm,
     f.issuer,
     der.time(f.thisUpdate),
     der.time(f.nextUpdate),

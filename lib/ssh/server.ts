@@ -12,12 +12,10 @@ import path from "node:path";
 import ssh2, { type Connection, type ServerChannel } from "ssh2";
 import type { Certbridge } from "../certbridge";
 import { asCertbridgeError, invalidRequest } from "../errors";
-import { findIdentityClaims, findSshKeyByFingerprint, touchSshKey } from "../db";
+import { findSshKeyByFingerprint, touchSshKey } from "../db";
 import { openSealedKey, sealKey } from "../pki/seal";
-import { issueProxy } from "../issuance/issueProxy";
 import { parseDuration } from "../duration";
-import { parseVomsRequests, vomsExtension } from "../voms/proxyExtension";
-import type { VerifiedClaims } from "../identity/subject";
+import { parseVomsRequests } from "../voms/proxyExtension";
 import { sshFingerprint } from "./keys";
 import { listenOn } from "../nodeHttp";
 
@@ -111,17 +109,8 @@ export async function startSshServer(cb: Certbridge, log: (m: string) => void): 
   async function serveProxy(channel: ServerChannel, person: Person, command: string, ip: string) {
     try {
       const args = parseSshArguments(command);
-      const row = await findIdentityClaims(cb.db, person.identityId);
-      if (!row) throw invalidRequest("your account no longer exists");
-      const requests = parseVomsRequests(args.voms);
-      const proxy = await issueProxy(cb, {
-        claims: JSON.parse(row.claims) as VerifiedClaims,
-        lifetimeSeconds: args.lifetimeSeconds,
-        extension: requests.length ? vomsExtension(cb.vos, requests, cb.clock) : undefined,
-        actor: `user:${person.identityId}`,
-        ip,
-        auditDetails: { channel: "ssh", sshKey: person.fingerprint },
-      });
+      const requester = await cb.channels.sshKey.authorize({ identityId: person.identityId, fingerprint: person.fingerprint, ip });
+      const proxy = await cb.authority.issueProxy(requester, { lifetimeSeconds: args.lifetimeSeconds, voms: parseVomsRequests(args.voms) });
       void touchSshKey(cb.db, person.keyId, cb.clock()).catch(() => {});
       channel.write(proxy.pem);
       channel.exit(0);

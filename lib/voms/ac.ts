@@ -9,12 +9,13 @@
  *   "<vo>://<host>:<port>" and the FQANs as OCTET STRINGs, in the long form
  *   VOMS servers write (/vo/group/Role=NULL/Capability=NULL);
  * - extensions: the AA certificate sequence, noRevAvail, AKID = AA SKID;
- * - signed sha256WithRSAEncryption by the AA key.
+ * - signed by the AA key, with the algorithm its signer reports
+ *   (sha256WithRSAEncryption for software keys).
  * Module tagging is IMPLICIT (RFC 5755 Appendix A.1).
  */
 import * as der from "../pki/der";
 import type { KeyCustody } from "../pki/custody";
-import { algorithmSha256WithRsa, signStructure, type CertificateParts, type Extension } from "../pki/x509";
+import { signStructure, type CertificateParts, type Extension } from "../pki/x509";
 
 export const VOMS_OID = {
   /** The proxy extension carrying SEQUENCE OF SEQUENCE OF AttributeCertificate. */
@@ -94,7 +95,7 @@ export function encodeAcInfo(r: AcRequest): Uint8Array {
     der.smallInteger(1), // v2
     holder,
     issuer,
-    algorithmSha256WithRsa(),
+    r.aa.key.signatureAlgorithm,
     der.unsignedInteger(r.serial),
     der.sequence(der.generalizedTime(r.notBefore), der.generalizedTime(r.notAfter)),
     attributes,

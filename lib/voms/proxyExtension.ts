@@ -6,7 +6,7 @@
  */
 import crypto from "node:crypto";
 import { accessDenied, invalidRequest } from "../errors";
-import type { ProxyExtensionHook } from "../issuance/issueProxy";
+import type { ProxyExtensionHook } from "../authority/types";
 import { buildAttributeCertificate, vomsProxyExtension } from "./ac";
 import { membershipsFromClaims, parseVomsRequest, selectFqans } from "./membership";
 import type { ServedVo } from "./vos";

@@ -10,7 +10,8 @@ import path from "node:path";
 import { z } from "zod";
 import { invalidConfig } from "../errors";
 import { parseDuration } from "../duration";
-import { SoftwareKey } from "../pki/custody";
+import type { KeyCustody } from "../pki/custody";
+import { createSigner, openSigner } from "../kms";
 import * as der from "../pki/der";
 import { encodeName, parseSlashDn, formatSlashDn, decodeName } from "../pki/dn";
 import { certificateParts, encodeTbsCertificate, ext, keyIdentifier, KeyUsage, randomSerial, signStructure, OID } from "../pki/x509";
@@ -77,6 +78,7 @@ export async function buildAaCertificate(ca: CertificateAuthority, spki: Uint8Ar
     notBefore: new Date(now.getTime() - 5 * 60_000),
     notAfter: new Date(Math.min(now.getTime() + AA_LIFETIME_SECONDS * 1000, ca.parts.notAfter.getTime())),
     spki,
+    signatureAlgorithm: ca.custody.signatureAlgorithm,
     extensions: [
       ext.basicConstraints(false),
       ext.keyUsage([KeyUsage.digitalSignature, KeyUsage.keyEncipherment]),
@@ -88,8 +90,9 @@ export async function buildAaCertificate(ca: CertificateAuthority, spki: Uint8Ar
   return signStructure(tbs, ca.custody);
 }
 
-async function createAa(ca: CertificateAuthority, vo: VoConfig, aaBase: string, clock: Clock) {
-  const key = await SoftwareKey.generate(2048);
+async function createAa(ca: CertificateAuthority, vo: VoConfig, aaBase: string, clock: Clock, keyUri: string, passphrase: string) {
+  // The key first, written exclusively (encrypted PKCS#8, 0600) by its backend.
+  const key = await createSigner(keyUri, { bits: 2048, passphrase });
   return { certDer: await buildAaCertificate(ca, key.publicKeySpki, aaSubject(aaBase, vo.name, vo.host), clock()), key };
 }
 
@@ -110,16 +113,14 @@ export async function openAttributeAuthorities(opts: {
     const passphrase = vo.aaKeyFile ? (vo.aaKeyPassphrase ?? "") : opts.passphrase;
     if (!vo.aaCertFile && opts.create && !fs.existsSync(certFile)) {
       if (!passphrase) throw invalidConfig(`VO ${vo.name}: CERTBRIDGE_CA_KEY_PASSPHRASE is needed to encrypt the new AA key`);
-      const { certDer, key } = await createAa(opts.ca, vo, opts.aaBase, opts.clock);
-      fs.mkdirSync(path.dirname(keyFile), { recursive: true, mode: 0o700 });
-      fs.writeFileSync(keyFile, key.exportEncryptedPem(passphrase), { mode: 0o600, flag: "wx" });
+      const { certDer } = await createAa(opts.ca, vo, opts.aaBase, opts.clock, keyFile, passphrase);
       fs.writeFileSync(certFile, der.toPem("CERTIFICATE", certDer), { mode: 0o644, flag: "wx" });
     }
-    let key: SoftwareKey;
+    let key: KeyCustody;
     let certDer: Uint8Array;
     try {
       certDer = der.pemBlocks(fs.readFileSync(certFile, "utf8")).find((b) => b.label === "CERTIFICATE")!.der;
-      key = SoftwareKey.fromPem(fs.readFileSync(keyFile, "utf8"), passphrase);
+      key = openSigner(keyFile, { passphrase });
     } catch (e) {
       throw invalidConfig(`VO ${vo.name}: cannot load the AA certificate and key (${certFile}, ${keyFile}): ${(e as Error).message}`, e);
     }

@@ -16,7 +16,7 @@ import { formatDuration } from "../../../lib/duration";
 import { writeFileAtomic } from "../../../lib/files";
 import { SoftwareKey } from "../../../lib/pki/custody";
 import { createCsr } from "../../../lib/pki/csr";
-import { assembleProxyFile, inspectProxyFile, type ProxyFileInfo } from "../../../lib/pki/proxyFile";
+import { assembleProxyFile, inspectProxyFile, type ProxyFileInfo } from "../../../lib/inspect/proxyFile";
 import type { PortalClient } from "./portalClient";
 
 export const PROXY_KEY_BITS = 2048;

@@ -10,7 +10,7 @@
  * (grid-proxy-init -verify and voms-verify do that).
  */
 import fs from "node:fs";
-import { inspectProxyFile, ProxyFileError, type ProxyFileInfo } from "../../../lib/pki/proxyFile";
+import { inspectProxyFile, ProxyFileError, type ProxyFileInfo } from "../../../lib/inspect/proxyFile";
 import { proxyToolEnvironment } from "./env";
 import { parseProxyInfoArgs, PROXY_INFO_USAGE, UsageError } from "./proxyOptions";
 

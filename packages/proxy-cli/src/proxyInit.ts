@@ -17,7 +17,7 @@ import path from "node:path";
 import QRCode from "qrcode";
 import { formatDuration } from "../../../lib/duration";
 import { CLI_CLIENT_SCOPES } from "../../../lib/oidc/cliClient";
-import { ProxyFileError } from "../../../lib/pki/proxyFile";
+import { ProxyFileError } from "../../../lib/inspect/proxyFile";
 import { proxyToolEnvironment } from "./env";
 import { CredentialError, obtainProxy, shortAcWarnings, writeRefreshTokenFile } from "./credentials";
 import { PortalClient, PortalRefusal, PortalUnavailable } from "./portalClient";
@@ -27,8 +27,10 @@ import { runRenewer } from "./renewer";
 const NAME = "certbridge-proxy-init";
 const sleep = (ms: number, signal?: AbortSignal) =>
   new Promise<void>((resolve) => {
-    const t = setTimeout(resolve, ms);
-    signal?.addEventListener("abort", () => (clearTimeout(t), resolve()), { once: true });
+    const onAbort = () => (clearTimeout(t), resolve());
+    // The listener goes when the sleep ends: a long-running --renew sleeps many times on one signal.
+    const t = setTimeout(() => (signal?.removeEventListener("abort", onAbort), resolve()), ms);
+    signal?.addEventListener("abort", onAbort, { once: true });
   });
 
 /** What a refusal at login means for the person at the terminal. */

@@ -23,7 +23,7 @@
  */
 import { PROXY_BACKDATE_SECONDS } from "../../../lib/pki/proxy";
 import { formatDuration } from "../../../lib/duration";
-import type { ProxyFileInfo } from "../../../lib/pki/proxyFile";
+import type { ProxyFileInfo } from "../../../lib/inspect/proxyFile";
 import { acquireLock, CredentialError, obtainProxy, shortAcWarnings, readProxyFile, readRefreshTokenFile, writeRefreshTokenFile } from "./credentials";
 import { PortalClient, PortalRefusal, PortalUnavailable, type RenewalInfo } from "./portalClient";
 

@@ -9,9 +9,9 @@
 import crypto from "node:crypto";
 import * as asn1js from "asn1js";
 import * as pkijs from "pkijs";
-import * as der from "./der";
-import { pkijsNameToSlash } from "./dn";
-import { OID } from "./x509";
+import * as der from "../pki/der";
+import { pkijsNameToSlash } from "../pki/dn";
+import { OID } from "../pki/x509";
 import { VOMS_OID } from "../voms/ac";
 import { parseVomsExtension, type VomsAttributes } from "../voms/acInfo";
 

@@ -7,9 +7,9 @@
  * validation is the relying party's job (grid-proxy-init -verify, openssl).
  */
 import crypto from "node:crypto";
-import * as der from "./der";
-import { decodeName, formatSlashDn } from "./dn";
-import { certificateParts, OID, serialDec } from "./x509";
+import * as der from "../pki/der";
+import { decodeName, formatSlashDn } from "../pki/dn";
+import { certificateParts, OID, serialDec } from "../pki/x509";
 import { VOMS_OID } from "../voms/ac";
 import { parseVomsExtension, type VomsAttributes } from "../voms/acInfo";
 
