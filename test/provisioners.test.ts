@@ -11,6 +11,7 @@ import { claimsFor, certificatesOf, opensslCsr, startTestPortal, tempDir, type T
 import { issueProxy } from "../lib/issuance/issueProxy";
 import { CertbridgeError } from "../lib/errors";
 import { findIdentityClaims } from "../lib/db";
+import { ensureIdentity } from "../lib/issuance/identity";
 import type { Provisioner } from "../lib/authority/types";
 import type { VerifiedClaims } from "../lib/identity/subject";
 
@@ -106,5 +107,29 @@ describe("channels resolve the person by id", () => {
     }
     // A person never seen before still needs claims that make a DN.
     await assert.rejects(issueProxy(portal.cb, { claims: { iss: "https://idp.example.org/oidc", sub: "nameless-new" }, actor: "test" }), (e: unknown) => e instanceof CertbridgeError && e.status === 400);
+  });
+});
+
+describe("activity", () => {
+  test("a proxy on a channel that resolves by id moves the person's last-seen time (for 'active people'), at most once per interval", async () => {
+    // A person who signed in once (no proxy yet), last seen 40 days ago.
+    const holder = await ensureIdentity({ db: portal.cb.db, clock: portal.cb.clock, policy: portal.cb.config.subject }, claimsFor("badge-activity", "Badge Activity"), "test");
+    const old = new Date(Date.now() - 40 * 86400_000);
+    await portal.cb.db.identity.update({ where: { id: holder.id }, data: { lastSeenAt: old } });
+    const row = (await findIdentityClaims(portal.cb.db, holder.id))!;
+    const channel = portal.cb.authority.register<{ id: string }, import("../lib/authority/types").Requester>({
+      name: "test-activity",
+      async authorize() {
+        return { identity: { id: row.id, subject: row.subject }, claims: JSON.parse(row.claims) as VerifiedClaims, actor: "test:activity", channel: "test-activity", allowedVos: null };
+      },
+    });
+    await channel.issueProxy({ id: holder.id }, { publicKey: csrPem });
+    const seen = async () => (await portal.cb.db.identity.findUnique({ where: { id: holder.id }, select: { lastSeenAt: true } }))!.lastSeenAt;
+    for (let i = 0; i < 50 && (await seen()).getTime() === old.getTime(); i++) await new Promise((r) => setTimeout(r, 20));
+    const first = await seen();
+    assert.ok(first.getTime() > old.getTime() + 39 * 86400_000, `last seen ${first.toISOString()}`);
+    await channel.issueProxy({ id: holder.id }, { publicKey: csrPem });
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal((await seen()).getTime(), first.getTime(), "a second proxy within the interval writes nothing");
   });
 });

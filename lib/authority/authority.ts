@@ -17,7 +17,7 @@
 import * as der from "../pki/der";
 import { parseProxyPublicKey } from "../pki/publicKey";
 import { buildProxyCertificate, PROXY_BACKDATE_SECONDS, randomProxySerial } from "../pki/proxy";
-import { isUniqueViolation, recordAudit, type Db, type IssuanceWriter, type KeySource } from "../db";
+import { isUniqueViolation, markIdentitySeen, recordAudit, type Db, type IssuanceWriter, type KeySource } from "../db";
 import { CertbridgeError, asCertbridgeError } from "../errors";
 import type { CertificateAuthority } from "../ca/authority";
 import type { Config } from "../config";
@@ -30,6 +30,7 @@ import type { ServedVo } from "../voms/vos";
 import { currentCrl, publishCrl, refreshCrlIfDue, revokeAndResign, type RevocationReason } from "../ca/revocation";
 import { exportTrustDirectory } from "../ca/trustBundle";
 import { UserCredentials } from "./userCredentials";
+import { Lru } from "../lru";
 import type { IssuedProxy, ProxyOrder, Provisioner, Requester } from "./types";
 
 export interface AuthorityDeps {
@@ -52,6 +53,7 @@ export interface Channel<Input, R extends Requester = Requester> {
 }
 
 const wholeSeconds = (ms: number) => new Date(Math.floor(ms / 1000) * 1000);
+const ACTIVITY_INTERVAL_MS = 5 * 60_000;
 
 export class Authority {
   readonly userCredentials: UserCredentials;
@@ -76,6 +78,19 @@ export class Authority {
   /** The registered channels' names. */
   get channelNames(): string[] {
     return [...this.channels.keys()];
+  }
+
+  /**
+   * "Active people" in the admin overview count proxies on every channel, not only logins: the
+   * person's last-seen time moves on, at most one write per person per interval and process, off
+   * the response path (a failure here never fails an issuance).
+   */
+  private readonly lastMarked = new Lru<number>(10_000);
+  private noteActivity(identityId: string): void {
+    const now = this.deps.clock().getTime();
+    if (now - (this.lastMarked.get(identityId) ?? 0) < ACTIVITY_INTERVAL_MS) return;
+    this.lastMarked.set(identityId, now);
+    void markIdentitySeen(this.deps.db, identityId, new Date(now), ACTIVITY_INTERVAL_MS).catch(() => {});
   }
 
   /** The longest proxy this requester's gateway may get (portal max ∧ client max). */
@@ -160,6 +175,7 @@ export class Authority {
             },
           );
           const pem = certPem + (serverKey ? serverKey.privateKeyPem : "") + user.pem;
+          this.noteActivity(identity.id);
           return { certificateId, pem, subject, serial, notBefore, notAfter, lifetime, keySource, keyBits, extension };
         } catch (e) {
           // Proxy serials are 31-bit (Globus style): a repeat under the same user certificate is possible, so draw again.

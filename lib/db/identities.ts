@@ -57,6 +57,11 @@ export function touchIdentity(db: Db, id: string, data: { displayName: string; e
   });
 }
 
+/** The person was active (a proxy issued on any channel): only when the record is older than `at - staleAfterMs`. */
+export function markIdentitySeen(db: Db, id: string, at: Date, staleAfterMs: number) {
+  return db.identity.updateMany({ where: { id, lastSeenAt: { lt: new Date(at.getTime() - staleAfterMs) } }, data: { lastSeenAt: at } });
+}
+
 /** The person's last verified claims (what proxies are issued from). */
 export function findIdentityClaims(db: Db, id: string) {
   return db.identity.findUnique({ where: { id }, select: { ...identitySelect, claims: true } });
