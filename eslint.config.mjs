@@ -6,7 +6,7 @@
 // - lib/pki does not import lib/voms: X.509 knows nothing of VOMS.
 // - Only lib/db imports the generated Prisma client (lib/db/generated,
 //   @prisma/client) or calls Prisma ($transaction, db.<model>.findMany, ...).
-// - process.env is read by lib/config.ts (and cli/env.ts, the CLI's own
+// - process.env is read by lib/config.ts (and packages/proxy-cli/src/env.ts, the CLI's own
 //   config) only, in lib/, app/, cli/ and server.ts. Harnesses (test/,
 //   bench/, scripts/, e2e/, examples/) may read it.
 import path from "node:path";
@@ -111,7 +111,7 @@ const certbridge = {
   },
 };
 
-const PROCESS_ENV = "process.env is read by lib/config.ts only (the CLI: cli/env.ts): take the value from the Config";
+const PROCESS_ENV = "process.env is read by lib/config.ts only (the researcher's CLI: packages/proxy-cli/src/env.ts): take the value from the Config";
 
 export default [
   {
@@ -156,13 +156,13 @@ export default [
     },
   },
   {
-    files: ["lib/**", "app/**", "cli/**", "server.ts"],
+    files: ["lib/**", "app/**", "cli/**", "packages/proxy-cli/src/**", "server.ts"],
     ignores: ["lib/db/**"],
     rules: { "certbridge/no-prisma-calls": "error" },
   },
   {
-    files: ["lib/**", "app/**", "cli/**", "server.ts"],
-    ignores: ["lib/config.ts", "cli/env.ts"],
+    files: ["lib/**", "app/**", "cli/**", "packages/proxy-cli/src/**", "server.ts"],
+    ignores: ["lib/config.ts", "packages/proxy-cli/src/env.ts"],
     rules: {
       // Also catches destructuring: const { env } = process.
       "no-restricted-properties": ["error", { object: "process", property: "env", message: PROCESS_ENV }],
