@@ -90,11 +90,12 @@ describe("consents through lib/oidc/grants", () => {
 
     assert.equal(await deleteGrantOfAccount(db, "acct-other", "g-c", { action: "consent.revoke", actor: "acct-other" }), null);
     assert.equal(await db.oidcPayload.count({ where: { grantId: "g-c" } }), 2);
-    assert.equal(await deleteGrantOfAccount(db, person, "g-c", { action: "consent.revoke", actor: person }), B);
+    // It reports what it withdrew: the client, and the live tokens under the grant by kind.
+    assert.deepEqual(await deleteGrantOfAccount(db, person, "g-c", { action: "consent.revoke", actor: person }), { clientId: B, tokens: { RefreshToken: 2 } });
     assert.equal(await db.oidcPayload.count({ where: { OR: [{ grantId: "g-c" }, { id: "g-c" }] } }), 0);
     const event = await db.auditEvent.findFirst({ where: { action: "consent.revoke", actor: person } });
     assert.equal(event!.clientId, B);
-    assert.deepEqual(JSON.parse(event!.details), { grantId: "g-c" });
+    assert.deepEqual(JSON.parse(event!.details), { grantId: "g-c", tokens: { RefreshToken: 2 } });
   });
 });
 
