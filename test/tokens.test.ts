@@ -1,0 +1,219 @@
+/**
+ * Tokens for compute elements over real HTTP, with the requests DIRAC (authlib) sends: pilot
+ * tokens by client credentials with an audience, user tokens downscoped by refresh, revocation,
+ * and the scope policy's refusals.
+ */
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import crypto from "node:crypto";
+import { loadConfig } from "../lib/config";
+import { openDatabase, type Db } from "../lib/db";
+import { startPortalServer, loginThroughPortal, redeem, type PortalServer } from "./portalHarness";
+
+export const PILOTS = { id: "dirac-pilots", secret: "dirac-pilots-secret-0123456789abcdef" };
+const NO_COMPUTE = { id: "robot-no-compute", secret: "robot-no-compute-secret-0123456789ab" };
+const LISTED = { id: "robot-listed", secret: "robot-listed-secret-0123456789abcdef" };
+const WMS = { id: "dirac-wms", secret: "dirac-wms-secret-0123456789abcdef0123", redirect: "http://localhost:9/wms" };
+const COMPUTE = "compute.cancel compute.create compute.modify compute.read";
+
+/** The clients file entries of the robots and the user-token gateway above. */
+export const TOKEN_CLIENTS = [
+  { id: PILOTS.id, name: "DIRAC Site Director", secret: PILOTS.secret, scopes: COMPUTE.split(" "), tokenPolicy: { format: "wlcg", compute: true } },
+  { id: NO_COMPUTE.id, name: "Robot without compute", secret: NO_COMPUTE.secret, scopes: [...COMPUTE.split(" "), "wlcg"], tokenPolicy: { format: "wlcg" } },
+  {
+    id: LISTED.id,
+    name: "Robot for one CE",
+    secret: LISTED.secret,
+    scopes: COMPUTE.split(" "),
+    tokenPolicy: { format: "wlcg", compute: true, audiences: ["ce.example.org:9619"], accessTokenLifetimeSeconds: 1200 },
+  },
+  {
+    id: WMS.id,
+    name: "DIRAC WMS",
+    secret: WMS.secret,
+    redirectUris: [WMS.redirect],
+    scopes: ["openid", "profile", "offline_access", "wlcg.groups", ...COMPUTE.split(" ")],
+    tokenPolicy: { format: "wlcg", compute: true, computeGroups: ["/biomed/pilot"] },
+  },
+];
+
+let portal: PortalServer;
+let db: Db;
+
+export const basic = (c: { id: string; secret: string }) => `Basic ${Buffer.from(`${encodeURIComponent(c.id)}:${encodeURIComponent(c.secret)}`).toString("base64")}`;
+
+/** authlib's token request: form body, client_secret_basic. */
+export async function tokenRequest(url: string, c: { id: string; secret: string }, body: string, path = "/oidc/token") {
+  const res = await fetch(`${url}${path}`, { method: "POST", headers: { authorization: basic(c), "content-type": "application/x-www-form-urlencoded" }, body });
+  const text = await res.text();
+  return { status: res.status, body: text ? (JSON.parse(text) as Record<string, unknown>) : {} };
+}
+
+export function decodeJwt(jwt: string) {
+  const [h, p, s] = jwt.split(".");
+  return {
+    header: JSON.parse(Buffer.from(h!, "base64url").toString()) as Record<string, unknown>,
+    payload: JSON.parse(Buffer.from(p!, "base64url").toString()) as Record<string, unknown>,
+    signed: Buffer.from(`${h}.${p}`),
+    signature: Buffer.from(s!, "base64url"),
+  };
+}
+
+/** Verify a token with the keys the portal publishes, as a CE would. */
+async function verifyWithJwks(url: string, jwt: string) {
+  const d = decodeJwt(jwt);
+  const discovery = (await (await fetch(`${url}/.well-known/openid-configuration`)).json()) as { jwks_uri: string };
+  const jwks = (await (await fetch(discovery.jwks_uri)).json()) as { keys: (crypto.JsonWebKey & { kid: string })[] };
+  const jwk = jwks.keys.find((k) => k.kid === d.header.kid);
+  assert.ok(jwk, `kid ${String(d.header.kid)} is in the JWKS`);
+  assert.ok(crypto.verify("sha256", d.signed, crypto.createPublicKey({ key: jwk, format: "jwk" }), d.signature), "RS256 signature verifies");
+  return d;
+}
+
+const pilotBody = (audience: string, scope = COMPUTE) => new URLSearchParams({ grant_type: "client_credentials", scope, audience }).toString();
+
+before(async () => {
+  portal = await startPortalServer({}, TOKEN_CLIENTS);
+  db = await openDatabase(loadConfig(portal.env, () => {}).databaseUrl);
+});
+after(async () => {
+  await db?.$disconnect();
+  await portal?.cleanup();
+});
+
+describe("pilot tokens: client credentials (DIRAC's Site Director)", () => {
+  test("discovery names the grant and the keys; the JWKS may be cached", async () => {
+    const d = (await (await fetch(`${portal.url}/.well-known/openid-configuration`)).json()) as Record<string, unknown>;
+    assert.ok((d.grant_types_supported as string[]).includes("client_credentials"));
+    assert.ok((d.scopes_supported as string[]).includes("compute.create"));
+    assert.ok(d.revocation_endpoint && d.introspection_endpoint);
+    const jwks = await fetch(d.jwks_uri as string);
+    assert.match(jwks.headers.get("cache-control") ?? "", /max-age=21600/);
+  });
+
+  test("HTCondor-CE audience: a WLCG profile JWT for the CE, sub = client id", async () => {
+    const r = await tokenRequest(portal.url, PILOTS, pilotBody("ce.example.org:9619"));
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    assert.equal(r.body.token_type, "Bearer");
+    assert.equal(r.body.expires_in, 3600);
+    assert.equal(r.body.refresh_token, undefined);
+    const { header, payload } = await verifyWithJwks(portal.url, r.body.access_token as string);
+    assert.equal(header.alg, "RS256");
+    assert.equal(typeof header.kid, "string");
+    assert.equal(payload["wlcg.ver"], "1.0");
+    assert.equal(payload.iss, portal.url);
+    assert.equal(payload.sub, PILOTS.id);
+    assert.equal(payload.aud, "ce.example.org:9619");
+    assert.equal(payload.nbf, (payload.iat as number) - 60);
+    assert.equal((payload.exp as number) - (payload.iat as number), 3600);
+    assert.equal(typeof payload.jti, "string");
+    assert.deepEqual(String(payload.scope).split(" ").sort(), COMPUTE.split(" ").sort());
+    assert.equal(payload["wlcg.groups"], undefined);
+  });
+
+  test("ARC REST audience (https://host:port), and the profile's default audience", async () => {
+    const arc = await tokenRequest(portal.url, PILOTS, pilotBody("https://arc.example.org:443"));
+    assert.equal(arc.status, 200, JSON.stringify(arc.body));
+    assert.equal(decodeJwt(arc.body.access_token as string).payload.aud, "https://arc.example.org:443");
+    const any = await tokenRequest(portal.url, PILOTS, new URLSearchParams({ grant_type: "client_credentials", scope: "compute.read" }).toString());
+    assert.equal(any.status, 200, JSON.stringify(any.body));
+    assert.equal(decodeJwt(any.body.access_token as string).payload.aud, "https://wlcg.cern.ch/jwt/v1/any");
+    const resource = await tokenRequest(portal.url, PILOTS, new URLSearchParams({ grant_type: "client_credentials", scope: "compute.read", resource: "https://arc.example.org:443" }).toString());
+    assert.equal(decodeJwt(resource.body.access_token as string).payload.aud, "https://arc.example.org:443");
+  });
+
+  test("compute.* for a client the administrator did not permit: invalid_scope", async () => {
+    const r = await tokenRequest(portal.url, NO_COMPUTE, pilotBody("ce.example.org:9619"));
+    assert.equal(r.status, 400);
+    assert.equal(r.body.error, "invalid_scope");
+    assert.match(String(r.body.error_description), /compute/);
+    // what it is permitted still works
+    const ok = await tokenRequest(portal.url, NO_COMPUTE, pilotBody("ce.example.org:9619", "wlcg"));
+    assert.equal(ok.status, 200, JSON.stringify(ok.body));
+  });
+
+  test("a scope outside the client's allowed scopes: invalid_scope", async () => {
+    const r = await tokenRequest(portal.url, PILOTS, pilotBody("ce.example.org:9619", "compute.read wlcg"));
+    assert.equal(r.status, 400);
+    assert.equal(r.body.error, "invalid_scope");
+  });
+
+  test("audiences outside the policy's list are refused; the policy's lifetime applies", async () => {
+    const other = await tokenRequest(portal.url, LISTED, pilotBody("other-ce.example.org:9619"));
+    assert.equal(other.status, 400);
+    assert.equal(other.body.error, "invalid_target");
+    const ok = await tokenRequest(portal.url, LISTED, pilotBody("ce.example.org:9619"));
+    assert.equal(ok.status, 200, JSON.stringify(ok.body));
+    assert.equal(ok.body.expires_in, 1200);
+  });
+
+  test("gateways without a WLCG policy have no client credentials and keep opaque tokens", async () => {
+    const r = await tokenRequest(portal.url, { id: "test-gateway", secret: "test-gateway-secret-0123456789abcdef" }, pilotBody("ce.example.org:9619"));
+    assert.equal(r.status, 400);
+    assert.match(String(r.body.error), /invalid_request|unauthorized_client/);
+    const flow = await redeem(await loginThroughPortal(portal.url));
+    assert.equal(flow.access_token.split(".").length, 1, "an opaque token, as /getproxy expects");
+  });
+
+  test("issuance is audited with client, subject, grant, scope, audience and lifetime", async () => {
+    const rows = await db.auditEvent.findMany({ where: { action: "token.issue", clientId: PILOTS.id }, select: { actor: true, identityId: true, details: true } });
+    const events = rows.map((r) => ({ ...r, details: JSON.parse(r.details) as Record<string, unknown> }));
+    const e = events.find((x) => x.details.audience === "ce.example.org:9619");
+    assert.ok(e, JSON.stringify(events.slice(0, 3)));
+    assert.equal(e.actor, `client:${PILOTS.id}`);
+    assert.equal(e.identityId, null);
+    const d = e.details;
+    assert.equal(d.grantType, "client_credentials");
+    assert.equal(d.subject, PILOTS.id);
+    assert.equal(d.expiresIn, 3600);
+    assert.equal(d.format, "wlcg-jwt");
+    assert.equal(typeof d.jti, "string");
+  });
+});
+
+describe("user tokens (DIRAC: refresh with a narrower scope) and revocation", () => {
+  const wms = { ...WMS };
+  const login = (user: string) =>
+    loginThroughPortal(portal.url, { user, gw: wms, scope: `openid offline_access wlcg.groups ${COMPUTE}` });
+
+  test("refresh downscopes to a group the person holds; wlcg.groups from the VOMS membership mapping", async () => {
+    const tokens = await redeem(await login("alice"));
+    const all = decodeJwt(tokens.access_token).payload;
+    assert.equal(all.sub !== undefined, true);
+    assert.deepEqual(all["wlcg.groups"], ["/biomed", "/biomed/lab1"], "default groups only: the role is an optional group");
+    const rt = tokens.refresh_token!;
+    // IAM style parametric scope, as DIRAC sends it
+    const r = await tokenRequest(portal.url, wms, new URLSearchParams({ grant_type: "refresh_token", refresh_token: rt, scope: "wlcg.groups:/biomed/pilot compute.read", audience: "ce.example.org:9619" }).toString());
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    const p = decodeJwt(r.body.access_token as string).payload;
+    assert.deepEqual(p["wlcg.groups"], ["/biomed/pilot"]);
+    assert.equal(p.aud, "ce.example.org:9619");
+    assert.equal(p.scope, "wlcg.groups compute.read");
+    // Check-in style, from the rotated refresh token
+    const checkin = await tokenRequest(
+      portal.url,
+      wms,
+      new URLSearchParams({ grant_type: "refresh_token", refresh_token: r.body.refresh_token as string, scope: "eduperson_entitlement?value=urn:mace:egi.eu:group:biomed:lab1:role=member#aai.egi.eu" }).toString(),
+    );
+    assert.equal(checkin.status, 200, JSON.stringify(checkin.body));
+    assert.deepEqual(decodeJwt(checkin.body.access_token as string).payload["wlcg.groups"], ["/biomed/lab1"]);
+    // a group the person does not hold
+    const not = await tokenRequest(portal.url, wms, new URLSearchParams({ grant_type: "refresh_token", refresh_token: checkin.body.refresh_token as string, scope: "wlcg.groups:/atlas" }).toString());
+    assert.equal(not.status, 400);
+    assert.equal(not.body.error, "invalid_scope");
+  });
+
+  test("compute.* in user tokens only for members of the policy's groups", async () => {
+    const bob = await login("bob");
+    await assert.rejects(redeem(bob), (e: unknown) => (e as { error?: string }).error === "invalid_scope");
+  });
+
+  test("revocation (RFC 7009) of a refresh token: it no longer refreshes", async () => {
+    const tokens = await redeem(await login("alice"));
+    const rev = await tokenRequest(portal.url, wms, new URLSearchParams({ token: tokens.refresh_token!, token_type_hint: "refresh_token" }).toString(), "/oidc/token/revocation");
+    assert.equal(rev.status, 200);
+    const r = await tokenRequest(portal.url, wms, new URLSearchParams({ grant_type: "refresh_token", refresh_token: tokens.refresh_token! }).toString());
+    assert.equal(r.status, 400);
+    assert.equal(r.body.error, "invalid_grant");
+  });
+});
