@@ -6,7 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # postgresql: the server programs, for the throwaway cluster the tests start where none runs (scripts/test-postgres.sh).
-packages=(openssl git globus-proxy-utils voms-clients voms-dev g++ myproxy postgresql postgresql-client chromium openssh-client)
+# scitokens-cpp: scitokens-verify / scitokens-test-access, the relying party of HTCondor-CE (test/scitokens.test.ts).
+packages=(openssl git globus-proxy-utils voms-clients voms-dev g++ myproxy postgresql postgresql-client chromium openssh-client scitokens-cpp)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
