@@ -15,6 +15,9 @@ const NO_COMPUTE = { id: "robot-no-compute", secret: "robot-no-compute-secret-01
 const LISTED = { id: "robot-listed", secret: "robot-listed-secret-0123456789abcdef" };
 const WMS = { id: "dirac-wms", secret: "dirac-wms-secret-0123456789abcdef0123", redirect: "http://localhost:9/wms" };
 const COMPUTE = "compute.cancel compute.create compute.modify compute.read";
+const DELEGATE = { id: "dirac-delegate", secret: "dirac-delegate-secret-0123456789abcdef" };
+const EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange";
+const AT_TYPE = "urn:ietf:params:oauth:token-type:access_token";
 
 /** The clients file entries of the robots and the user-token gateway above. */
 export const TOKEN_CLIENTS = [
@@ -34,6 +37,18 @@ export const TOKEN_CLIENTS = [
     redirectUris: [WMS.redirect],
     scopes: ["openid", "profile", "offline_access", "wlcg.groups", ...COMPUTE.split(" ")],
     tokenPolicy: { format: "wlcg", compute: true, computeGroups: ["/biomed/pilot"] },
+  },
+  {
+    id: DELEGATE.id,
+    name: "DIRAC service delegating tokens",
+    secret: DELEGATE.secret,
+    scopes: [...COMPUTE.split(" "), "wlcg.groups"],
+    tokenPolicy: {
+      format: "wlcg",
+      compute: true,
+      computeGroups: ["/biomed"],
+      exchange: { subjectClients: [PILOTS.id, WMS.id], audiences: ["https://arc.example.org:443"], scopes: ["compute.read", "compute.create", "wlcg.groups"] },
+    },
   },
 ];
 
@@ -215,5 +230,56 @@ describe("user tokens (DIRAC: refresh with a narrower scope) and revocation", ()
     const r = await tokenRequest(portal.url, wms, new URLSearchParams({ grant_type: "refresh_token", refresh_token: tokens.refresh_token! }).toString());
     assert.equal(r.status, 400);
     assert.equal(r.body.error, "invalid_grant");
+  });
+});
+
+describe("token exchange (RFC 8693), per-client policy, off by default", () => {
+  const exchange = (c: { id: string; secret: string }, subject: string, extra: Record<string, string> = {}) =>
+    tokenRequest(portal.url, c, new URLSearchParams({ grant_type: EXCHANGE, subject_token: subject, subject_token_type: AT_TYPE, ...extra }).toString());
+
+  test("a pilot token exchanged for an ARC CE: same subject, the exchanging client in act, no more scope", async () => {
+    const pilot = (await tokenRequest(portal.url, PILOTS, pilotBody("ce.example.org:9619", "compute.read compute.create"))).body.access_token as string;
+    const r = await exchange(DELEGATE, pilot, { audience: "https://arc.example.org:443", scope: "compute.read" });
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    assert.equal(r.body.issued_token_type, AT_TYPE);
+    assert.equal(r.body.token_type, "Bearer");
+    const { payload } = await verifyWithJwks(portal.url, r.body.access_token as string);
+    assert.equal(payload.sub, PILOTS.id);
+    assert.deepEqual(payload.act, { sub: DELEGATE.id });
+    assert.equal(payload.aud, "https://arc.example.org:443");
+    assert.equal(payload.scope, "compute.read");
+    assert.equal(payload["wlcg.ver"], "1.0");
+    // more than the subject token carries
+    const more = await exchange(DELEGATE, pilot, { audience: "https://arc.example.org:443", scope: "compute.read compute.cancel" });
+    assert.equal(more.status, 400);
+    assert.equal(more.body.error, "invalid_scope");
+    // an audience the policy does not name
+    const aud = await exchange(DELEGATE, pilot, { audience: "ce.example.org:9619", scope: "compute.read" });
+    assert.equal(aud.status, 400);
+    assert.equal(aud.body.error, "invalid_target");
+  });
+
+  test("a user token delegated keeps the person and the groups", async () => {
+    const login = await loginThroughPortal(portal.url, { user: "alice", gw: { ...WMS }, scope: `openid offline_access wlcg.groups ${COMPUTE}` });
+    const tokens = await redeem(login);
+    const r = await exchange(DELEGATE, tokens.access_token, { audience: "https://arc.example.org:443", scope: "compute.read wlcg.groups" });
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    const p = decodeJwt(r.body.access_token as string).payload;
+    assert.equal(p.sub, decodeJwt(tokens.access_token).payload.sub);
+    assert.deepEqual(p["wlcg.groups"], ["/biomed", "/biomed/lab1"]);
+  });
+
+  test("clients without an exchange policy, or a subject token of a client not named, are refused", async () => {
+    const pilot = (await tokenRequest(portal.url, PILOTS, pilotBody("ce.example.org:9619", "compute.read"))).body.access_token as string;
+    const self = await exchange(PILOTS, pilot, { audience: "https://arc.example.org:443" });
+    assert.equal(self.status, 400);
+    assert.match(String(self.body.error), /unauthorized_client|invalid_request/);
+    const listed = (await tokenRequest(portal.url, LISTED, pilotBody("ce.example.org:9619", "compute.read"))).body.access_token as string;
+    const other = await exchange(DELEGATE, listed, { audience: "https://arc.example.org:443", scope: "compute.read" });
+    assert.equal(other.status, 400);
+    assert.equal(other.body.error, "invalid_grant");
+    const garbage = await exchange(DELEGATE, "not-a-token", { audience: "https://arc.example.org:443" });
+    assert.equal(garbage.status, 400);
+    assert.equal(garbage.body.error, "invalid_grant");
   });
 });

@@ -24,6 +24,7 @@ import { openSealedKey, sealKey } from "../pki/seal";
 import { CLI_CLIENT_ID, CLI_CLIENT_NAME, CLI_CLIENT_SCOPES, DEVICE_CODE_GRANT } from "./cliClient";
 import { parseStoredTokenPolicy, tokenPolicySchema, WLCG_SCOPES, type TokenPolicy } from "./scopePolicy";
 import { TOKEN_POLICY_PROPERTY } from "./wlcgTokens";
+import { TOKEN_EXCHANGE_GRANT } from "./tokenExchange";
 
 /** Scopes a gateway may be allowed. `proxy` and the MasterPortal name grant /getproxy. */
 export const PROXY_SCOPES = ["proxy", "edu.uiuc.ncsa.myproxy.getcert"] as const;
@@ -149,8 +150,6 @@ export async function rotateClientSecret(db: Db, kek: Buffer, id: string, audit:
 /** The VOs a client may ask attributes for; null: any VO the portal serves. */
 export const allowedVosOf = (client: { allowedVos: string | null }): string[] | null => (client.allowedVos ? (JSON.parse(client.allowedVos) as string[]) : null);
 
-/** RFC 8693 token exchange (lib/oidc/tokenExchange.ts). */
-export const TOKEN_EXCHANGE_GRANT = "urn:ietf:params:oauth:grant-type:token-exchange";
 
 /** A client's token policy (the default — opaque tokens, no compute scopes — when none is set). */
 export const tokenPolicyOf = (client: { tokenPolicy: string | null }): TokenPolicy => parseStoredTokenPolicy(client.tokenPolicy);

@@ -19,6 +19,8 @@ import { auditTokenEvents } from "./tokenAudit";
 import { deviceFlowFeature, DEVICE_CODE_TTL_SECONDS } from "./deviceFlow";
 import { WLCG_SCOPES } from "./scopePolicy";
 import { TOKEN_POLICY_PROPERTY, wlcgTokenHooks } from "./wlcgTokens";
+import { registerTokenExchange } from "./tokenExchange";
+import crypto from "node:crypto";
 import { loadVoConfig } from "../voms/vos";
 
 /** JWKS cache lifetime for relying parties (WLCG profile: refresh keys every 6 hours). */
@@ -117,6 +119,9 @@ export async function createProvider(config: Config, db: Db): Promise<Provider> 
   // Behind a TLS-terminating proxy the public URL is https; trust X-Forwarded-*.
   provider.proxy = new URL(config.publicUrl).protocol === "https:";
   provider.use(wlcg.tokenRequestMiddleware("/oidc/token") as never);
+  // RFC 8693, for clients whose token policy allows it (off by default).
+  const verificationKeys = [crypto.createPublicKey({ key: jwk as crypto.JsonWebKey, format: "jwk" })];
+  registerTokenExchange(provider, wlcg, () => verificationKeys);
   // Keys are fetched by relying parties (scitokens-cpp, ARC): let them cache the JWKS.
   provider.use(async (ctx, next) => {
     await next();

@@ -42,6 +42,10 @@ const accountOf = (ctx: Ctx): string | null => {
 
 /** The groups computed for this request's token, for the JWT customizer. */
 const groupsOfRequest = new WeakMap<object, string[]>();
+/** A token exchange's subject and actor (tokenExchange.ts), for the JWT customizer. */
+const exchanges = new WeakMap<object, { sub: string; groups: string[]; act: { sub: string } }>();
+
+export type WlcgTokenHooks = ReturnType<typeof wlcgTokenHooks>;
 
 export function wlcgTokenHooks(db: Db, staticFqansOf: (subjectDn: string) => string[]) {
   async function heldGroups(accountId: string) {
@@ -57,6 +61,12 @@ export function wlcgTokenHooks(db: Db, staticFqansOf: (subjectDn: string) => str
   }
 
   return {
+    heldGroups,
+
+    setExchange(ctx: object, what: { sub: string; groups: string[]; act: { sub: string } }) {
+      exchanges.set(ctx, what);
+    },
+
     /** WLCG clients always get a token for a resource (their audience); others keep the portal's opaque tokens. */
     defaultResource(_ctx: Ctx, client: unknown, oneOf?: readonly string[]): string | undefined {
       if (oneOf) return oneOf.includes(WLCG_ANY_AUDIENCE) ? WLCG_ANY_AUDIENCE : oneOf[0];
@@ -110,7 +120,12 @@ export function wlcgTokenHooks(db: Db, staticFqansOf: (subjectDn: string) => str
       jwt.payload["wlcg.ver"] = "1.0";
       jwt.payload.nbf = iat - NBF_BACKDATE_SECONDS;
       const scope = String(jwt.payload.scope ?? "").split(" ");
-      const groups = groupsOfRequest.get(ctx);
+      const exchange = exchanges.get(ctx);
+      if (exchange) {
+        jwt.payload.sub = exchange.sub;
+        jwt.payload.act = exchange.act;
+      }
+      const groups = exchange?.groups ?? groupsOfRequest.get(ctx);
       if (scope.includes("wlcg.groups") && groups) jwt.payload["wlcg.groups"] = groups;
     },
 
