@@ -16,6 +16,7 @@ const LISTED = { id: "robot-listed", secret: "robot-listed-secret-0123456789abcd
 const WMS = { id: "dirac-wms", secret: "dirac-wms-secret-0123456789abcdef0123", redirect: "http://localhost:9/wms" };
 const COMPUTE = "compute.cancel compute.create compute.modify compute.read";
 const DELEGATE = { id: "dirac-delegate", secret: "dirac-delegate-secret-0123456789abcdef" };
+const RS = { id: "storage-rs", secret: "storage-rs-secret-0123456789abcdef0123" };
 const EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange";
 const AT_TYPE = "urn:ietf:params:oauth:token-type:access_token";
 
@@ -49,6 +50,14 @@ export const TOKEN_CLIENTS = [
       computeGroups: ["/biomed"],
       exchange: { subjectClients: [PILOTS.id, WMS.id], audiences: ["https://arc.example.org:443"], scopes: ["compute.read", "compute.create", "wlcg.groups"] },
     },
+  },
+  {
+    id: RS.id,
+    name: "A storage element (resource server)",
+    secret: RS.secret,
+    redirectUris: ["http://localhost:9/rs"],
+    scopes: ["openid"],
+    tokenPolicy: { introspection: true },
   },
 ];
 
@@ -221,6 +230,20 @@ describe("user tokens (DIRAC: refresh with a narrower scope) and revocation", ()
   test("compute.* in user tokens only for members of the policy's groups", async () => {
     const bob = await login("bob");
     await assert.rejects(redeem(bob), (e: unknown) => (e as { error?: string }).error === "invalid_scope");
+  });
+
+  test("introspection (RFC 7662): registered resource servers see other clients' tokens, others do not", async () => {
+    const tokens = await redeem(await login("alice"));
+    const introspect = (c: { id: string; secret: string }, token: string) =>
+      tokenRequest(portal.url, c, new URLSearchParams({ token }).toString(), "/oidc/token/introspection");
+    const rs = await introspect(RS, tokens.refresh_token!);
+    assert.equal(rs.status, 200);
+    assert.equal(rs.body.active, true, JSON.stringify(rs.body));
+    assert.equal(rs.body.client_id, WMS.id);
+    const gw = await introspect({ id: "test-gateway", secret: "test-gateway-secret-0123456789abcdef" }, tokens.refresh_token!);
+    assert.equal(gw.body.active, false);
+    const own = await introspect(wms, tokens.refresh_token!);
+    assert.equal(own.body.active, true);
   });
 
   test("revocation (RFC 7009) of a refresh token: it no longer refreshes", async () => {

@@ -18,7 +18,7 @@ import { errorPage } from "./pages";
 import { auditTokenEvents } from "./tokenAudit";
 import { deviceFlowFeature, DEVICE_CODE_TTL_SECONDS } from "./deviceFlow";
 import { WLCG_SCOPES } from "./scopePolicy";
-import { TOKEN_POLICY_PROPERTY, wlcgTokenHooks } from "./wlcgTokens";
+import { policyOfClient, TOKEN_POLICY_PROPERTY, wlcgTokenHooks } from "./wlcgTokens";
 import { registerTokenExchange } from "./tokenExchange";
 import crypto from "node:crypto";
 import { loadVoConfig } from "../voms/vos";
@@ -91,7 +91,12 @@ export async function createProvider(config: Config, db: Db): Promise<Provider> 
         useGrantedResource: wlcg.useGrantedResource,
         getResourceServerInfo: wlcg.getResourceServerInfo,
       },
-      introspection: { enabled: true },
+      // RFC 7662: a client may introspect its own tokens; only registered resource servers
+      // (token policy `introspection`) those of other clients.
+      introspection: {
+        enabled: true,
+        allowedPolicy: (_ctx, client, token) => token.clientId === client.clientId || policyOfClient(client).introspection,
+      },
       rpInitiatedLogout: { enabled: true },
       // RFC 8628 for certbridge-proxy-init (the built-in CLI client, lib/oidc/clients.ts).
       deviceFlow: deviceFlowFeature({ devBanner: config.devIdp !== null }),

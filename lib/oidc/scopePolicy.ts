@@ -28,6 +28,8 @@ export const tokenPolicySchema = z.strictObject({
   compute: z.boolean().default(false),
   /** compute.* in user tokens only for members of one of these groups (WLCG paths); empty: never in user tokens. */
   computeGroups: z.array(groupPath).max(64).default([]),
+  /** A registered resource server: may introspect (RFC 7662) tokens issued to other clients. */
+  introspection: z.boolean().default(false),
   accessTokenLifetimeSeconds: z.number().int().min(ACCESS_TOKEN_LIFETIME.min).max(ACCESS_TOKEN_LIFETIME.max).default(ACCESS_TOKEN_LIFETIME.default),
   /** RFC 8693 token exchange; absent: off. */
   exchange: z
