@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import crypto from "node:crypto";
 import { loadConfig } from "../lib/config";
 import { openDatabase, type Db } from "../lib/db";
-import { startPortalServer, loginThroughPortal, redeem, type PortalServer } from "./portalHarness";
+import { consoleLogin, startPortalServer, loginThroughPortal, redeem, type Browser, type PortalServer } from "./portalHarness";
 
 export const PILOTS = { id: "dirac-pilots", secret: "dirac-pilots-secret-0123456789abcdef" };
 const NO_COMPUTE = { id: "robot-no-compute", secret: "robot-no-compute-secret-0123456789ab" };
@@ -304,5 +304,36 @@ describe("token exchange (RFC 8693), per-client policy, off by default", () => {
     const garbage = await exchange(DELEGATE, "not-a-token", { audience: "https://arc.example.org:443" });
     assert.equal(garbage.status, 400);
     assert.equal(garbage.body.error, "invalid_grant");
+  });
+});
+
+describe("the admin console shows and edits the token policy, with audit", () => {
+  async function post(browser: Browser, path: string, form: Record<string, string>) {
+    const cookie = (browser as unknown as { cookieHeader(u: URL): string }).cookieHeader(new URL(portal.url + path));
+    const res = await fetch(portal.url + path, { method: "POST", redirect: "manual", headers: { "content-type": "application/x-www-form-urlencoded", cookie }, body: new URLSearchParams(form) });
+    return { status: res.status, location: res.headers.get("location") ?? "", text: await res.text() };
+  }
+
+  test("an administrator permits compute.* for a robot; the change is audited and takes effect", async () => {
+    const { browser, page, csrf } = await consoleLogin(portal.url, "alice", `/admin/clients/${NO_COMPUTE.id}`);
+    assert.match(page.html, /Tokens for compute elements/);
+    assert.match(page.html, /compute scopes.{0,20}not permitted/);
+    const refused = await tokenRequest(portal.url, NO_COMPUTE, pilotBody("ce.example.org:9619"));
+    assert.equal(refused.body.error, "invalid_scope");
+    const form = { csrf: csrf!, format: "wlcg", compute: "on", compute_groups: "", audiences: "ce.example.org:9619", lifetime: "30m", exchange_clients: "", exchange_audiences: "", exchange_scopes: "", reason: "ticket 15: pilots at our CE" };
+    const r = await post(browser, `/admin/clients/${NO_COMPUTE.id}/action/token_policy`, form);
+    assert.equal(r.status, 303, r.text.slice(0, 500));
+    assert.match(decodeURIComponent(r.location), /Token policy saved/);
+    const ok = await tokenRequest(portal.url, NO_COMPUTE, pilotBody("ce.example.org:9619"));
+    assert.equal(ok.status, 200, JSON.stringify(ok.body));
+    assert.equal(ok.body.expires_in, 1800);
+    const audit = await db.auditEvent.findMany({ where: { action: "client.token_policy", clientId: NO_COMPUTE.id }, select: { actor: true, details: true } });
+    assert.equal(audit.length, 1);
+    assert.match(audit[0]!.details, /ticket 15/);
+    assert.match(audit[0]!.details, /"compute":true/);
+    // out of the profile's bounds: refused, nothing changes
+    const bad = await post(browser, `/admin/clients/${NO_COMPUTE.id}/action/token_policy`, { ...form, lifetime: "12h" });
+    assert.match(decodeURIComponent(bad.location), /error=.*accessTokenLifetimeSeconds/);
+    assert.equal((await tokenRequest(portal.url, NO_COMPUTE, pilotBody("ce.example.org:9619"))).body.expires_in, 1800);
   });
 });

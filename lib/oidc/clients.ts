@@ -57,7 +57,8 @@ export const clientInput = z.object({
 });
 export type ClientInput = z.input<typeof clientInput>;
 
-const isRobot = (c: { public: boolean; tokenPolicy?: TokenPolicy }) => !c.public && c.tokenPolicy?.format === "wlcg";
+/** A robot: a confidential client with WLCG tokens, which may have no redirect URIs (client credentials alone). */
+const isRobot = (isPublic: boolean, policy: TokenPolicy) => !isPublic && policy.format === "wlcg";
 
 const secretContext = (id: string) => `certbridge:client-secret:${id}`;
 
@@ -66,9 +67,6 @@ function parseClient(input: ClientInput) {
   if (!r.success) throw invalidRequest(`invalid client: ${r.error.issues.map((i) => `${i.path.join(".") || "client"}: ${i.message}`).join("; ")}`);
   if (r.data.id === CLI_CLIENT_ID) throw invalidRequest(`invalid client: the id ${CLI_CLIENT_ID} is reserved for the built-in command-line client`);
   if (r.data.public && r.data.secret) throw invalidRequest("invalid client: a public client has no secret");
-  if (r.data.redirectUris.length === 0 && !isRobot(r.data)) {
-    throw invalidRequest("invalid client: redirectUris: at least one redirect URI is required (only a confidential client with WLCG tokens may have none)");
-  }
   return r.data;
 }
 
@@ -92,6 +90,10 @@ export async function registerClient(
   const existing = await findClientWithSealedSecret(db, id);
   if (existing && !opts.upsert && !opts.update) throw new CertbridgeError("conflict", `client ${id} already exists`);
   if (!existing && opts.update) throw notFound(`no client ${id}`);
+  const policy = c.tokenPolicy ?? (existing && !opts.upsert ? parseStoredTokenPolicy(existing.tokenPolicy) : parseStoredTokenPolicy(null));
+  if (c.redirectUris.length === 0 && !isRobot(c.public, policy)) {
+    throw invalidRequest("invalid client: redirectUris: at least one redirect URI is required (only a confidential client with WLCG tokens may have none)");
+  }
   const generated = !c.public && !c.secret && !existing?.secretEnc ? crypto.randomBytes(32).toString("base64url") : undefined;
   const secret = c.secret ?? generated;
   const data = {
@@ -159,7 +161,7 @@ export async function setClientTokenPolicy(db: Db, id: string, policy: TokenPoli
   const existing = await findClient(db, id);
   if (!existing) throw notFound(`no client ${id}`);
   refuseBuiltIn(id, "given a token policy");
-  if (policy?.format !== "wlcg" && JSON.parse(existing.redirectUris).length === 0) {
+  if (!isRobot(existing.isPublic, policy ?? parseStoredTokenPolicy(null)) && (JSON.parse(existing.redirectUris) as string[]).length === 0) {
     throw invalidRequest(`client ${id} has no redirect URIs: it is a robot and needs WLCG tokens`);
   }
   await updateClientTokenPolicy(db, id, policy ? JSON.stringify(policy) : null, {

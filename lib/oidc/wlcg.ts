@@ -54,7 +54,7 @@ export function wlcgGroupsFromClaims(claims: Record<string, unknown>, staticFqan
   return wlcgGroupsOf(membershipsFromClaims(claims, { staticFqans }));
 }
 
-const PARAMETRIC_GROUP = /^wlcg\.groups:(\/.+)$/;
+const PARAMETRIC_GROUP = /^wlcg\.groups:(.*)$/;
 const ENTITLEMENT = /^eduperson_entitlement(?:\?value=|:)(.+)$/;
 
 /**
@@ -65,7 +65,7 @@ const ENTITLEMENT = /^eduperson_entitlement(?:\?value=|:)(.+)$/;
 export function requestedGroupOf(scope: string): string | null | "invalid" {
   const p = PARAMETRIC_GROUP.exec(scope);
   if (p) {
-    const g = fqanToWlcgGroup(p[1]!);
+    const g = p[1]!.startsWith("/") ? fqanToWlcgGroup(p[1]!) : null;
     return g ? g.path : "invalid";
   }
   const e = ENTITLEMENT.exec(scope);
