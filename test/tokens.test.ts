@@ -124,6 +124,9 @@ describe("pilot tokens: client credentials (DIRAC's Site Director)", () => {
     const { header, payload } = await verifyWithJwks(portal.url, r.body.access_token as string);
     assert.equal(header.alg, "RS256");
     assert.equal(typeof header.kid, "string");
+    // the ID token key and the WLCG keys of the previous, current and next periods are published
+    const jwks = (await (await fetch(`${portal.url}/oidc/jwks`)).json()) as { keys: { kid: string }[] };
+    assert.equal(jwks.keys.length, 4);
     assert.equal(payload["wlcg.ver"], "1.0");
     assert.equal(payload.iss, portal.url);
     assert.equal(payload.sub, PILOTS.id);
@@ -203,6 +206,7 @@ describe("user tokens (DIRAC: refresh with a narrower scope) and revocation", ()
   test("refresh downscopes to a group the person holds; wlcg.groups from the VOMS membership mapping", async () => {
     const tokens = await redeem(await login("alice"));
     const all = decodeJwt(tokens.access_token).payload;
+    assert.notEqual(decodeJwt(tokens.id_token!).header.kid, decodeJwt(tokens.access_token).header.kid, "ID tokens keep their own key; WLCG tokens rotate");
     assert.equal(all.sub !== undefined, true);
     assert.deepEqual(all["wlcg.groups"], ["/biomed", "/biomed/lab1"], "default groups only: the role is an optional group");
     const rt = tokens.refresh_token!;

@@ -75,3 +75,30 @@ describe("scope policy", () => {
     assert.equal(parseStoredTokenPolicy('{"format":"wlcg","compute":"yes"}').format, "opaque");
   });
 });
+
+describe("WLCG token signing keys rotate with overlap", () => {
+  test("period n's key signs; n+1's is published ahead, n-1's kept; a restart in the next period moves on", async () => {
+    const { startTestPortal } = await import("./helpers");
+    const { loadTokenKeys, tokenKeyPeriod } = await import("../lib/oidc/tokenKeys");
+    const p = await startTestPortal();
+    try {
+      const period = 7 * 86400;
+      const now = 100 * period + 10;
+      assert.equal(tokenKeyPeriod(now, period), 100);
+      const a = await loadTokenKeys(p.cb.db, p.config.kek, period, now);
+      const kids = a.jwks.map((k) => (k as { kid: string }).kid);
+      assert.equal(new Set(kids).size, 3);
+      assert.equal(a.signingKid(now), kids[0]);
+      // the process outlives its period: the key published ahead takes over
+      assert.equal(a.signingKid(now + period), kids[1]);
+      // another instance (or a restart) in the next period: same keys from the database, shifted
+      const b = await loadTokenKeys(p.cb.db, p.config.kek, period, now + period);
+      const next = b.jwks.map((k) => (k as { kid: string }).kid);
+      assert.equal(b.signingKid(now + period), kids[1]);
+      assert.deepEqual([next[0], next[2]], [kids[1], kids[0]], "current = the old next; previous = the old current");
+      assert.equal(b.verificationKeys.length, 3);
+    } finally {
+      await p.cleanup();
+    }
+  });
+});

@@ -20,7 +20,7 @@ import { deviceFlowFeature, DEVICE_CODE_TTL_SECONDS } from "./deviceFlow";
 import { WLCG_SCOPES } from "./scopePolicy";
 import { policyOfClient, TOKEN_POLICY_PROPERTY, wlcgTokenHooks } from "./wlcgTokens";
 import { registerTokenExchange } from "./tokenExchange";
-import crypto from "node:crypto";
+import { loadTokenKeys } from "./tokenKeys";
 import { loadVoConfig } from "../voms/vos";
 
 /** JWKS cache lifetime for relying parties (WLCG profile: refresh keys every 6 hours). */
@@ -47,7 +47,12 @@ export async function createProvider(config: Config, db: Db): Promise<Provider> 
   const jwk = await signingJwk(db, config.kek);
   // The operator's static FQANs (VO configuration), as the VOMS AA uses them, for wlcg.groups.
   const vos = config.voms.vosFile ? loadVoConfig(config.voms.vosFile) : [];
-  const wlcg = wlcgTokenHooks(db, (dn) => vos.flatMap((vo) => vo.members[dn] ?? []));
+  const tokenKeys = await loadTokenKeys(db, config.kek, config.portal.tokenKeyRotationSeconds, Math.floor(Date.now() / 1000));
+  const wlcg = wlcgTokenHooks(
+    db,
+    (dn) => vos.flatMap((vo) => vo.members[dn] ?? []),
+    () => tokenKeys.signingKid(Math.floor(Date.now() / 1000)),
+  );
   const configuration: Configuration = {
     adapter: prismaAdapterFactory(db, config.kek),
     clients: [],
@@ -75,7 +80,8 @@ export async function createProvider(config: Config, db: Db): Promise<Provider> 
       registration: "/oidc/reg",
     },
     cookies: { keys: config.portal.cookieKeys, long: { signed: true }, short: { signed: true } },
-    jwks: { keys: [jwk as never] },
+    // The ID token key first (it signs ID tokens), then the WLCG token keys (rotated with overlap).
+    jwks: { keys: [jwk as never, ...(tokenKeys.jwks as never[])] },
     pkce: { required: () => true },
     // Code flow only (OAuth 2.0 Security BCP §2.1.2: no implicit grant).
     responseTypes: ["code"],
@@ -125,8 +131,7 @@ export async function createProvider(config: Config, db: Db): Promise<Provider> 
   provider.proxy = new URL(config.publicUrl).protocol === "https:";
   provider.use(wlcg.tokenRequestMiddleware("/oidc/token") as never);
   // RFC 8693, for clients whose token policy allows it (off by default).
-  const verificationKeys = [crypto.createPublicKey({ key: jwk as crypto.JsonWebKey, format: "jwk" })];
-  registerTokenExchange(provider, wlcg, () => verificationKeys);
+  registerTokenExchange(provider, wlcg, () => tokenKeys.verificationKeys);
   // Keys are fetched by relying parties (scitokens-cpp, ARC): let them cache the JWKS.
   provider.use(async (ctx, next) => {
     await next();

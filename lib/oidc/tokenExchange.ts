@@ -117,7 +117,7 @@ export function registerTokenExchange(provider: Provider, hooks: WlcgTokenHooks,
         audience,
         accessTokenTTL: policy.accessTokenLifetimeSeconds,
         accessTokenFormat: "jwt",
-        jwt: { sign: { alg: "RS256" } },
+        jwt: { sign: { alg: "RS256", kid: hooks.signingKid() } },
       });
       at.scope = requested.join(" ");
       hooks.setExchange(ctx, { sub: subject.sub, groups, act: { sub: client.clientId } });

@@ -47,7 +47,10 @@ const exchanges = new WeakMap<object, { sub: string; groups: string[]; act: { su
 
 export type WlcgTokenHooks = ReturnType<typeof wlcgTokenHooks>;
 
-export function wlcgTokenHooks(db: Db, staticFqansOf: (subjectDn: string) => string[]) {
+/**
+ * @param signingKid the key that signs WLCG tokens now (tokenKeys.ts: rotated with overlap)
+ */
+export function wlcgTokenHooks(db: Db, staticFqansOf: (subjectDn: string) => string[], signingKid: () => string) {
   async function heldGroups(accountId: string) {
     const identity = await findIdentityClaims(db, accountId);
     if (!identity) return { groups: [], optional: [] };
@@ -62,6 +65,7 @@ export function wlcgTokenHooks(db: Db, staticFqansOf: (subjectDn: string) => str
 
   return {
     heldGroups,
+    signingKid,
 
     setExchange(ctx: object, what: { sub: string; groups: string[]; act: { sub: string } }) {
       exchanges.set(ctx, what);
@@ -110,7 +114,7 @@ export function wlcgTokenHooks(db: Db, staticFqansOf: (subjectDn: string) => str
         audience,
         accessTokenTTL: policy.accessTokenLifetimeSeconds,
         accessTokenFormat: "jwt" as const,
-        jwt: { sign: { alg: "RS256" } },
+        jwt: { sign: { alg: "RS256", kid: signingKid() } },
       };
     },
 
