@@ -159,6 +159,14 @@ describe("pilot tokens: client credentials (DIRAC's Site Director)", () => {
     assert.equal(ok.status, 200, JSON.stringify(ok.body));
   });
 
+  test("an empty token request is still an ordinary invalid_request", async () => {
+    const r = await tokenRequest(portal.url, PILOTS, "");
+    assert.equal(r.status, 400, JSON.stringify(r.body));
+    assert.equal(r.body.error, "invalid_request");
+    const bad = await tokenRequest(portal.url, PILOTS, pilotBody("ce.example.org:9619", "wlcg.groups:nonsense"));
+    assert.equal(bad.body.error, "invalid_scope");
+  });
+
   test("a scope outside the client's allowed scopes: invalid_scope", async () => {
     const r = await tokenRequest(portal.url, PILOTS, pilotBody("ce.example.org:9619", "compute.read wlcg"));
     assert.equal(r.status, 400);

@@ -138,7 +138,18 @@ export function wlcgTokenHooks(db: Db, staticFqansOf: (subjectDn: string) => str
      * scopes (see wlcg.ts). oidc-provider reads an already-read body from `req.body`.
      */
     tokenRequestMiddleware(tokenPath: string) {
-      return async (ctx: { method: string; path: string; req: NodeJS.ReadableStream & { body?: unknown; headers: Record<string, unknown> }; status: number; body: unknown; is: (t: string) => string | false | null }, next: () => Promise<unknown>) => {
+      return async (
+        ctx: {
+          method: string;
+          path: string;
+          req: NodeJS.ReadableStream & { body?: unknown; headers: Record<string, unknown> };
+          request: { body?: unknown };
+          status: number;
+          body: unknown;
+          is: (t: string) => string | false | null;
+        },
+        next: () => Promise<unknown>,
+      ) => {
         if (ctx.method !== "POST" || ctx.path !== tokenPath || !ctx.is("application/x-www-form-urlencoded")) return next();
         const chunks: Buffer[] = [];
         let size = 0;
@@ -158,7 +169,8 @@ export function wlcgTokenHooks(db: Db, staticFqansOf: (subjectDn: string) => str
           ctx.body = { error: "invalid_scope", error_description: rewritten.error };
           return;
         }
-        ctx.req.body = rewritten ? rewritten.body : body;
+        // oidc-provider takes `req.body || request.body`: both, so an empty body stays an empty form
+        ctx.req.body = ctx.request.body = rewritten ? rewritten.body : body;
         return next();
       };
     },
