@@ -22,9 +22,8 @@ import {
 } from "../db";
 import { openSealedKey, sealKey } from "../pki/seal";
 import { CLI_CLIENT_ID, CLI_CLIENT_NAME, CLI_CLIENT_SCOPES, DEVICE_CODE_GRANT } from "./cliClient";
-import { parseStoredTokenPolicy, tokenPolicySchema, WLCG_SCOPES, type TokenPolicy } from "./scopePolicy";
-import { TOKEN_POLICY_PROPERTY } from "./wlcgTokens";
-import { TOKEN_EXCHANGE_GRANT } from "./tokenExchange";
+// the pure policy module only: the CLI loads this file and must not load oidc-provider
+import { parseStoredTokenPolicy, tokenPolicySchema, TOKEN_EXCHANGE_GRANT, TOKEN_POLICY_PROPERTY, WLCG_SCOPES, type TokenPolicy } from "./scopePolicy";
 
 /** Scopes a gateway may be allowed. `proxy` and the MasterPortal name grant /getproxy. */
 export const PROXY_SCOPES = ["proxy", "edu.uiuc.ncsa.myproxy.getcert"] as const;

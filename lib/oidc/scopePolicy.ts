@@ -8,6 +8,11 @@
  */
 import { z } from "zod";
 
+/** Client metadata property carrying the client's token policy (JSON text, as stored). */
+export const TOKEN_POLICY_PROPERTY = "certbridge_token_policy";
+/** RFC 8693 token exchange (tokenExchange.ts). */
+export const TOKEN_EXCHANGE_GRANT = "urn:ietf:params:oauth:grant-type:token-exchange";
+
 export const COMPUTE_SCOPES = ["compute.read", "compute.modify", "compute.create", "compute.cancel"] as const;
 /** Scopes of the WLCG Common JWT Profile a client may be allowed (storage.* is not served here). */
 export const WLCG_SCOPES = [...COMPUTE_SCOPES, "wlcg", "wlcg.groups"] as const;

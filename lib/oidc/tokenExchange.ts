@@ -13,11 +13,11 @@ import crypto from "node:crypto";
 import type Provider from "oidc-provider";
 import type { KoaContextWithOIDC } from "oidc-provider";
 import { errors } from "oidc-provider";
-import { audienceAllowed, decideScopes, WLCG_ANY_AUDIENCE } from "./scopePolicy";
+import { audienceAllowed, decideScopes, TOKEN_EXCHANGE_GRANT, WLCG_ANY_AUDIENCE } from "./scopePolicy";
 import { wlcgRequestOf } from "./wlcg";
 import { policyOfClient, type WlcgTokenHooks } from "./wlcgTokens";
 
-export const TOKEN_EXCHANGE_GRANT = "urn:ietf:params:oauth:grant-type:token-exchange";
+export { TOKEN_EXCHANGE_GRANT };
 export const ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token";
 export const EXCHANGE_PARAMETERS = ["subject_token", "subject_token_type", "requested_token_type", "resource", "scope", "actor_token", "actor_token_type"];
 

@@ -6,11 +6,10 @@
 import type { KoaContextWithOIDC, ResourceServer } from "oidc-provider";
 import { errors } from "oidc-provider";
 import { findIdentityClaims, type Db } from "../db";
-import { audienceAllowed, decideScopes, parseStoredTokenPolicy, WLCG_ANY_AUDIENCE, WLCG_SCOPES, type TokenPolicy } from "./scopePolicy";
+import { audienceAllowed, decideScopes, parseStoredTokenPolicy, TOKEN_POLICY_PROPERTY, WLCG_ANY_AUDIENCE, WLCG_SCOPES, type TokenPolicy } from "./scopePolicy";
 import { rewriteTokenRequest, tokenGroups, wlcgGroupsFromClaims, wlcgRequestOf } from "./wlcg";
 
-/** Client metadata property carrying the client's token policy (JSON text, as stored). */
-export const TOKEN_POLICY_PROPERTY = "certbridge_token_policy";
+export { TOKEN_POLICY_PROPERTY };
 
 export const policyOfClient = (client: unknown): TokenPolicy =>
   parseStoredTokenPolicy((client as Record<string, unknown> | undefined)?.[TOKEN_POLICY_PROPERTY] as string | undefined);
