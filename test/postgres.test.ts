@@ -30,5 +30,4 @@ await import("./adminSearch.test.ts");
 await import("./consoles.test.ts");
 await import("./ssh.test.ts");
 await import("./dataAccess.test.ts");
-await import("./tokens.test.ts");
 
