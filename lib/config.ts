@@ -80,6 +80,10 @@ const envSchema = z.object({
   CERTBRIDGE_COOKIE_KEYS: z.string().min(1).optional(),
   CERTBRIDGE_ACCESS_TOKEN_TTL: duration().prefault("1h"),
   CERTBRIDGE_REFRESH_TOKEN_TTL: duration().prefault("30d"),
+  // WLCG token signing keys: a new one every period, published a period ahead, kept a period after.
+  CERTBRIDGE_TOKEN_KEY_ROTATION: duration()
+    .prefault("180d")
+    .refine((s) => s >= 7 * 86400, "CERTBRIDGE_TOKEN_KEY_ROTATION must be at least 7d (relying parties cache keys for up to 2 days)"),
   CERTBRIDGE_CONSENT_TTL: duration().prefault("90d"),
   CERTBRIDGE_UPSTREAM_ISSUER: z.url({ protocol: /^https?$/ }).optional(),
   CERTBRIDGE_UPSTREAM_CLIENT_ID: z.string().min(1).optional(),
@@ -138,6 +142,8 @@ export interface Config {
     cookieKeys: string[];
     accessTokenTtlSeconds: number;
     refreshTokenTtlSeconds: number;
+    /** Rotation period of the WLCG access token signing keys (lib/oidc/tokenKeys.ts). */
+    tokenKeyRotationSeconds: number;
     consentTtlSeconds: number;
     /** Registered at every start (create or update): the operator's declarative client list. */
     clientsFile: string | null;
@@ -314,6 +320,7 @@ export function loadConfig(
       cookieKeys: cookieKeys.split(",").map((k) => k.trim()).filter(Boolean),
       accessTokenTtlSeconds: e.CERTBRIDGE_ACCESS_TOKEN_TTL,
       refreshTokenTtlSeconds: e.CERTBRIDGE_REFRESH_TOKEN_TTL,
+      tokenKeyRotationSeconds: e.CERTBRIDGE_TOKEN_KEY_ROTATION,
       consentTtlSeconds: e.CERTBRIDGE_CONSENT_TTL,
       clientsFile: e.CERTBRIDGE_CLIENTS_FILE ? path.resolve(e.CERTBRIDGE_CLIENTS_FILE) : null,
     },

@@ -6,12 +6,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # postgresql: the server programs, for the throwaway cluster the tests start where none runs (scripts/test-postgres.sh).
+# scitokens-cpp: scitokens-verify / scitokens-test-access, the relying party of HTCondor-CE (test/scitokens.test.ts).
 # xrootd-*: a real storage server for the VOMS interop test (test/xrootd.test.ts).
 # glewlwyd, sqlite3: the third-party OpenID provider the upstream end-to-end test (test/glewlwyd.test.ts) starts on
 # loopback with its own SQLite database. On a machine booted with systemd the package also enables its own service
 # (port 4593); the tests do not use it (systemctl disable --now glewlwyd if you do not want it).
 packages=(openssl git globus-proxy-utils voms-clients voms-dev g++ myproxy postgresql postgresql-client chromium openssh-client
-  xrootd-server xrootd-server-plugins xrootd-plugins xrootd-voms-plugins xrootd-client glewlwyd sqlite3)
+  xrootd-server xrootd-server-plugins xrootd-plugins xrootd-voms-plugins xrootd-client glewlwyd sqlite3 scitokens-cpp)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

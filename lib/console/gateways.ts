@@ -3,7 +3,8 @@ import { z } from "zod";
 import type { Certbridge } from "../certbridge";
 import { invalidRequest, notFound } from "../errors";
 import { countProxiesByClient, searchAuditEvents } from "../db";
-import { CLI_CLIENT_ID, GATEWAY_SCOPES, allowedVosOf, findClient, listClients, registerClient, removeClient, rotateClientSecret, setClientStatus } from "../oidc/clients";
+import { CLI_CLIENT_ID, CLIENT_SCOPES, allowedVosOf, findClient, listClients, registerClient, removeClient, rotateClientSecret, setClientStatus, setClientTokenPolicy, tokenPolicyOf } from "../oidc/clients";
+import { tokenPolicySchema } from "../oidc/scopePolicy";
 import { openSealedKey, sealKey } from "../pki/seal";
 import { cookieValue } from "./session";
 import { describeAuditRows } from "./audit";
@@ -21,12 +22,29 @@ const clientForm = z.object({
   contact: optionalText(200),
   type: z.enum(["confidential", "public"]),
   redirect_uris: text(4000),
-  scopes: z.array(z.enum(GATEWAY_SCOPES)).min(1, "choose at least one scope"),
+  scopes: z.array(z.enum(CLIENT_SCOPES)).min(1, "choose at least one scope"),
   vo_policy: z.enum(["any", "listed"]).default("any"),
   allowed_vos: z.array(z.string()).default([]),
   max_lifetime: text(20).min(1, "give a maximum proxy lifetime"),
   reason: reasonField,
 });
+
+/** Form fields of the token policy editor (tokens for compute elements). */
+const tokenPolicyForm = z.object({
+  format: z.enum(["opaque", "wlcg"]),
+  compute: z.literal("on").optional(),
+  compute_groups: text(4000),
+  audiences: text(8000),
+  lifetime: text(20).min(1, "give an access token lifetime"),
+  introspection: z.literal("on").optional(),
+  exchange: z.literal("on").optional(),
+  exchange_clients: text(4000),
+  exchange_audiences: text(8000),
+  exchange_scopes: text(4000),
+  reason: reasonField,
+});
+
+const lines = (t: string) => t.split(/\s+/).map((x) => x.trim()).filter(Boolean);
 
 /** Who changed a gateway and why, as the client registry records it. */
 function clientAudit(viewer: Viewer, ip: string | null, reason: string) {
@@ -51,7 +69,15 @@ export class GatewayAdmin {
     const c = await findClient(this.cb.db, id);
     if (!c) throw notFound(`no client ${id}`);
     const recent = await describeAuditRows(this.cb.db, await searchAuditEvents(this.cb.db, { clientId: id, action: "client." }, 20));
-    return { ...c, redirectUris: JSON.parse(c.redirectUris) as string[], allowedVos: allowedVosOf(c), scopes: c.scopes.split(" "), builtIn: c.id === CLI_CLIENT_ID, recent };
+    return {
+      ...c,
+      redirectUris: JSON.parse(c.redirectUris) as string[],
+      allowedVos: allowedVosOf(c),
+      scopes: c.scopes.split(" "),
+      tokenPolicy: tokenPolicyOf(c),
+      builtIn: c.id === CLI_CLIENT_ID,
+      recent,
+    };
   }
 
   get servedVos(): string[] {
@@ -82,6 +108,26 @@ export class GatewayAdmin {
       { update: existingId !== undefined },
     );
     return { id: client.id, secret };
+  }
+
+  /** The token policy editor: format, audiences, compute.* permission and groups, lifetime, introspection, exchange. Audited. */
+  async saveTokenPolicy(req: FormRequest, id: string): Promise<void> {
+    const viewer = await this.gate.require(req, "admin", "client.token_policy");
+    const f = parseForm(tokenPolicyForm, req.form);
+    const exchangeAudiences = lines(f.exchange_audiences);
+    const r = tokenPolicySchema.safeParse({
+      format: f.format,
+      compute: f.compute === "on",
+      computeGroups: lines(f.compute_groups),
+      ...(lines(f.audiences).length ? { audiences: lines(f.audiences) } : {}),
+      accessTokenLifetimeSeconds: lifetimeSeconds(f.lifetime, "access token lifetime"),
+      introspection: f.introspection === "on",
+      ...(f.exchange === "on"
+        ? { exchange: { subjectClients: lines(f.exchange_clients), scopes: lines(f.exchange_scopes), ...(exchangeAudiences.length ? { audiences: exchangeAudiences } : {}) } }
+        : {}),
+    });
+    if (!r.success) throw invalidRequest(`token policy: ${r.error.issues.map((i) => `${i.path.join(".") || "policy"}: ${i.message}`).join("; ")}`);
+    await setClientTokenPolicy(this.cb.db, id, r.data, clientAudit(viewer, req.ip, f.reason));
   }
 
   async changeClient(req: FormRequest, id: string, op: "suspend" | "activate" | "rotate" | "delete"): Promise<{ secret?: string }> {

@@ -15,6 +15,7 @@ export const clientSelect = {
   scopes: true,
   maxProxyLifetime: true,
   allowedVos: true,
+  tokenPolicy: true,
   status: true,
   createdAt: true,
   updatedAt: true,
@@ -30,6 +31,8 @@ export interface ClientData {
   scopes: string;
   maxProxyLifetime: number;
   allowedVos: string | null;
+  /** JSON token policy (lib/oidc/scopePolicy.ts); absent: keep the stored one. */
+  tokenPolicy?: string | null;
   secretEnc?: string | null;
   status?: string;
 }
@@ -64,6 +67,14 @@ export async function ensureClient(db: Db, id: string, data: ClientData & { crea
 export async function replaceClientSealedSecret(db: Db, id: string, secretEnc: string, audit: AuditInput): Promise<void> {
   await db.$transaction([
     db.gatewayClient.update({ where: { id }, data: { secretEnc }, select: { id: true } }),
+    recordAudit(db, { ...audit, clientId: id }),
+  ]);
+}
+
+/** Replace a client's token policy (JSON, or null for none) with its audit event. */
+export async function updateClientTokenPolicy(db: Db, id: string, tokenPolicy: string | null, audit: AuditInput): Promise<void> {
+  await db.$transaction([
+    db.gatewayClient.update({ where: { id }, data: { tokenPolicy }, select: { id: true } }),
     recordAudit(db, { ...audit, clientId: id }),
   ]);
 }

@@ -15,16 +15,21 @@ import {
   listClientRows,
   replaceClientSealedSecret,
   updateClientStatus,
+  updateClientTokenPolicy,
   upsertClient,
   type AuditInput,
   type Db,
 } from "../db";
 import { openSealedKey, sealKey } from "../pki/seal";
 import { CLI_CLIENT_ID, CLI_CLIENT_NAME, CLI_CLIENT_SCOPES, DEVICE_CODE_GRANT } from "./cliClient";
+// the pure policy module only: the CLI loads this file and must not load oidc-provider
+import { parseStoredTokenPolicy, tokenPolicySchema, TOKEN_EXCHANGE_GRANT, TOKEN_POLICY_PROPERTY, WLCG_SCOPES, type TokenPolicy } from "./scopePolicy";
 
 /** Scopes a gateway may be allowed. `proxy` and the MasterPortal name grant /getproxy. */
 export const PROXY_SCOPES = ["proxy", "edu.uiuc.ncsa.myproxy.getcert"] as const;
 export const GATEWAY_SCOPES = ["openid", "profile", "email", "offline_access", ...PROXY_SCOPES] as const;
+/** Every scope a client may be allowed: the gateway scopes and the WLCG profile's (tokens for compute elements). */
+export const CLIENT_SCOPES = [...GATEWAY_SCOPES, ...WLCG_SCOPES] as const;
 
 const redirectUri = z.url({ protocol: /^https?$/ }).refine((u) => {
   const url = new URL(u);
@@ -38,15 +43,21 @@ export const clientInput = z.object({
   homepage: z.url({ protocol: /^https?$/ }).optional(),
   contact: z.email().optional(),
   public: z.boolean().default(false),
-  redirectUris: z.array(redirectUri).min(1, "at least one redirect URI is required"),
-  scopes: z.array(z.enum(GATEWAY_SCOPES)).default(["openid", "profile", "email", "offline_access", "proxy", "edu.uiuc.ncsa.myproxy.getcert"]),
+  /** Empty only for a robot: a confidential client with WLCG tokens (client credentials alone). */
+  redirectUris: z.array(redirectUri).default([]),
+  scopes: z.array(z.enum(CLIENT_SCOPES)).default(["openid", "profile", "email", "offline_access", "proxy", "edu.uiuc.ncsa.myproxy.getcert"]),
   maxProxyLifetimeSeconds: z.number().int().min(60).max(100 * 86400).default(86400),
   /** VOs whose attributes this gateway may request; absent: every VO the portal serves. */
   allowedVos: z.array(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, "VO names are letters, digits, . _ -")).max(64).optional(),
+  /** Token format, audiences, compute.* permission, token exchange (scopePolicy.ts); absent: opaque tokens, no compute scopes. */
+  tokenPolicy: tokenPolicySchema.optional(),
   /** Only from a clients file: a secret chosen by the operator. */
   secret: z.string().min(24, "client secrets must be at least 24 characters").optional(),
 });
 export type ClientInput = z.input<typeof clientInput>;
+
+/** A robot: a confidential client with WLCG tokens, which may have no redirect URIs (client credentials alone). */
+const isRobot = (isPublic: boolean, policy: TokenPolicy) => !isPublic && policy.format === "wlcg";
 
 const secretContext = (id: string) => `certbridge:client-secret:${id}`;
 
@@ -78,6 +89,10 @@ export async function registerClient(
   const existing = await findClientWithSealedSecret(db, id);
   if (existing && !opts.upsert && !opts.update) throw new CertbridgeError("conflict", `client ${id} already exists`);
   if (!existing && opts.update) throw notFound(`no client ${id}`);
+  const policy = c.tokenPolicy ?? (existing && !opts.upsert ? parseStoredTokenPolicy(existing.tokenPolicy) : parseStoredTokenPolicy(null));
+  if (c.redirectUris.length === 0 && !isRobot(c.public, policy)) {
+    throw invalidRequest("invalid client: redirectUris: at least one redirect URI is required (only a confidential client with WLCG tokens may have none)");
+  }
   const generated = !c.public && !c.secret && !existing?.secretEnc ? crypto.randomBytes(32).toString("base64url") : undefined;
   const secret = c.secret ?? generated;
   const data = {
@@ -89,6 +104,8 @@ export async function registerClient(
     scopes: c.scopes.join(" "),
     maxProxyLifetime: c.maxProxyLifetimeSeconds,
     allowedVos: c.allowedVos ? JSON.stringify(c.allowedVos) : null,
+    // the console's editor leaves the policy alone (it has its own form); a clients file states it
+    ...(c.tokenPolicy ? { tokenPolicy: JSON.stringify(c.tokenPolicy) } : opts.upsert ? { tokenPolicy: null } : {}),
     ...(c.public ? { secretEnc: null } : secret ? { secretEnc: sealKey(kek, Buffer.from(secret, "utf8"), secretContext(id)) } : {}),
   };
   const client = await upsertClient(db, id, data, {
@@ -102,6 +119,7 @@ export async function registerClient(
       scopes: c.scopes,
       maxProxyLifetimeSeconds: c.maxProxyLifetimeSeconds,
       allowedVos: c.allowedVos ?? null,
+      ...(c.tokenPolicy ? { tokenPolicy: c.tokenPolicy } : {}),
       ...(existing ? { changed: changedFields(existing, data) } : {}),
       ...(generated ? { secret: "generated" } : {}),
       ...(audit.reason ? { reason: audit.reason } : {}),
@@ -132,6 +150,26 @@ export async function rotateClientSecret(db: Db, kek: Buffer, id: string, audit:
 
 /** The VOs a client may ask attributes for; null: any VO the portal serves. */
 export const allowedVosOf = (client: { allowedVos: string | null }): string[] | null => (client.allowedVos ? (JSON.parse(client.allowedVos) as string[]) : null);
+
+
+/** A client's token policy (the default — opaque tokens, no compute scopes — when none is set). */
+export const tokenPolicyOf = (client: { tokenPolicy: string | null }): TokenPolicy => parseStoredTokenPolicy(client.tokenPolicy);
+
+/** Set (or with null clear) a client's token policy; audited with the policy and the reason. */
+export async function setClientTokenPolicy(db: Db, id: string, policy: TokenPolicy | null, audit: ClientAudit): Promise<void> {
+  const existing = await findClient(db, id);
+  if (!existing) throw notFound(`no client ${id}`);
+  refuseBuiltIn(id, "given a token policy");
+  if (!isRobot(existing.isPublic, policy ?? parseStoredTokenPolicy(null)) && (JSON.parse(existing.redirectUris) as string[]).length === 0) {
+    throw invalidRequest(`client ${id} has no redirect URIs: it is a robot and needs WLCG tokens`);
+  }
+  await updateClientTokenPolicy(db, id, policy ? JSON.stringify(policy) : null, {
+    action: "client.token_policy",
+    actor: audit.actor,
+    ip: audit.ip ?? null,
+    details: { policy, reason: audit.reason ?? null },
+  });
+}
 
 export function listClients(db: Db) {
   return listClientRows(db);
@@ -182,7 +220,16 @@ export async function findGatewayClientMetadata(db: Db, kek: Buffer, id: string)
   const row = await findClientWithSealedSecret(db, id);
   if (id === CLI_CLIENT_ID) return !row || row.status === "active" ? cliClientMetadata() : undefined; // built-in CLI client (issue 6)
   if (!row || row.status !== "active") return undefined;
-  const grants = row.scopes.split(" ").includes("offline_access") ? ["authorization_code", "refresh_token"] : ["authorization_code"];
+  const policy = parseStoredTokenPolicy(row.tokenPolicy);
+  const redirectUris = JSON.parse(row.redirectUris) as string[];
+  const interactive = redirectUris.length > 0;
+  const grants = [
+    ...(interactive ? ["authorization_code"] : []),
+    ...(interactive && row.scopes.split(" ").includes("offline_access") ? ["refresh_token"] : []),
+    // robots: only confidential clients with WLCG tokens (DIRAC's pilot tokens)
+    ...(policy.format === "wlcg" && !row.isPublic && row.secretEnc ? ["client_credentials"] : []),
+    ...(policy.exchange && !row.isPublic && row.secretEnc ? [TOKEN_EXCHANGE_GRANT] : []),
+  ];
   return {
     client_id: row.id,
     ...(row.isPublic || !row.secretEnc
@@ -193,11 +240,12 @@ export async function findGatewayClientMetadata(db: Db, kek: Buffer, id: string)
         }),
     client_name: row.name,
     ...(row.homepage ? { client_uri: row.homepage } : {}),
-    redirect_uris: JSON.parse(row.redirectUris) as string[],
+    redirect_uris: redirectUris,
     grant_types: grants,
-    response_types: ["code"],
+    response_types: interactive ? ["code"] : [],
     scope: row.scopes,
     certbridge_max_proxy_lifetime: row.maxProxyLifetime,
+    ...(row.tokenPolicy ? { [TOKEN_POLICY_PROPERTY]: row.tokenPolicy } : {}),
   };
 }
 
@@ -224,6 +272,7 @@ function cliClientRow() {
     scopes: CLI_CLIENT_SCOPES,
     maxProxyLifetime: CLI_CLIENT_MAX_PROXY_LIFETIME,
     allowedVos: null as string | null,
+    tokenPolicy: null as string | null,
     status: "active",
     createdAt: new Date(),
     updatedAt: new Date(),

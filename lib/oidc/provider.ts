@@ -17,6 +17,14 @@ import { GATEWAY_SCOPES } from "./clients";
 import { errorPage } from "./pages";
 import { auditTokenEvents } from "./tokenAudit";
 import { deviceFlowFeature, DEVICE_CODE_TTL_SECONDS } from "./deviceFlow";
+import { WLCG_SCOPES } from "./scopePolicy";
+import { policyOfClient, TOKEN_POLICY_PROPERTY, wlcgTokenHooks } from "./wlcgTokens";
+import { registerTokenExchange } from "./tokenExchange";
+import { loadTokenKeys } from "./tokenKeys";
+import { loadVoConfig } from "../voms/vos";
+
+/** JWKS cache lifetime for relying parties (WLCG profile: refresh keys every 6 hours). */
+export const JWKS_MAX_AGE_SECONDS = 6 * 3600;
 
 /**
  * The default prompts, plus: a device-flow login always shows the consent
@@ -37,13 +45,21 @@ function interactionPolicyWithDeviceConsent() {
 
 export async function createProvider(config: Config, db: Db): Promise<Provider> {
   const jwk = await signingJwk(db, config.kek);
+  // The operator's static FQANs (VO configuration), as the VOMS AA uses them, for wlcg.groups.
+  const vos = config.voms.vosFile ? loadVoConfig(config.voms.vosFile) : [];
+  const tokenKeys = await loadTokenKeys(db, config.kek, config.portal.tokenKeyRotationSeconds, Math.floor(Date.now() / 1000));
+  const wlcg = wlcgTokenHooks(
+    db,
+    (dn) => vos.flatMap((vo) => vo.members[dn] ?? []),
+    () => tokenKeys.signingKid(Math.floor(Date.now() / 1000)),
+  );
   const configuration: Configuration = {
     adapter: prismaAdapterFactory(db, config.kek),
     clients: [],
     findAccount: (_ctx, id) => findAccount(db, id),
     claims: CLAIMS_BY_SCOPE,
-    scopes: [...GATEWAY_SCOPES],
-    extraClientMetadata: { properties: ["certbridge_max_proxy_lifetime"] },
+    scopes: [...GATEWAY_SCOPES, ...WLCG_SCOPES],
+    extraClientMetadata: { properties: ["certbridge_max_proxy_lifetime", TOKEN_POLICY_PROPERTY] },
     // AARC-G049 IdP hinting (the MasterPortal's `idphint`), passed on to the upstream IdP.
     extraParams: ["idp_hint", "idphint"],
     interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}`, policy: interactionPolicyWithDeviceConsent() },
@@ -64,20 +80,38 @@ export async function createProvider(config: Config, db: Db): Promise<Provider> 
       registration: "/oidc/reg",
     },
     cookies: { keys: config.portal.cookieKeys, long: { signed: true }, short: { signed: true } },
-    jwks: { keys: [jwk as never] },
+    // The ID token key first (it signs ID tokens), then the WLCG token keys (rotated with overlap).
+    jwks: { keys: [jwk as never, ...(tokenKeys.jwks as never[])] },
     pkce: { required: () => true },
     // Code flow only (OAuth 2.0 Security BCP §2.1.2: no implicit grant).
     responseTypes: ["code"],
     features: {
       devInteractions: { enabled: false },
       revocation: { enabled: true },
-      introspection: { enabled: true },
+      // Robots (DIRAC's Site Director asking for pilot tokens); only clients whose policy gives
+      // them WLCG tokens are allowed this grant (lib/oidc/clients.ts).
+      clientCredentials: { enabled: true },
+      resourceIndicators: {
+        enabled: true,
+        defaultResource: wlcg.defaultResource,
+        useGrantedResource: wlcg.useGrantedResource,
+        getResourceServerInfo: wlcg.getResourceServerInfo,
+      },
+      // RFC 7662: a client may introspect its own tokens; only registered resource servers
+      // (token policy `introspection`) those of other clients.
+      introspection: {
+        enabled: true,
+        allowedPolicy: (_ctx, client, token) => token.clientId === client.clientId || policyOfClient(client).introspection,
+      },
       rpInitiatedLogout: { enabled: true },
       // RFC 8628 for certbridge-proxy-init (the built-in CLI client, lib/oidc/clients.ts).
       deviceFlow: deviceFlowFeature({ devBanner: config.devIdp !== null }),
     },
+    formats: { customizers: { jwt: wlcg.customizeJwt as never } },
     ttl: {
-      AccessToken: config.portal.accessTokenTtlSeconds,
+      // A WLCG token's lifetime is its client's policy (15 min to 6 h); opaque ones the portal's setting.
+      AccessToken: (_ctx, token) => token.resourceServer?.accessTokenTTL ?? config.portal.accessTokenTtlSeconds,
+      ClientCredentials: (_ctx, token) => token.resourceServer?.accessTokenTTL ?? config.portal.accessTokenTtlSeconds,
       AuthorizationCode: 60,
       IdToken: 3600,
       Interaction: 3600,
@@ -95,6 +129,14 @@ export async function createProvider(config: Config, db: Db): Promise<Provider> 
   const provider = new Provider(config.portal.issuer, configuration);
   // Behind a TLS-terminating proxy the public URL is https; trust X-Forwarded-*.
   provider.proxy = new URL(config.publicUrl).protocol === "https:";
+  provider.use(wlcg.tokenRequestMiddleware("/oidc/token") as never);
+  // RFC 8693, for clients whose token policy allows it (off by default).
+  registerTokenExchange(provider, wlcg, () => tokenKeys.verificationKeys);
+  // Keys are fetched by relying parties (scitokens-cpp, ARC): let them cache the JWKS.
+  provider.use(async (ctx, next) => {
+    await next();
+    if (ctx.path === "/oidc/jwks" && ctx.status === 200) ctx.set("Cache-Control", `public, max-age=${JWKS_MAX_AGE_SECONDS}`);
+  });
   auditTokenEvents(provider, db);
   return provider;
 }

@@ -1,7 +1,7 @@
 /**
  * Token issuance in the audit trail, through oidc-provider's events: every successful token
  * response (authorization code, refresh, device code) is recorded with its client, person, grant
- * type, scope and lifetime — never the tokens themselves. A refused token request of an
+ * type, scope, audience, subject and lifetime — never the tokens themselves. A refused token request of an
  * authenticated client (a reused refresh token, an expired device code) is recorded too; an
  * unauthenticated stranger's is not, so nobody can fill the log from outside.
  */
@@ -20,6 +20,12 @@ function accountOf(ctx: KoaContextWithOIDC): string | null {
   return e.Account?.accountId ?? e.Grant?.accountId ?? null;
 }
 
+/** The access token a successful token request issued (any grant). */
+function issuedAccessToken(ctx: KoaContextWithOIDC): { jti?: string; resourceServer?: { audience?: string; accessTokenFormat?: string } } | undefined {
+  const e = ctx.oidc.entities as Record<string, unknown>;
+  return (e.AccessToken ?? e.ClientCredentials) as ReturnType<typeof issuedAccessToken>;
+}
+
 export function auditTokenEvents(provider: Provider, db: Db, log: (m: string) => void = (m) => console.error(`certbridge: ${m}`)): void {
   const write = (what: AuditInput) => void recordAudit(db, what).catch((e: unknown) => log(`token audit failed: ${(e as Error).message}`));
 
@@ -27,6 +33,8 @@ export function auditTokenEvents(provider: Provider, db: Db, log: (m: string) =>
     const body = (ctx.body ?? {}) as Record<string, unknown>;
     const clientId = ctx.oidc.client?.clientId ?? null;
     const identityId = accountOf(ctx);
+    const token = issuedAccessToken(ctx);
+    const jwt = token?.resourceServer?.accessTokenFormat === "jwt";
     write({
       action: "token.issue",
       actor: clientId ? `client:${clientId}` : "anonymous",
@@ -37,6 +45,12 @@ export function auditTokenEvents(provider: Provider, db: Db, log: (m: string) =>
         grantType: String(ctx.oidc.params?.grant_type ?? ""),
         scope: typeof body.scope === "string" ? body.scope : null,
         expiresIn: typeof body.expires_in === "number" ? body.expires_in : null,
+        // whom the token names (a robot's is its client id), for whom it is, in which format;
+        // a JWT's jti identifies it in relying parties' logs (an opaque token's id is the token: never logged)
+        subject: identityId ?? clientId,
+        audience: token?.resourceServer?.audience ?? null,
+        format: jwt ? "wlcg-jwt" : "opaque",
+        ...(jwt && token?.jti ? { jti: token.jti } : {}),
         refreshToken: typeof body.refresh_token === "string",
         idToken: typeof body.id_token === "string",
       },

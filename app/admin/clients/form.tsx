@@ -9,7 +9,15 @@ const SCOPES = [
   ["offline_access", "offline_access: refresh tokens"],
   ["proxy", "proxy: obtain proxies"],
   ["edu.uiuc.ncsa.myproxy.getcert", "edu.uiuc.ncsa.myproxy.getcert: MasterPortal-compatible proxies"],
+  ["wlcg", "wlcg: WLCG profile tokens"],
+  ["wlcg.groups", "wlcg.groups: groups in tokens (also wlcg.groups:/vo/group)"],
+  ["compute.read", "compute.read: query jobs at compute elements"],
+  ["compute.create", "compute.create: submit jobs"],
+  ["compute.modify", "compute.modify: change jobs"],
+  ["compute.cancel", "compute.cancel: remove jobs"],
 ] as const;
+/** Scopes ticked for a new gateway (the WLCG ones are opted into). */
+const DEFAULT_SCOPES = ["openid", "profile", "email", "offline_access", "proxy", "edu.uiuc.ncsa.myproxy.getcert"];
 
 export interface ClientFormValues {
   id: string;
@@ -31,7 +39,7 @@ const FIELDS = ["id", "name", "homepage", "contact", "type", "redirect_uris", "s
  */
 export function ClientForm({ viewer, action, client, servedVos, flash }: { viewer: Viewer; action: string; client?: ClientFormValues; servedVos: string[]; flash?: FormFlash | null }) {
   const typed = flash ? flash.values : null;
-  const scopes = new Set(typed ? (typed.scopes ?? []) : (client?.scopes ?? SCOPES.map(([s]) => s)));
+  const scopes = new Set(typed ? (typed.scopes ?? []) : (client?.scopes ?? DEFAULT_SCOPES));
   const isPublic = typed ? kept(flash, "type") === "public" : (client?.isPublic ?? false);
   const listed = typed ? kept(flash, "vo_policy") === "listed" : !!client?.allowedVos;
   const vos = new Set(typed ? (typed.allowed_vos ?? []) : (client?.allowedVos ?? []));
@@ -58,8 +66,8 @@ export function ClientForm({ viewer, action, client, servedVos, flash }: { viewe
         <FieldError flash={flash} field="type" />
       </fieldset>
       <label>
-        Redirect URIs <span className="hint">(one per line; https, or http on localhost)</span>
-        <textarea name="redirect_uris" rows={3} required defaultValue={value("redirect_uris", client?.redirectUris.join("\n"))} {...described("redirect_uris")} />
+        Redirect URIs <span className="hint">(one per line; https, or http on localhost; none only for a robot with WLCG tokens)</span>
+        <textarea name="redirect_uris" rows={3} defaultValue={value("redirect_uris", client?.redirectUris.join("\n"))} {...described("redirect_uris")} />
         <FieldError flash={flash} field="redirect_uris" />
       </label>
       <fieldset>
@@ -90,6 +98,56 @@ export function ClientForm({ viewer, action, client, servedVos, flash }: { viewe
         <FieldError flash={flash} field="reason" />
       </label>
       <div className="actions"><button type="submit" className="primary">{client ? "Save changes" : "Register gateway"}</button></div>
+    </form>
+  );
+}
+
+export interface TokenPolicyValues {
+  format: "opaque" | "wlcg";
+  audiences?: string[];
+  compute: boolean;
+  computeGroups: string[];
+  accessTokenLifetimeSeconds: number;
+  introspection: boolean;
+  exchange?: { subjectClients: string[]; audiences?: string[]; scopes: string[] };
+}
+
+/** The token policy editor (tokens for compute elements): shown and changed with a reason, audited. */
+export function TokenPolicyForm({ viewer, action, policy }: { viewer: Viewer; action: string; policy: TokenPolicyValues }) {
+  return (
+    <form method="post" action={action} className="stack">
+      <Csrf viewer={viewer} />
+      <fieldset>
+        <legend>Access tokens</legend>
+        <label><input type="radio" name="format" value="opaque" defaultChecked={policy.format === "opaque"} /> Opaque (for /getproxy; the default)</label>
+        <label><input type="radio" name="format" value="wlcg" defaultChecked={policy.format === "wlcg"} /> WLCG Common JWT Profile (compute elements; confidential clients also get client credentials)</label>
+      </fieldset>
+      <label>
+        Audiences <span className="hint">(one per line, e.g. ce.example.org:9619 or https://arc.example.org:443; empty: any)</span>
+        <textarea name="audiences" rows={3} defaultValue={(policy.audiences ?? []).join("\n")} />
+      </label>
+      <fieldset>
+        <legend>Compute scopes (compute.*)</legend>
+        <label><input type="checkbox" name="compute" defaultChecked={policy.compute} /> Permitted for this client (robot tokens: client credentials)</label>
+        <label>
+          In user tokens only for members of <span className="hint">(WLCG groups, one per line, e.g. /dteam/pilot; empty: never in user tokens)</span>
+          <textarea name="compute_groups" rows={2} defaultValue={policy.computeGroups.join("\n")} />
+        </label>
+      </fieldset>
+      <label>
+        Access token lifetime <span className="hint">(15m to 6h)</span>
+        <input name="lifetime" required defaultValue={formatDuration(policy.accessTokenLifetimeSeconds)} />
+      </label>
+      <label><input type="checkbox" name="introspection" defaultChecked={policy.introspection} /> Resource server: may introspect other clients&apos; tokens</label>
+      <fieldset>
+        <legend>Token exchange (RFC 8693)</legend>
+        <label><input type="checkbox" name="exchange" defaultChecked={!!policy.exchange} /> Allowed</label>
+        <label>Subject tokens of clients <span className="hint">(ids, one per line; its own always)</span><textarea name="exchange_clients" rows={2} defaultValue={(policy.exchange?.subjectClients ?? []).join("\n")} /></label>
+        <label>For audiences <span className="hint">(one per line; empty: the audiences above)</span><textarea name="exchange_audiences" rows={2} defaultValue={(policy.exchange?.audiences ?? []).join("\n")} /></label>
+        <label>With scopes <span className="hint">(one per line)</span><textarea name="exchange_scopes" rows={2} defaultValue={(policy.exchange?.scopes ?? []).join("\n")} /></label>
+      </fieldset>
+      <label>Reason<input name="reason" required minLength={3} maxLength={500} size={40} /></label>
+      <button type="submit" className="primary">Save token policy</button>
     </form>
   );
 }

@@ -1,6 +1,6 @@
 import { portal } from "../../../../lib/runtime";
 import { AuditTable, Badge, Console, Csrf, Flash, formFlash, orNotFound, paramsOf, requireAdmin, type SearchParams } from "../../../_console/ui";
-import { ClientForm } from "../form";
+import { ClientForm, TokenPolicyForm } from "../form";
 
 export const metadata = { title: "Gateway · Admin · Certbridge" };
 
@@ -56,6 +56,15 @@ export default async function AdminClient({ params, searchParams }: { params: Pr
         <>
           <h2>Settings</h2>
           <ClientForm viewer={viewer} action={act("update")} client={client} servedVos={c.servedVos} flash={editFlash} />
+
+          <h2>Tokens for compute elements</h2>
+          <p className="hint">
+            Now: {client.tokenPolicy.format === "wlcg" ? "WLCG profile JWTs" : "opaque tokens"}
+            {client.tokenPolicy.format === "wlcg" ? `, audiences ${client.tokenPolicy.audiences?.join(", ") ?? "any"}` : ""}; compute scopes{" "}
+            {client.tokenPolicy.compute ? `permitted${client.tokenPolicy.computeGroups.length ? ` (user tokens: ${client.tokenPolicy.computeGroups.join(", ")})` : " (robots only)"}` : "not permitted"}; token exchange{" "}
+            {client.tokenPolicy.exchange ? "allowed" : "off"}. <a href={`/admin/audit?client=${encodeURIComponent(client.id)}&action=token.`}>Tokens issued</a>
+          </p>
+          <TokenPolicyForm viewer={viewer} action={act("token_policy")} policy={client.tokenPolicy} />
 
           <h2>Delete</h2>
           <form method="post" action={act("delete")} className="filters">

@@ -1,0 +1,4 @@
+/** Tokens for compute elements on PostgreSQL (test/onPostgres.ts). */
+import "./onPostgres.ts";
+
+await import("./tokens.test.ts");
