@@ -59,6 +59,7 @@ const envSchema = z.object({
   CERTBRIDGE_CA_KEY_PASSPHRASE: z.string().min(12, "must be at least 12 characters").optional(),
   CERTBRIDGE_CA_KEY_BITS: z.coerce.number().int().refine((n) => [3072, 4096].includes(n), "must be 3072 or 4096").default(3072),
   CERTBRIDGE_CA_LIFETIME: duration().prefault("3650d"),
+  CERTBRIDGE_CA_EMAIL: z.email().optional(),
   CERTBRIDGE_KEK: z
     .string()
     .refine((s) => Buffer.from(s, "base64").length === 32, "must be 32 bytes, base64-encoded (openssl rand -base64 32)")
@@ -123,6 +124,8 @@ export interface Config {
     lifetimeSeconds: number;
     crlLifetimeSeconds: number;
     crlUrl: string;
+    /** The CA's contact address, written as `email` in the trust directory's `<hash>.info`. */
+    email: string;
   };
   kek: Buffer;
   subject: { base: string; defaultOrganisation: string };
@@ -292,6 +295,7 @@ export function loadConfig(
       lifetimeSeconds: e.CERTBRIDGE_CA_LIFETIME,
       crlLifetimeSeconds: e.CERTBRIDGE_CRL_LIFETIME,
       crlUrl: `${publicUrl}/ca/crl.der`,
+      email: e.CERTBRIDGE_CA_EMAIL ?? `ca@${new URL(publicUrl).hostname}`,
     },
     kek: Buffer.from(kek, "base64"),
     subject: { base: e.CERTBRIDGE_SUBJECT_BASE, defaultOrganisation: e.CERTBRIDGE_IDP_NAME },
