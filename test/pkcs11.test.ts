@@ -16,7 +16,7 @@ import type * as P11 from "pkcs11js";
 import { assembleProxyFile, claimsFor, globusVerifyProxy, opensslCsr, opensslVerifyProxy, ROOT, run, testEnvironment } from "./helpers";
 import { SOFTHSM_MODULE, haveSoftHsm, softHsm } from "./softhsm";
 import { createSigner, openSigner } from "../lib/kms";
-import { parsePkcs11Uri } from "../lib/kms/pkcs11";
+import { parsePkcs11Uri, pickMechanism, sha256DigestInfo } from "../lib/kms/pkcs11";
 import { loadConfig } from "../lib/config";
 import { startCertbridge } from "../lib/certbridge";
 import { issueProxy } from "../lib/issuance/issueProxy";
@@ -43,6 +43,22 @@ describe("pkcs11: URIs (RFC 7512)", () => {
     assert.throws(() => parsePkcs11Uri("token=t"), /neither object= nor id=/);
     assert.throws(() => parsePkcs11Uri("token=t;object=x;type=public"), /type=private/);
     assert.throws(() => parsePkcs11Uri("token=t;object=%zz"), /percent-encoding/);
+  });
+});
+
+describe("signing mechanism", () => {
+  const p11 = () => createRequire(import.meta.url)("pkcs11js") as typeof P11;
+  test("CKM_SHA256_RSA_PKCS when the token has it, else raw CKM_RSA_PKCS, else none", () => {
+    const { CKM_SHA256_RSA_PKCS, CKM_RSA_PKCS, CKM_ECDSA } = p11();
+    assert.equal(pickMechanism([CKM_RSA_PKCS, CKM_SHA256_RSA_PKCS]), "CKM_SHA256_RSA_PKCS");
+    assert.equal(pickMechanism([CKM_ECDSA, CKM_RSA_PKCS]), "CKM_RSA_PKCS");
+    assert.equal(pickMechanism([CKM_ECDSA]), null);
+  });
+  test("raw PKCS#1 v1.5 over our DigestInfo is exactly a sha256WithRSAEncryption signature", () => {
+    const { privateKey } = crypto.generateKeyPairSync("rsa", { modulusLength: 2048 });
+    const data = Buffer.from("tbsCertificate bytes");
+    const raw = crypto.privateEncrypt({ key: privateKey, padding: crypto.constants.RSA_PKCS1_PADDING }, sha256DigestInfo(data));
+    assert.deepEqual(raw, crypto.sign("sha256", data, privateKey));
   });
 });
 
@@ -95,6 +111,10 @@ describe("a CA key in a SoftHSM2 token", { skip: haveSoftHsm ? false : `${SOFTHS
         CKA_TOKEN: true,
         CKA_SIGN: true,
       });
+      // The raw fallback (CKM_RSA_PKCS over our DigestInfo) in the real token verifies as sha256WithRSAEncryption.
+      lib.C_SignInit(session, { mechanism: p11.CKM_RSA_PKCS }, found[0]!);
+      const rawSig = lib.C_Sign(session, sha256DigestInfo(data[0]!), Buffer.alloc(256));
+      assert.ok(crypto.verify("sha256", data[0]!, pub, rawSig), "CKM_RSA_PKCS over the DigestInfo verifies");
       // The sensitive value itself cannot be read.
       assert.throws(() => lib.C_GetAttributeValue(session, found[0]!, [{ type: p11.CKA_PRIVATE_EXPONENT }]), /CKR_ATTRIBUTE_SENSITIVE/);
     } finally {

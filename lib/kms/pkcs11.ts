@@ -211,6 +211,11 @@ const ulong = (b: Buffer) => (b.length === 8 ? Number(b.readBigUInt64LE(0)) : b.
 
 const DIGEST_INFO_SHA256 = Buffer.from("3031300d060960864801650304020105000420", "hex");
 
+/** DER DigestInfo { sha256, NULL, SHA-256(data) } (RFC 8017 §9.2): what CKM_RSA_PKCS pads and signs for sha256WithRSAEncryption. */
+export function sha256DigestInfo(data: Uint8Array): Buffer {
+  return Buffer.concat([DIGEST_INFO_SHA256, crypto.createHash("sha256").update(data).digest()]);
+}
+
 /** A private key in a token. Signs one at a time through its session. */
 class Pkcs11Key implements KeyCustody {
   readonly signatureAlgorithm = SHA256_WITH_RSA_ALGORITHM;
@@ -237,7 +242,7 @@ class Pkcs11Key implements KeyCustody {
   private async signNow(data: Uint8Array): Promise<Uint8Array> {
     const p11 = binding();
     const raw = this.mechanism === "CKM_RSA_PKCS";
-    const input = raw ? Buffer.concat([DIGEST_INFO_SHA256, crypto.createHash("sha256").update(data).digest()]) : Buffer.from(data);
+    const input = raw ? sha256DigestInfo(data) : Buffer.from(data);
     this.lib.C_SignInit(this.session, { mechanism: raw ? p11.CKM_RSA_PKCS : p11.CKM_SHA256_RSA_PKCS }, this.key);
     const sig = await this.lib.C_SignAsync(this.session, input, Buffer.alloc(Math.ceil(this.bits / 8)));
     return new Uint8Array(sig);
@@ -253,11 +258,17 @@ function spkiOf(lib: P11.PKCS11, session: P11.Handle, key: P11.Handle): { spki: 
   return { spki: new Uint8Array(pub.export({ type: "spki", format: "der" })), bits: pub.asymmetricKeyDetails?.modulusLength ?? n.length * 8 };
 }
 
-function chooseMechanism(lib: P11.PKCS11, slot: P11.Handle, token: string): "CKM_SHA256_RSA_PKCS" | "CKM_RSA_PKCS" {
+/** The mechanism to sign sha256WithRSAEncryption with, from the token's list (CKM_* numbers); null when neither is there. */
+export function pickMechanism(mechanisms: readonly number[]): "CKM_SHA256_RSA_PKCS" | "CKM_RSA_PKCS" | null {
   const p11 = binding();
-  const mechs = new Set(lib.C_GetMechanismList(slot));
-  if (mechs.has(p11.CKM_SHA256_RSA_PKCS)) return "CKM_SHA256_RSA_PKCS";
-  if (mechs.has(p11.CKM_RSA_PKCS)) return "CKM_RSA_PKCS";
+  if (mechanisms.includes(p11.CKM_SHA256_RSA_PKCS)) return "CKM_SHA256_RSA_PKCS";
+  if (mechanisms.includes(p11.CKM_RSA_PKCS)) return "CKM_RSA_PKCS";
+  return null;
+}
+
+function chooseMechanism(lib: P11.PKCS11, slot: P11.Handle, token: string): "CKM_SHA256_RSA_PKCS" | "CKM_RSA_PKCS" {
+  const picked = pickMechanism(lib.C_GetMechanismList(slot));
+  if (picked) return picked;
   throw invalidConfig(`token "${token}" offers neither CKM_SHA256_RSA_PKCS nor CKM_RSA_PKCS: it cannot sign sha256WithRSAEncryption (check the key URI's token=)`);
 }
 
