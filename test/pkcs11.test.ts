@@ -166,10 +166,10 @@ describe("a CA key in a SoftHSM2 token", { skip: haveSoftHsm ? false : `${SOFTHS
 
       // Start-up failures: one line naming the setting.
       const failures: [Record<string, string>, RegExp][] = [
-        [{ CERTBRIDGE_PKCS11_PIN_FILE: "", CERTBRIDGE_PKCS11_PIN: "wrong-pin" }, /CERTBRIDGE_PKCS11_PIN: cannot log in to token "Certbridge CA": the token refused the PIN/],
-        [{ CERTBRIDGE_CA_KEY_FILE: `${TOKEN_URI};object=no-such-key` }, /no private key pkcs11:token=Certbridge%20CA;object=no-such-key in token "Certbridge CA": check the key URI's object=/],
-        [{ CERTBRIDGE_PKCS11_MODULE: path.join(t.dir, "no-such-module.so") }, /CERTBRIDGE_PKCS11_MODULE: cannot load the PKCS#11 module/],
-        [{ CERTBRIDGE_CA_KEY_FILE: "pkcs11:token=No%20Such%20Token;object=ca-key" }, /no token labelled "No Such Token"/],
+        [{ CERTBRIDGE_PKCS11_PIN_FILE: "", CERTBRIDGE_PKCS11_PIN: "wrong-pin" }, /^certbridge: CERTBRIDGE_PKCS11_PIN: cannot log in to token "Certbridge CA": the token refused the PIN/],
+        [{ CERTBRIDGE_CA_KEY_FILE: `${TOKEN_URI};object=no-such-key` }, /^certbridge: CERTBRIDGE_CA_KEY_FILE: no private key pkcs11:token=Certbridge%20CA;object=no-such-key in token "Certbridge CA": check the key URI's object=/],
+        [{ CERTBRIDGE_PKCS11_MODULE: path.join(t.dir, "no-such-module.so") }, /^certbridge: CERTBRIDGE_PKCS11_MODULE: cannot load the PKCS#11 module/],
+        [{ CERTBRIDGE_CA_KEY_FILE: "pkcs11:token=No%20Such%20Token;object=ca-key" }, /^certbridge: CERTBRIDGE_CA_KEY_FILE: no token labelled "No Such Token"/],
       ];
       for (const [env, message] of failures) {
         const clean = Object.fromEntries(Object.entries({ ...t.env, ...hsmEnv, ...env }).filter(([, v]) => v !== ""));

@@ -134,7 +134,10 @@ export function loadCaFiles(files: CaFiles): CertificateAuthority {
     key = openSigner(files.keyFile, { passphrase: files.keyPassphrase, ...(files.pkcs11 ? { pkcs11: files.pkcs11 } : {}) });
   } catch (e) {
     // A token's backend names the setting at fault itself (module, PIN, object, mechanism).
-    if (keyPath.scheme !== "file") throw invalidConfig(`cannot open the CA key: ${(e as Error).message}`, e);
+    if (keyPath.scheme !== "file") {
+      const message = (e as Error).message;
+      throw invalidConfig(/^CERTBRIDGE_[A-Z0-9_]+:/.test(message) ? message : `CERTBRIDGE_CA_KEY_FILE: ${message}`, e);
+    }
     throw invalidConfig(`cannot open the CA key ${files.keyFile}: wrong CERTBRIDGE_CA_KEY_PASSPHRASE or not an RSA key`, e);
   }
   const parts = certificateParts(block.der);
