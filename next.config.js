@@ -6,7 +6,7 @@
  * @type {import('next').NextConfig}
  */
 const nextConfig = {
-  serverExternalPackages: ["oidc-provider", "better-sqlite3", "@prisma/adapter-better-sqlite3", "@prisma/adapter-pg", "@prisma/client", "pg", "pkijs", "asn1js", "ssh2"],
+  serverExternalPackages: ["oidc-provider", "better-sqlite3", "@prisma/adapter-better-sqlite3", "@prisma/adapter-pg", "@prisma/client", "pg", "pkijs", "asn1js", "ssh2", "pkcs11js"],
   poweredByHeader: false,
   // forbidden() renders app/forbidden.tsx with a real 403 for non-administrators.
   experimental: { authInterrupts: true },

@@ -12,7 +12,8 @@ import { loadConfig } from "../lib/config";
 import { CertbridgeError, asCertbridgeError, invalidRequest } from "../lib/errors";
 import { parseDuration, formatDuration } from "../lib/duration";
 import { startCertbridge, openCa, type Certbridge } from "../lib/certbridge";
-import { describeCa } from "../lib/ca/authority";
+import { describeCa, initCaFiles, loadCaFiles } from "../lib/ca/authority";
+import { parseKeyUri, tokenLocation } from "../lib/kms";
 import { parseRevocationReason } from "../lib/ca/revocation";
 import { parseVomsRequests } from "../lib/voms/proxyExtension";
 import { writeFileAtomic } from "../lib/files";
@@ -23,7 +24,9 @@ import { registerClient, listClients, removeClient, setClientStatus, type Client
 
 const USAGE = `usage: certbridge <command> [options]
 
-  ca init                          create the CA (first start does this too)
+  ca init [--key URI]              create the CA (first start does this too); with --key pkcs11:…
+                                   the key is generated in the token, or an existing certificate
+                                   (CERTBRIDGE_CA_CERT_FILE) whose key is there is adopted
   ca info                          show the CA certificate and CRL status
   ca bundle --out DIR              export the trust directory (X509_CERT_DIR)
   ca crl --out FILE [--der]        export the current CRL (signed on revocation and on schedule)
@@ -100,6 +103,7 @@ async function run(argv: string[], out: Out): Promise<void> {
       homepage: { type: "string" },
       contact: { type: "string" },
       "max-lifetime": { type: "string" },
+      key: { type: "string" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -112,6 +116,24 @@ async function run(argv: string[], out: Out): Promise<void> {
   const config = loadConfig();
 
   if (group === "ca" && command === "init") {
+    const keyUri = typeof values.key === "string" ? values.key : config.ca.keyFile;
+    if (parseKeyUri(keyUri).scheme === "pkcs11") {
+      // The key ceremony: generate the key inside the token and self-sign, or adopt the certificate
+      // already there whose key the token holds (loadCaFiles checks that they match).
+      const withKey = { ...config, ca: { ...config.ca, keyFile: keyUri } };
+      const files = { certFile: withKey.ca.certFile, keyFile: keyUri, keyPassphrase: "", pkcs11: config.pkcs11 };
+      const adopt = fs.existsSync(files.certFile);
+      const ca = adopt
+        ? loadCaFiles(files)
+        : await initCaFiles(files, { subject: config.ca.subject, keyBits: config.ca.keyBits, lifetimeSeconds: config.ca.lifetimeSeconds }, systemClock);
+      const cb = await startCertbridge({ ...withKey, ca: { ...withKey.ca, external: true } }, { log: () => {} });
+      await cb.close();
+      out(`${adopt ? "adopted" : "created"} CA ${ca.subject}`);
+      out(`certificate: ${files.certFile}`);
+      out(`key: ${tokenLocation(ca.custody) ?? keyUri}`);
+      out(`start with CERTBRIDGE_CA_CERT_FILE=${files.certFile} CERTBRIDGE_CA_KEY_FILE='${keyUri}'`);
+      return;
+    }
     const { ca, created } = await openCa(config, systemClock, true, () => {});
     if (!created) throw new CertbridgeError("conflict", `a CA already exists at ${config.ca.certFile}`);
     const cb = await startCertbridge(config); // registers the CA, creates the VOs' attribute authorities
@@ -156,6 +178,7 @@ async function dispatch(
       out(`sha256:       ${info.fingerprintSha256}`);
       out(`skid:         ${info.subjectKeyIdentifier}`);
       out(`certificate:  ${cb.config.ca.certFile}`);
+      out(`key store:    ${tokenLocation(cb.ca.custody) ?? `software key ${cb.config.ca.keyFile}`}`);
       out(`crl:          ${rec?.crlIssuedAt ? `#${rec.crlNumber} issued ${rec.crlIssuedAt.toISOString()}, next update ${rec.crlNextUpdate?.toISOString()}` : "never published"}`);
       return;
     }

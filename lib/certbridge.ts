@@ -54,7 +54,7 @@ export interface StartOptions {
 
 /** Open or create the CA files according to configuration. */
 export async function openCa(config: Config, clock: Clock, create: boolean, log: (m: string) => void) {
-  const files = { certFile: config.ca.certFile, keyFile: config.ca.keyFile, keyPassphrase: config.ca.keyPassphrase };
+  const files = { certFile: config.ca.certFile, keyFile: config.ca.keyFile, keyPassphrase: config.ca.keyPassphrase, pkcs11: config.pkcs11 };
   if (!config.ca.external && create && !fs.existsSync(files.certFile) && !fs.existsSync(files.keyFile)) {
     const ca = await initCaFiles(files, { subject: config.ca.subject, keyBits: config.ca.keyBits, lifetimeSeconds: config.ca.lifetimeSeconds }, clock);
     log(`created a new CA "${ca.subject}" in ${files.certFile}`);

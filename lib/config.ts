@@ -59,6 +59,10 @@ const envSchema = z.object({
   CERTBRIDGE_CA_KEY_PASSPHRASE: z.string().min(12, "must be at least 12 characters").optional(),
   CERTBRIDGE_CA_KEY_BITS: z.coerce.number().int().refine((n) => [3072, 4096].includes(n), "must be 3072 or 4096").default(3072),
   CERTBRIDGE_CA_LIFETIME: duration().prefault("3650d"),
+  CERTBRIDGE_CA_EMAIL: z.email().optional(),
+  CERTBRIDGE_PKCS11_MODULE: z.string().min(1).optional(),
+  CERTBRIDGE_PKCS11_PIN: z.string().min(1).optional(),
+  CERTBRIDGE_PKCS11_PIN_FILE: z.string().min(1).optional(),
   CERTBRIDGE_KEK: z
     .string()
     .refine((s) => Buffer.from(s, "base64").length === 32, "must be 32 bytes, base64-encoded (openssl rand -base64 32)")
@@ -111,6 +115,12 @@ const envSchema = z.object({
   CERTBRIDGE_SSH_HOST_KEY_FILE: z.string().min(1).optional(),
 });
 
+/** A key location: a URI with a scheme (pkcs11:…, file:…) as given, a plain path made absolute. */
+function keyUri(value: string): string {
+  const m = /^([a-z][a-z0-9+.-]*):/i.exec(value);
+  return m && m[1]!.length > 1 ? value : path.resolve(value);
+}
+
 export interface Config {
   env: "development" | "production" | "test";
   dataDir: string;
@@ -127,7 +137,11 @@ export interface Config {
     lifetimeSeconds: number;
     crlLifetimeSeconds: number;
     crlUrl: string;
+    /** The CA's contact address, written as `email` in the trust directory's `<hash>.info`. */
+    email: string;
   };
+  /** PKCS#11 module and user PIN for `pkcs11:` key URIs (lib/kms/pkcs11.ts); the URI's module-path / pin-source win. */
+  pkcs11: { module?: string; pin?: string; pinFile?: string };
   kek: Buffer;
   subject: { base: string; defaultOrganisation: string };
   userCert: { keyBits: number; lifetimeSeconds: number; renewBeforeSeconds: number; policyOid: string };
@@ -214,6 +228,9 @@ export function loadConfig(
     return fallback;
   }
 
+  if (e.CERTBRIDGE_PKCS11_PIN !== undefined && e.CERTBRIDGE_PKCS11_PIN_FILE !== undefined) {
+    problems.push("CERTBRIDGE_PKCS11_PIN and CERTBRIDGE_PKCS11_PIN_FILE are alternatives: set one");
+  }
   if ((e.CERTBRIDGE_CA_CERT_FILE === undefined) !== (e.CERTBRIDGE_CA_KEY_FILE === undefined)) {
     problems.push("CERTBRIDGE_CA_CERT_FILE and CERTBRIDGE_CA_KEY_FILE must be given together");
   }
@@ -291,13 +308,19 @@ export function loadConfig(
     ca: {
       subject: e.CERTBRIDGE_CA_SUBJECT,
       certFile: path.resolve(e.CERTBRIDGE_CA_CERT_FILE ?? path.join(dataDir, "ca", "ca.pem")),
-      keyFile: path.resolve(e.CERTBRIDGE_CA_KEY_FILE ?? path.join(dataDir, "ca", "ca-key.pem")),
+      keyFile: keyUri(e.CERTBRIDGE_CA_KEY_FILE ?? path.join(dataDir, "ca", "ca-key.pem")),
       external,
       keyPassphrase: caPassphrase,
       keyBits: e.CERTBRIDGE_CA_KEY_BITS,
       lifetimeSeconds: e.CERTBRIDGE_CA_LIFETIME,
       crlLifetimeSeconds: e.CERTBRIDGE_CRL_LIFETIME,
       crlUrl: `${publicUrl}/ca/crl.der`,
+      email: e.CERTBRIDGE_CA_EMAIL ?? `ca@${new URL(publicUrl).hostname}`,
+    },
+    pkcs11: {
+      ...(e.CERTBRIDGE_PKCS11_MODULE ? { module: e.CERTBRIDGE_PKCS11_MODULE } : {}),
+      ...(e.CERTBRIDGE_PKCS11_PIN ? { pin: e.CERTBRIDGE_PKCS11_PIN } : {}),
+      ...(e.CERTBRIDGE_PKCS11_PIN_FILE ? { pinFile: path.resolve(e.CERTBRIDGE_PKCS11_PIN_FILE) } : {}),
     },
     kek: Buffer.from(kek, "base64"),
     subject: { base: e.CERTBRIDGE_SUBJECT_BASE, defaultOrganisation: e.CERTBRIDGE_IDP_NAME },

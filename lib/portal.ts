@@ -132,8 +132,11 @@ export class Portal {
 
   /**
    * GET /ca/crl.der: the stored CRL, never signed here (except the very
-   * first, or a late re-signing when the schedule has not run). Cacheable
-   * until its nextUpdate; revalidation by ETag gets a 304.
+   * first, or a late re-signing when the schedule has not run). Caches must
+   * revalidate on every use (`no-cache`, and no Expires): a revocation re-signs
+   * the CRL at once, and a freshness lifetime would hide it. fetch-crl, for
+   * one, serves a site its cached CRL for as long as the headers allow (up to
+   * 4 days). Revalidation by ETag gets a 304.
    */
   async crl(ifNoneMatch: string | null): Promise<{ status: 200 | 304; headers: Record<string, string>; body: Uint8Array | null }> {
     let crl = await this.cb.authority.currentCrl();
@@ -141,13 +144,11 @@ export class Portal {
       this.crlRefresh ??= this.cb.authority.refreshCrlIfDue().finally(() => (this.crlRefresh = null));
       crl = (await this.crlRefresh) ?? (await this.cb.authority.currentCrl());
     }
-    const maxAge = Math.max(0, Math.floor((crl.nextUpdate.getTime() - this.cb.clock().getTime()) / 1000));
     const etag = `"crl-${this.cb.ca.fingerprint.slice(0, 16)}-${crl.number}"`;
     const headers = {
       "content-type": "application/pkix-crl",
-      "cache-control": `public, max-age=${maxAge}`,
+      "cache-control": "public, no-cache",
       "last-modified": crl.issuedAt.toUTCString(),
-      expires: crl.nextUpdate.toUTCString(),
       etag,
     };
     if (ifNoneMatch && ifNoneMatch.split(",").some((t) => t.trim() === etag || t.trim() === "*")) return { status: 304, headers, body: null };

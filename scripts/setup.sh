@@ -11,8 +11,10 @@ cd "$(dirname "$0")/.."
 # glewlwyd, sqlite3: the third-party OpenID provider the upstream end-to-end test (test/glewlwyd.test.ts) starts on
 # loopback with its own SQLite database. On a machine booted with systemd the package also enables its own service
 # (port 4593); the tests do not use it (systemctl disable --now glewlwyd if you do not want it).
+# fetch-crl: what sites run to keep the CRL of an exported trust directory fresh (test/fetchCrl.test.ts).
+# softhsm2: a PKCS#11 token for the HSM-backed CA tests.
 packages=(openssl git globus-proxy-utils voms-clients voms-dev g++ myproxy postgresql postgresql-client chromium openssh-client
-  xrootd-server xrootd-server-plugins xrootd-plugins xrootd-voms-plugins xrootd-client glewlwyd sqlite3 scitokens-cpp)
+  xrootd-server xrootd-server-plugins xrootd-plugins xrootd-voms-plugins xrootd-client glewlwyd sqlite3 scitokens-cpp fetch-crl softhsm2)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

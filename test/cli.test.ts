@@ -59,7 +59,7 @@ describe("certbridge CLI", () => {
 
     const bundle = cli("ca", "bundle", "--out", path.join(dir, "certificates"));
     assert.equal(bundle.status, 0, bundle.stderr);
-    assert.match(bundle.stdout, /wrote 12 files/); // 4 per hash, and .lsc + vomses for the 2 development VOs
+    assert.match(bundle.stdout, /wrote 16 files/); // 6 per hash (.0, policies, .r0, .crl_url, .info), and .lsc + vomses for the 2 development VOs
     assert.ok(fs.existsSync(path.join(dir, "certificates", "vomsdir", "biomed", "voms.certbridge.example.lsc")));
     const proxy = path.join(work, "proxy.pem");
     fs.writeFileSync(proxy, assembleProxyFile(fs.readFileSync(out, "utf8"), csr.keyPem), { mode: 0o600 });

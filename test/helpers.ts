@@ -149,3 +149,22 @@ export function run(cmd: string, args: string[], opts: { env?: Record<string, st
     return { status: err.status ?? 1, stdout: err.stdout ?? "", stderr: (err.stderr ?? "") + timedOut };
   }
 }
+
+/** The first certificate of a proxy file, written next to it in `work` (what openssl verify takes as the target). */
+export function proxyLeafFile(file: string, work: string): string {
+  const leaf = path.join(work, `${path.basename(file)}.leaf.pem`);
+  fs.writeFileSync(leaf, certificatesOf(fs.readFileSync(file, "utf8"))[0]!);
+  return leaf;
+}
+
+/** `openssl verify -allow_proxy_certs` of a proxy file against a trust directory. */
+export function opensslVerifyProxy(file: string, trust: string, work: string, extra: string[] = []) {
+  return run("openssl", ["verify", "-allow_proxy_certs", ...extra, "-CApath", trust, "-untrusted", file, proxyLeafFile(file, work)]);
+}
+
+/** `grid-proxy-init -verify` (Globus GSI, signing_policy) deriving a further proxy from a proxy file. */
+export function globusVerifyProxy(file: string, certdir: string, work: string) {
+  const out = path.join(work, `derived-${Math.random().toString(16).slice(2)}.pem`);
+  const r = run("grid-proxy-init", ["-verify", "-cert", file, "-key", file, "-certdir", certdir, "-valid", "0:30", "-out", out]);
+  return { ...r, derived: out };
+}

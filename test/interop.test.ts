@@ -7,7 +7,7 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
-import { startTestPortal, opensslCsr, assembleProxyFile, certificatesOf, claimsFor, run, type TestPortal } from "./helpers";
+import { startTestPortal, opensslCsr, assembleProxyFile, claimsFor, run, proxyLeafFile, opensslVerifyProxy, globusVerifyProxy, type TestPortal } from "./helpers";
 import { issueProxy } from "../lib/issuance/issueProxy";
 import { exportTrustDirectory } from "../lib/ca/trustBundle";
 import { revokeUserCertificate } from "../lib/ca/revocation";
@@ -19,21 +19,9 @@ let work: string;
 let csrProxy: string;
 let serverProxy: string;
 
-const leafOf = (file: string) => {
-  const leaf = path.join(work, `${path.basename(file)}.leaf.pem`);
-  fs.writeFileSync(leaf, certificatesOf(fs.readFileSync(file, "utf8"))[0]!);
-  return leaf;
-};
-
-function opensslVerify(file: string, extra: string[] = []) {
-  return run("openssl", ["verify", "-allow_proxy_certs", ...extra, "-CApath", trust, "-untrusted", file, leafOf(file)]);
-}
-
-function globusVerify(file: string, certdir = trust) {
-  const out = path.join(work, `derived-${Math.random().toString(16).slice(2)}.pem`);
-  const r = run("grid-proxy-init", ["-verify", "-cert", file, "-key", file, "-certdir", certdir, "-valid", "0:30", "-out", out]);
-  return { ...r, derived: out };
-}
+const leafOf = (file: string) => proxyLeafFile(file, work);
+const opensslVerify = (file: string, extra: string[] = []) => opensslVerifyProxy(file, trust, work, extra);
+const globusVerify = (file: string, certdir = trust) => globusVerifyProxy(file, certdir, work);
 
 before(async () => {
   portal = await startTestPortal({ keyPool: true });

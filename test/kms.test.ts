@@ -42,10 +42,11 @@ describe("key URIs", () => {
     fs.rmSync(dir, { recursive: true });
   });
 
-  test("unknown schemes are refused by name; pkcs11: is not registered yet", () => {
+  test("unknown schemes are refused by name; pkcs11: keys need a module (test/pkcs11.test.ts covers the token)", () => {
     assert.deepEqual(parseKeyUri("/etc/ca/key.pem"), { scheme: "file", location: "/etc/ca/key.pem" });
     assert.deepEqual(parseKeyUri("pkcs11:token=ca;object=signing"), { scheme: "pkcs11", location: "token=ca;object=signing" });
-    assert.throws(() => openSigner("pkcs11:token=ca;object=signing"), /no key backend for "pkcs11:" keys/);
+    assert.throws(() => openSigner("pkcs11:token=ca;object=signing"), /CERTBRIDGE_PKCS11_MODULE is needed/);
+    assert.throws(() => openSigner("hsm:token=ca"), /no key backend for "hsm:" keys \(known: file:, pkcs11:\)/);
   });
 });
 

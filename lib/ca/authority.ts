@@ -11,7 +11,7 @@ import path from "node:path";
 import * as pkijs from "pkijs";
 import { CertbridgeError, invalidConfig } from "../errors";
 import type { KeyCustody } from "../pki/custody";
-import { createSigner, openSigner, parseKeyUri } from "../kms";
+import { createSigner, openSigner, parseKeyUri, type Pkcs11Settings } from "../kms";
 import * as der from "../pki/der";
 import { encodeName, parseSlashDn, pkijsNameToSlash } from "../pki/dn";
 import {
@@ -39,9 +39,11 @@ export interface CertificateAuthority {
 
 export interface CaFiles {
   certFile: string;
-  /** The key's URI (lib/kms): a path, file:…, later pkcs11:…. */
+  /** The key's URI (lib/kms): a path, file:…, or pkcs11:… (RFC 7512). */
   keyFile: string;
   keyPassphrase: string;
+  /** Module and PIN for a pkcs11: key. */
+  pkcs11?: Pkcs11Settings;
 }
 
 export interface CaCreation {
@@ -91,9 +93,10 @@ export async function initCaFiles(files: CaFiles, c: CaCreation, clock: Clock): 
   if (fs.existsSync(files.certFile) || (keyPath.scheme === "file" && fs.existsSync(keyPath.location))) {
     throw new CertbridgeError("conflict", `a CA already exists at ${files.certFile}; remove it first to create a new one`);
   }
-  if (!files.keyPassphrase) throw invalidConfig("CERTBRIDGE_CA_KEY_PASSPHRASE is needed to create a CA");
-  // The key first, written exclusively by its backend: two processes racing to init cannot both win.
-  const key = await createSigner(files.keyFile, { bits: c.keyBits, passphrase: files.keyPassphrase });
+  if (keyPath.scheme === "file" && !files.keyPassphrase) throw invalidConfig("CERTBRIDGE_CA_KEY_PASSPHRASE is needed to create a CA");
+  // The key first, written exclusively by its backend (a file, or generated inside a token, which
+  // refuses an object that exists): two processes racing to init cannot both win.
+  const key = await createSigner(files.keyFile, { bits: c.keyBits, passphrase: files.keyPassphrase, ...(files.pkcs11 ? { pkcs11: files.pkcs11 } : {}) });
   const certDer = await createCaCertificate(key, c, clock());
   const certPem = der.toPem("CERTIFICATE", certDer);
   fs.mkdirSync(path.dirname(files.certFile), { recursive: true, mode: 0o700 });
@@ -128,8 +131,13 @@ export function loadCaFiles(files: CaFiles): CertificateAuthority {
   if (!isCaCertificate(cert)) throw invalidConfig(`${files.certFile} is not a CA certificate (basicConstraints CA:TRUE missing)`);
   let key: KeyCustody;
   try {
-    key = openSigner(files.keyFile, { passphrase: files.keyPassphrase });
+    key = openSigner(files.keyFile, { passphrase: files.keyPassphrase, ...(files.pkcs11 ? { pkcs11: files.pkcs11 } : {}) });
   } catch (e) {
+    // A token's backend names the setting at fault itself (module, PIN, object, mechanism).
+    if (keyPath.scheme !== "file") {
+      const message = (e as Error).message;
+      throw invalidConfig(/^CERTBRIDGE_[A-Z0-9_]+:/.test(message) ? message : `CERTBRIDGE_CA_KEY_FILE: ${message}`, e);
+    }
     throw invalidConfig(`cannot open the CA key ${files.keyFile}: wrong CERTBRIDGE_CA_KEY_PASSPHRASE or not an RSA key`, e);
   }
   const parts = certificateParts(block.der);

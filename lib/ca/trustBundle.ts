@@ -4,10 +4,14 @@
  * written, as IGTF distributions do: OpenSSL, Globus and VOMS-C look up the
  * SHA-1 "new" hash, canl-java (voms-proxy-init3, voms-api-java) the MD5 "old"
  * one. Globus refuses a CA without its signing_policy.
+ *
+ * The CRL's metadata is written under both hashes too: `<hash>.crl_url` (the
+ * public CRL URL) and the IGTF `<hash>.info`, from which fetch-crl keeps the
+ * sites' `<hash>.r0` fresh.
  */
 import fs from "node:fs";
 import path from "node:path";
-import { signingPolicy, namespacesPolicy, subjectHash, subjectHashOld } from "../pki/trustdir";
+import { crlUrlFile, igtfInfoFile, infoAlias, signingPolicy, namespacesPolicy, subjectHash, subjectHashOld } from "../pki/trustdir";
 import { writeFileAtomic } from "../files";
 import { currentCrl } from "./revocation";
 import { lscFile, vomsesLine } from "../voms/vos";
@@ -27,12 +31,23 @@ export async function exportTrustDirectory(cb: Pick<Certbridge, "db" | "ca" | "c
   const namespaces = [cb.config.subject.base, ...(cb.vos.size ? [cb.config.voms.aaSubjectBase] : [])];
   // The stored CRL (signed on revocation and on schedule); one is signed only if none exists yet.
   const crl = await currentCrl(cb);
+  const info = igtfInfoFile({
+    alias: infoAlias(cb.ca.subject),
+    url: cb.config.publicUrl,
+    crlUrl: cb.config.ca.crlUrl,
+    email: cb.config.ca.email,
+    status: "unaccredited",
+    certDer: cb.ca.parts.der,
+    subject: cb.ca.subject,
+  });
   const content: Record<string, string> = {};
   for (const h of new Set([hash, hashOld])) {
     content[`${h}.0`] = cb.ca.certPem;
     content[`${h}.signing_policy`] = signingPolicy(cb.ca.subject, namespaces);
     content[`${h}.namespaces`] = namespacesPolicy(cb.ca.subject, namespaces);
     content[`${h}.r0`] = crl.pem;
+    content[`${h}.crl_url`] = crlUrlFile(cb.config.ca.crlUrl);
+    content[`${h}.info`] = info;
   }
   fs.mkdirSync(directory, { recursive: true, mode: 0o755 });
   // X509_VOMS_DIR material: vomsdir/<vo>/<aa host>.lsc, and the vomses lines.

@@ -4,19 +4,21 @@
  * here, and everything that signs sees only KeyCustody.
  *
  *   /path/to/key.pem, file:/path/to/key.pem, file:///path/to/key.pem → software key
- *   pkcs11:token=…;object=…  (RFC 7512)                               → not yet
+ *   pkcs11:token=…;object=…  (RFC 7512)                               → a key in a token (pkcs11.ts)
  */
 import { fileURLToPath } from "node:url";
 import { invalidConfig } from "../errors";
 import type { KeyCustody } from "../pki/custody";
 import { softwareKeys } from "./software";
+import { pkcs11Keys } from "./pkcs11";
 import type { KeyManager, OpenOptions } from "./types";
 
-export type { KeyManager, OpenOptions } from "./types";
+export type { KeyManager, OpenOptions, Pkcs11Settings } from "./types";
+export { tokenLocation } from "./pkcs11";
 
 const backends = new Map<string, KeyManager>([
   ["file", softwareKeys],
-  // ["pkcs11", pkcs11Keys], // RFC 7512 URIs: register an HSM/token backend here.
+  ["pkcs11", pkcs11Keys],
 ]);
 
 /** Split a key URI into its backend and location; a plain path is a `file:` key. */

@@ -335,3 +335,80 @@ export function namespacesPolicy(caSubjectSlash: string, subjectNamespaces: read
   const entries = namespaces.map((ns) => `TO Issuer "${ca}" \\\n  PERMIT Subject "${namespaceRegex(ns)}/.*"\n`);
   return `${header.join("\n")}\n${entries.join("\n")}`;
 }
+
+// ---------------------------------------------------------------------------
+// CRL metadata for fetch-crl
+// ---------------------------------------------------------------------------
+
+/** One line of a line-oriented metadata file: no control characters (a newline would start a new key). */
+function oneLine(value: string, what: string): string {
+  if (CONTROL.test(value)) throw new Error(`${what} ${JSON.stringify(value)} contains a control character`);
+  if (value.trim() !== value || value === "") throw new Error(`${what} ${JSON.stringify(value)} is empty or has surrounding whitespace`);
+  return value;
+}
+
+/** An absolute http(s) URL without whitespace or `;` (fetch-crl splits URL lists on both). */
+function crlUrlValue(url: string): string {
+  oneLine(url, "CRL URL");
+  if (!/^https?:\/\/[^\s;]+$/.test(url)) throw new Error(`CRL URL ${JSON.stringify(url)} is not an http(s) URL without spaces or ";"`);
+  return url;
+}
+
+/**
+ * `<hash>.crl_url`: one URL a line, where fetch-crl (and the older
+ * `fetch-crl` 2.x, and CA RPM/Debian packages) retrieve the CA's CRL from.
+ */
+export function crlUrlFile(crlUrl: string): string {
+  return `${crlUrlValue(crlUrl)}\n`;
+}
+
+export interface IgtfInfo {
+  /** Short name of the trust anchor (fetch-crl's @ALIAS@): letters, digits, `.`, `_`, `-`. */
+  alias: string;
+  /** Where people read about the CA. */
+  url: string;
+  crlUrl: string;
+  email: string;
+  /** IGTF status, e.g. `accredited:classic`, `experimental`, `unaccredited`. */
+  status: string;
+  /** DER of the CA certificate (for sha1fp.0). */
+  certDer: Uint8Array;
+  /** Slash-form subject, written as `subjectdn`. */
+  subject: string;
+}
+
+/**
+ * An alias for the `.info` file from a CA subject: its last CN (else the
+ * whole DN), characters outside `[A-Za-z0-9._-]` as `-`, as IGTF aliases look
+ * (`AEGIS`, `DFN-GridGermany-Root`, `UKeScienceCA-2B`).
+ */
+export function infoAlias(caSubjectSlash: string): string {
+  const rdns = parseSlashDn(caSubjectSlash);
+  const cn = rdns.filter((a) => a.type === "CN").pop()?.value ?? caSubjectSlash;
+  const alias = cn.replace(/[^A-Za-z0-9._-]+/g, "-").replace(/^-+|-+$/g, "");
+  return alias || "certbridge-ca";
+}
+
+/**
+ * `<hash>.info` as the IGTF distribution writes it (one `key = value` a line,
+ * read by fetch-crl 3 with Config::Tiny semantics: `alias` and `crl_url` are
+ * required there, `crl_url` may list several URLs separated by `;`),
+ * with the CA certificate's SHA-1 fingerprint in OpenSSL's
+ * `x509 -fingerprint -sha1` form (`XX:XX:…`, upper case).
+ */
+export function igtfInfoFile(info: IgtfInfo): string {
+  const alias = oneLine(info.alias, "alias");
+  if (!/^[A-Za-z0-9._-]+$/.test(alias)) throw new Error(`alias ${JSON.stringify(alias)} must be letters, digits, ".", "_" or "-"`);
+  const sha1fp = createHash("sha1").update(info.certDer).digest("hex").toUpperCase().match(/../g)!.join(":");
+  const subject = slashDn(info.subject, "CA subject", /"/, "subjectdn is written in double quotes");
+  return [
+    `alias = ${alias}`,
+    `url = ${oneLine(info.url, "url")}`,
+    `crl_url = ${crlUrlValue(info.crlUrl)}`,
+    `email = ${oneLine(info.email, "email")}`,
+    `status = ${oneLine(info.status, "status")}`,
+    `sha1fp.0 = ${sha1fp}`,
+    `subjectdn = "${subject}"`,
+    "",
+  ].join("\n");
+}
