@@ -1,0 +1,136 @@
+/**
+ * The MyProxy-protocol listener against Debian's stock myproxy-logon (and
+ * Globus' grid-proxy-init as the relying party), with the production server
+ * entry: USERNAME = the person's DN, PASSPHRASE = an access token with the
+ * proxy scope (read by -S from stdin). Wrong tokens and other people's DNs get
+ * MyProxy's error text; every retrieval and refusal is audited.
+ */
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import path from "node:path";
+import { openDatabase, type Db } from "../lib/db";
+import { loadConfig } from "../lib/config";
+import { parseRequest, vomsOf } from "../lib/myproxy/server";
+import { decodeCertificate } from "../lib/inspect/certificate";
+import { pemBlocks } from "../lib/pki/der";
+import { run, tempDir, ROOT } from "./helpers";
+import { startPortalServer, freePort, loginThroughPortal, redeem, type PortalServer } from "./portalHarness";
+
+let portal: PortalServer;
+let db: Db;
+let port: number;
+let trust: string;
+let work: string;
+let token: string;
+let dn: string;
+
+function logon(args: { username?: string; passphrase?: string; hours?: string; extra?: string[]; env?: Record<string, string> } = {}) {
+  const out = path.join(work, `proxy-${Math.random().toString(36).slice(2)}.pem`);
+  const r = run(
+    "myproxy-logon",
+    ["-s", "localhost", "-p", String(port), "-l", args.username ?? dn, "-t", args.hours ?? "2", "-S", "-o", out, ...(args.extra ?? [])],
+    { input: `${args.passphrase ?? token}\n`, env: { X509_CERT_DIR: trust, HOME: work, ...args.env }, timeoutMs: 30_000 },
+  );
+  return { ...r, out, pem: fs.existsSync(out) ? fs.readFileSync(out, "utf8") : "" };
+}
+
+const grid = (file: string) => run("grid-proxy-init", ["-verify", "-cert", file, "-key", file, "-certdir", trust, "-valid", "0:05", "-out", `${file}.derived`]);
+
+before(async () => {
+  work = tempDir("certbridge-myproxy-");
+  port = await freePort();
+  portal = await startPortalServer({ CERTBRIDGE_MYPROXY_PORT: String(port) });
+  db = await openDatabase(loadConfig(portal.env, () => {}).databaseUrl);
+  trust = path.join(portal.dir, "trust");
+  const bundle = run(process.execPath, [path.join(ROOT, "bin/certbridge.mjs"), "ca", "bundle", "--out", trust], { env: portal.env });
+  assert.equal(bundle.status, 0, bundle.stderr);
+  const tokens = await redeem(await loginThroughPortal(portal.url));
+  token = tokens.access_token;
+  const info = await fetch(`${portal.url}/getproxy?info=1`, { headers: { authorization: `Bearer ${token}` } });
+  assert.equal(info.status, 200);
+  dn = ((await info.json()) as { username: string }).username;
+});
+after(async () => {
+  await db?.$disconnect();
+  await portal?.cleanup();
+  fs.rmSync(work, { recursive: true, force: true });
+});
+
+describe("MyProxy request parsing", () => {
+  test("KEY=value lines, repeated VONAME/VOROLE, LIFETIME in seconds", () => {
+    const r = parseRequest("VERSION=MYPROXYv2\nCOMMAND=0\nUSERNAME=/DC=org/CN=A B\nPASSPHRASE=x=y\nLIFETIME=7200\nVONAME=biomed\nVOROLE=/atlas/Role=production\n");
+    assert.equal(r.command, 0);
+    assert.equal(r.username, "/DC=org/CN=A B");
+    assert.equal(r.passphrase, "x=y");
+    assert.equal(r.lifetimeSeconds, 7200);
+    const voms = vomsOf(r);
+    assert.deepEqual(voms.map((v) => v.vo), ["biomed", "atlas"]);
+    assert.equal(voms[0]!.fqan, null);
+    assert.match(voms[1]!.fqan!, /^\/atlas\/Role=production/);
+    assert.throws(() => parseRequest("VERSION=MYPROXYv1\nCOMMAND=0\n"), /unsupported protocol version/);
+    assert.throws(() => parseRequest("VERSION=MYPROXYv2\nCOMMAND=0\nLIFETIME=-1\n"), /LIFETIME/);
+  });
+});
+
+describe("myproxy-logon (GET)", () => {
+  test("the DN and an access token give a proxy Globus verifies, with the requested lifetime", async () => {
+    const r = logon();
+    assert.equal(r.status, 0, r.stderr + r.stdout);
+    assert.equal(fs.statSync(r.out).mode & 0o777, 0o600);
+    const certs = pemBlocks(r.pem).filter((b) => b.label === "CERTIFICATE");
+    assert.equal(certs.length, 2, "proxy and user certificate");
+    assert.match(r.pem, /PRIVATE KEY/, "the client's own key");
+    const proxy = decodeCertificate(certs[0]!.der);
+    assert.equal(proxy.issuer, dn);
+    const seconds = (proxy.notAfter.getTime() - proxy.notBefore.getTime()) / 1000;
+    assert.ok(seconds >= 7200 && seconds <= 7200 + 600, `lifetime ${seconds}`);
+    const g = grid(r.out);
+    assert.equal(g.status, 0, g.stderr + g.stdout);
+    const issued = await db.auditEvent.findMany({ where: { action: "proxy.issue", details: { contains: '"channel":"myproxy"' } } });
+    assert.equal(issued.length, 1);
+  });
+
+  test("a lifetime above policy is clamped to the gateway's maximum (24 h here)", () => {
+    const r = logon({ hours: "200" });
+    assert.equal(r.status, 0, r.stderr + r.stdout);
+    const proxy = decodeCertificate(pemBlocks(r.pem).find((b) => b.label === "CERTIFICATE")!.der);
+    const seconds = (proxy.notAfter.getTime() - proxy.notBefore.getTime()) / 1000;
+    assert.ok(seconds <= 86400 + 600, `lifetime ${seconds}`);
+  });
+
+  test("a wrong token and another person's DN are refused with MyProxy's error text, and audited", async () => {
+    const before = await db.auditEvent.count({ where: { action: "proxy.refuse", details: { contains: '"channel":"myproxy"' } } });
+    const bad = logon({ passphrase: "not-a-token-at-all" });
+    assert.notEqual(bad.status, 0);
+    assert.match(bad.stderr + bad.stdout, /access token is invalid, expired or revoked/);
+    assert.equal(bad.pem, "");
+    const other = logon({ username: "/DC=org/DC=example/CN=Somebody Else" });
+    assert.notEqual(other.status, 0);
+    assert.match(other.stderr + other.stdout, /not valid for this username/);
+    assert.equal(await db.auditEvent.count({ where: { action: "proxy.refuse", details: { contains: '"channel":"myproxy"' } } }), before + 2);
+  });
+
+  test("-m: VOMS attributes with /getproxy's role semantics; a VO or role the person lacks is refused", () => {
+    const fqansOf = (pem: string) => decodeCertificate(pemBlocks(pem).find((b) => b.label === "CERTIFICATE")!.der).attributeCertificates.flatMap((a) => a.fqans);
+    const groups = logon({ extra: ["-m", "biomed"] });
+    assert.equal(groups.status, 0, groups.stderr + groups.stdout);
+    assert.deepEqual(fqansOf(groups.pem), ["/biomed/Role=NULL/Capability=NULL", "/biomed/lab1/Role=NULL/Capability=NULL"]);
+    const role = logon({ extra: ["-m", "biomed:/biomed/Role=pilot"] });
+    assert.equal(role.status, 0, role.stderr + role.stdout);
+    assert.deepEqual(fqansOf(role.pem), ["/biomed/Role=pilot/Capability=NULL", "/biomed/Role=NULL/Capability=NULL", "/biomed/lab1/Role=NULL/Capability=NULL"]);
+    const atlas = logon({ extra: ["-m", "atlas"] });
+    assert.notEqual(atlas.status, 0);
+    assert.match(atlas.stderr + atlas.stdout, /not a member of VO atlas/);
+    const admin = logon({ extra: ["-m", "biomed:/biomed/Role=admin"] });
+    assert.notEqual(admin.status, 0);
+    assert.match(admin.stderr + admin.stdout, /do not hold the role \/biomed\/Role=admin/);
+  });
+
+  test("the listener speaks TLS 1.2 only", () => {
+    const r13 = run("openssl", ["s_client", "-connect", `localhost:${port}`, "-tls1_3", "-brief"], { input: "", timeoutMs: 10_000 });
+    assert.notEqual(r13.status, 0);
+    const r12 = run("openssl", ["s_client", "-connect", `localhost:${port}`, "-tls1_2", "-brief", "-CApath", trust, "-verify_return_error"], { input: "", timeoutMs: 10_000 });
+    assert.equal(r12.status, 0, r12.stderr);
+  });
+});
