@@ -127,10 +127,74 @@ describe("myproxy-logon (GET)", () => {
     assert.match(admin.stderr + admin.stdout, /do not hold the role \/biomed\/Role=admin/);
   });
 
+  test("-b -T with an empty trust directory: bootstraps from the server's chain (the CA and its signing_policy), then -T installs the CRL too", () => {
+    const dir = path.join(work, "bootstrapped");
+    const r = logon({ extra: ["-b", "-T"], env: { X509_CERT_DIR: dir } });
+    assert.equal(r.status, 0, r.stderr + r.stdout);
+    const hasAll = (suffixes: string[]) => {
+      const files = fs.readdirSync(dir);
+      for (const suffix of suffixes) assert.ok(files.some((f) => f.endsWith(suffix)), `${suffix} in ${files.join(" ")}`);
+    };
+    hasAll([".0", ".signing_policy"]);
+    const again = logon({ extra: ["-T"], env: { X509_CERT_DIR: dir } });
+    assert.equal(again.status, 0, again.stderr + again.stdout);
+    hasAll([".0", ".signing_policy", ".namespaces", ".r0"]);
+  });
+
   test("the listener speaks TLS 1.2 only", () => {
     const r13 = run("openssl", ["s_client", "-connect", `localhost:${port}`, "-tls1_3", "-brief"], { input: "", timeoutMs: 10_000 });
     assert.notEqual(r13.status, 0);
     const r12 = run("openssl", ["s_client", "-connect", `localhost:${port}`, "-tls1_2", "-brief", "-CApath", trust, "-verify_return_error"], { input: "", timeoutMs: 10_000 });
     assert.equal(r12.status, 0, r12.stderr);
+  });
+});
+
+describe("myproxy-info, myproxy-get-trustroots, and the commands that store", () => {
+  let proxyFile: string;
+  before(() => {
+    const r = logon();
+    assert.equal(r.status, 0, r.stderr);
+    proxyFile = r.out;
+  });
+
+  test("myproxy-info with the person's proxy: owner, time left, maximum retrieval lifetime", () => {
+    const r = run("myproxy-info", ["-s", "localhost", "-p", String(port), "-d"], { env: { X509_CERT_DIR: trust, X509_USER_PROXY: proxyFile, HOME: work }, timeoutMs: 30_000 });
+    assert.equal(r.status, 0, r.stderr + r.stdout);
+    assert.match(r.stdout, new RegExp(`owner: ${dn.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}`));
+    assert.match(r.stdout, /timeleft: \d+:\d\d:\d\d/);
+    assert.match(r.stdout, /maximum retrieval lifetime 277:46:40 \(1000000 s\)|maximum retrieval lifetime \d+:\d\d:\d\d/);
+  });
+
+  test("myproxy-info about somebody else, or without a chain from this CA, is refused and audited", async () => {
+    const before = await db.auditEvent.count({ where: { action: "myproxy.refuse" } });
+    const other = run("myproxy-info", ["-s", "localhost", "-p", String(port), "-l", "/DC=org/CN=Somebody Else"], { env: { X509_CERT_DIR: trust, X509_USER_PROXY: proxyFile, HOME: work }, timeoutMs: 30_000 });
+    assert.notEqual(other.status, 0);
+    assert.match(other.stderr + other.stdout, /only ask about yourself/);
+    const self = path.join(work, "selfsigned.pem");
+    const mk = run("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/DC=org/CN=Mallory", "-days", "1", "-keyout", self, "-out", `${self}.crt`]);
+    assert.equal(mk.status, 0, mk.stderr);
+    fs.writeFileSync(self, fs.readFileSync(`${self}.crt`, "utf8") + fs.readFileSync(self, "utf8"), { mode: 0o600 });
+    const forged = run("myproxy-info", ["-s", "localhost", "-p", String(port), "-l", "/DC=org/CN=Mallory"], { env: { X509_CERT_DIR: trust, X509_USER_PROXY: self, HOME: work }, timeoutMs: 30_000 });
+    assert.notEqual(forged.status, 0);
+    assert.match(forged.stderr + forged.stdout, /not issued by this portal's CA/);
+    assert.equal(await db.auditEvent.count({ where: { action: "myproxy.refuse" } }), before + 2);
+  });
+
+  test("myproxy-get-trustroots -b installs the trust directory into an empty X509_CERT_DIR", () => {
+    const dir = path.join(work, "trustroots");
+    const r = run("myproxy-get-trustroots", ["-s", "localhost", "-p", String(port), "-b"], { env: { X509_CERT_DIR: dir, HOME: work }, timeoutMs: 30_000 });
+    assert.equal(r.status, 0, r.stderr + r.stdout);
+    const files = fs.readdirSync(dir).sort();
+    for (const f of fs.readdirSync(trust).filter((f) => !fs.statSync(path.join(trust, f)).isDirectory())) {
+      assert.ok(files.includes(f), `${f} missing from ${files.join(" ")}`);
+      assert.equal(fs.readFileSync(path.join(dir, f), "utf8"), fs.readFileSync(path.join(trust, f), "utf8"));
+    }
+  });
+
+  test("myproxy-store (STORE; PUT and DESTROY likewise): a clear error pointing to the consent page", () => {
+    const r = run("myproxy-store", ["-s", "localhost", "-p", String(port), "-l", dn, "-c", proxyFile, "-y", proxyFile], { env: { X509_CERT_DIR: trust, X509_USER_PROXY: proxyFile, HOME: work }, timeoutMs: 30_000 });
+    assert.notEqual(r.status, 0);
+    assert.match(r.stderr + r.stdout, /stores no credentials/);
+    assert.match(r.stderr + r.stdout, new RegExp(`${portal.url}/account`));
   });
 });

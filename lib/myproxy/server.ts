@@ -17,11 +17,13 @@ import tls from "node:tls";
 import type { Certbridge } from "../certbridge";
 import type { Channel } from "../authority/authority";
 import type { MyProxyRequester, MyProxyTokenInput } from "../authority/provisioners/myproxyToken";
-import { CertbridgeError, asCertbridgeError, invalidRequest } from "../errors";
+import { CertbridgeError, accessDenied, asCertbridgeError, invalidRequest } from "../errors";
 import { recordAudit } from "../db";
 import * as der from "../pki/der";
 import { parseVomsRequests, vomsExtension, type VomsRequest } from "../voms/proxyExtension";
 import { listenOn } from "../nodeHttp";
+import { trustDirectoryContents } from "../ca/trustBundle";
+import { verifyClientChain } from "./clientChain";
 import { issueHostCertificate, loadHostCredential, type HostCredential } from "./hostCertificate";
 
 export const MYPROXY_VERSION = "MYPROXYv2";
@@ -82,6 +84,22 @@ export function response(ok: boolean, lines: string[] = []): Buffer {
 }
 
 export const errorResponse = (message: string) => response(false, message.split("\n").map((l) => `ERROR=${l}`));
+
+/** HH:MM:SS, as myproxy-info prints time left. */
+const hms = (s: number) => `${Math.floor(s / 3600)}:${String(Math.floor((s % 3600) / 60)).padStart(2, "0")}:${String(s % 60).padStart(2, "0")}`;
+
+/** The certificates the client sent, leaf first (TLS does not judge them: see clientChain.ts). */
+function peerChain(socket: tls.TLSSocket): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  let c = socket.getPeerCertificate(true) as tls.DetailedPeerCertificate | Record<string, never>;
+  while (c && "raw" in c && c.raw && out.length < 12) {
+    const raw = new Uint8Array(c.raw);
+    if (out.some((o) => Buffer.from(o).equals(raw))) break; // a self-signed certificate is its own issuer
+    out.push(raw);
+    c = c.issuerCertificate;
+  }
+  return out;
+}
 
 /** Bytes in, awaited by what the protocol expects next. */
 class Incoming {
@@ -164,10 +182,12 @@ export async function startMyProxyServer(cb: Certbridge, channel: Channel<MyProx
       ? loadHostCredential(settings.hostCertFile, settings.hostKeyFile)
       : await issueHostCertificate(cb.ca, cb.config.subject.base, settings.hostName, cb.clock);
 
-  /** Refusals before the authority saw the request (it audits its own). */
+  const consoleUrl = `${cb.config.publicUrl}/account`;
+
+  /** Refusals before the authority saw the request (it audits its own); GET's are proxy refusals. */
   const auditRefusal = (req: Partial<MyProxyRequest>, ip: string | null, err: CertbridgeError, clientId: string | null) =>
     recordAudit(cb.db, {
-      action: "proxy.refuse",
+      action: req.command === undefined || req.command === Command.GET || req.command === Command.RETRIEVE ? "proxy.refuse" : "myproxy.refuse",
       actor: clientId ? `client:${clientId}` : "anonymous",
       outcome: "refused",
       clientId,
@@ -189,7 +209,8 @@ export async function startMyProxyServer(cb: Certbridge, channel: Channel<MyProx
       state.audited = true;
       throw e;
     }
-    socket.write(response(true));
+    // Trust roots asked for (-T) ride on the first OK, as myproxy-server sends them.
+    socket.write(response(true, req.trustedCerts ? await trustRootLines() : []));
     const csr = await incoming.derSequence();
     state.audited = true; // the authority audits its refusals and its issuance
     const proxy = await cb.authority.issueProxy(requester, { publicKey: csr, lifetimeSeconds: req.lifetimeSeconds, voms: vomsOf(req) });
@@ -197,6 +218,30 @@ export async function startMyProxyServer(cb: Certbridge, channel: Channel<MyProx
     const certs = der.pemBlocks(proxy.pem).filter((b) => b.label === "CERTIFICATE").map((b) => Buffer.from(b.der));
     socket.write(Buffer.concat([Buffer.of(certs.length), ...certs]));
     socket.write(response(true));
+  }
+
+  /** TRUSTED_CERTS= and FILEDATA_<file>= lines: the trust directory's top-level files (CA, signing_policy, namespaces, CRL). */
+  async function trustRootLines(): Promise<string[]> {
+    const { content } = await trustDirectoryContents(cb);
+    const files = Object.entries(content).filter(([name]) => !name.includes("/"));
+    return [`TRUSTED_CERTS=${files.map(([n]) => n).join(",")}`, ...files.map(([n, text]) => `FILEDATA_${n}=${Buffer.from(text).toString("base64")}`)];
+  }
+
+  /** myproxy-info: authenticated by the person's proxy chain; nothing is stored, so this describes what may be retrieved. */
+  async function serveInfo(socket: tls.TLSSocket, req: MyProxyRequest) {
+    const now = cb.clock();
+    const who = await verifyClientChain(cb.db, cb.ca, peerChain(socket), now);
+    if (req.username && req.username.replace(/\/+$/, "") !== who.subject) throw accessDenied("you may only ask about yourself: USERNAME must be your certificate's subject (myproxy-info -d)");
+    const max = cb.authority.maxLifetimeSeconds();
+    socket.write(
+      response(true, [
+        `CRED_START_TIME=${Math.floor(who.userNotBefore.getTime() / 1000)}`,
+        `CRED_END_TIME=${Math.floor(who.userNotAfter.getTime() / 1000)}`,
+        `CRED_OWNER=${who.subject}`,
+        `CRED_DESC=fresh proxies on request (myproxy-logon with an access token as passphrase), maximum retrieval lifetime ${hms(max)} (${max} s)`,
+        `CRED_RETRIEVER=holders of an access token with the proxy scope that you granted at ${consoleUrl}`,
+      ]),
+    );
   }
 
   async function serve(socket: tls.TLSSocket) {
@@ -212,6 +257,20 @@ export async function startMyProxyServer(cb: Certbridge, channel: Channel<MyProx
         case Command.RETRIEVE:
           await serveGet(socket, incoming, parsed, ip, state);
           break;
+        case Command.INFO:
+          await serveInfo(socket, parsed);
+          break;
+        case Command.GET_TRUSTROOTS:
+          socket.write(response(true, await trustRootLines()));
+          break;
+        case Command.PUT:
+        case Command.STORE:
+        case Command.DESTROY:
+        case Command.CHANGE_PASSWORD:
+          throw invalidRequest(
+            `this server stores no credentials (myproxy-init, myproxy-store, myproxy-destroy and myproxy-change-pass do not apply): it issues a fresh proxy for each retrieval.\n` +
+              `To let a gateway or VO box retrieve your proxies, sign in and grant it access (consent) at ${consoleUrl}; it then runs myproxy-logon -l "<your DN>" with an access token as the passphrase.`,
+          );
         default:
           throw invalidRequest(`command ${parsed.command} is not supported by this server`);
       }
@@ -228,6 +287,9 @@ export async function startMyProxyServer(cb: Certbridge, channel: Channel<MyProx
     {
       key: host.keyPem,
       cert: host.certPem,
+      // myproxy-info authenticates with a proxy chain, checked in clientChain.ts (OpenSSL here would refuse proxies).
+      requestCert: true,
+      rejectUnauthorized: false,
       minVersion: "TLSv1.2",
       maxVersion: "TLSv1.2",
     },
