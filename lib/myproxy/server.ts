@@ -187,7 +187,7 @@ export async function startMyProxyServer(cb: Certbridge, channel: Channel<MyProx
   /** Refusals before the authority saw the request (it audits its own); GET's are proxy refusals. */
   const auditRefusal = (req: Partial<MyProxyRequest>, ip: string | null, err: CertbridgeError, clientId: string | null) =>
     recordAudit(cb.db, {
-      action: req.command === undefined || req.command === Command.GET || req.command === Command.RETRIEVE ? "proxy.refuse" : "myproxy.refuse",
+      action: req.command === undefined || req.command === Command.GET ? "proxy.refuse" : "myproxy.refuse",
       actor: clientId ? `client:${clientId}` : "anonymous",
       outcome: "refused",
       clientId,
@@ -254,7 +254,6 @@ export async function startMyProxyServer(cb: Certbridge, channel: Channel<MyProx
       req = parsed;
       switch (parsed.command) {
         case Command.GET:
-        case Command.RETRIEVE:
           await serveGet(socket, incoming, parsed, ip, state);
           break;
         case Command.INFO:
@@ -267,8 +266,9 @@ export async function startMyProxyServer(cb: Certbridge, channel: Channel<MyProx
         case Command.STORE:
         case Command.DESTROY:
         case Command.CHANGE_PASSWORD:
+        case Command.RETRIEVE:
           throw invalidRequest(
-            `this server stores no credentials (myproxy-init, myproxy-store, myproxy-destroy and myproxy-change-pass do not apply): it issues a fresh proxy for each retrieval.\n` +
+            `this server stores no credentials (myproxy-init, myproxy-store, myproxy-retrieve, myproxy-destroy and myproxy-change-pass do not apply): it issues a fresh proxy for each retrieval.\n` +
               `To let a gateway or VO box retrieve your proxies, sign in and grant it access (consent) at ${consoleUrl}; it then runs myproxy-logon -l "<your DN>" with an access token as the passphrase.`,
           );
         default:
