@@ -25,6 +25,7 @@ import { listenOn, serveGetProxy, writeError } from "./lib/nodeHttp";
 import { asCertbridgeError } from "./lib/errors";
 import { startSshServer, type SshService } from "./lib/ssh/server";
 import { startMyProxyServer, type MyProxyService } from "./lib/myproxy/server";
+import { purgeMyProxyCodes } from "./lib/db";
 import { myproxyToken } from "./lib/authority/provisioners/myproxyToken";
 import { FORM_FLASH_COOKIE, FORM_FLASH_HEADER } from "./lib/console/forms";
 import { cookieValue } from "./lib/console/session";
@@ -103,7 +104,10 @@ async function serve(config: Config, announce: boolean, primary: boolean) {
   const ssh = primary && config.ssh ? await startSshServer(cb, log) : null;
   const myproxy = primary && config.myproxy ? await startMyProxy(cb, log) : null;
 
-  const purge = setInterval(() => void purgeExpiredOidcPayloads(cb.db).catch(() => {}), 10 * 60_000);
+  const purge = setInterval(() => {
+    void purgeExpiredOidcPayloads(cb.db).catch(() => {});
+    if (primary && config.myproxy) void purgeMyProxyCodes(cb.db, cb.clock()).catch(() => {});
+  }, 10 * 60_000);
   purge.unref();
   // The stored CRL is re-signed before its nextUpdate (and after a revocation whose re-signing failed);
   // every process checks, the database lock lets one sign at a time (lib/ca/revocation.ts).
@@ -125,7 +129,7 @@ async function serve(config: Config, announce: boolean, primary: boolean) {
 /** One MyProxy listener per deployment (like SSH); its channel checks access tokens, so it needs the OpenID provider's store. */
 async function startMyProxy(cb: Certbridge, log: (m: string) => void): Promise<MyProxyService> {
   const provider = await createProvider(cb.config, cb.db);
-  return startMyProxyServer(cb, cb.authority.register(myproxyToken({ db: cb.db, provider })), log);
+  return startMyProxyServer(cb, cb.authority.register(myproxyToken({ db: cb.db, provider, clock: cb.clock })), log);
 }
 
 async function main() {

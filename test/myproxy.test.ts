@@ -15,7 +15,7 @@ import { parseRequest, vomsOf } from "../lib/myproxy/server";
 import { decodeCertificate } from "../lib/inspect/certificate";
 import { pemBlocks } from "../lib/pki/der";
 import { run, tempDir, ROOT } from "./helpers";
-import { startPortalServer, freePort, loginThroughPortal, redeem, type PortalServer } from "./portalHarness";
+import { startPortalServer, freePort, loginThroughPortal, redeem, consoleLogin, type PortalServer } from "./portalHarness";
 
 let portal: PortalServer;
 let db: Db;
@@ -196,5 +196,38 @@ describe("myproxy-info, myproxy-get-trustroots, and the commands that store", ()
     assert.notEqual(r.status, 0);
     assert.match(r.stderr + r.stdout, /stores no credentials/);
     assert.match(r.stderr + r.stdout, new RegExp(`${portal.url}/account`));
+  });
+});
+
+describe("one-time retrieval codes from /account", () => {
+  test("a code made on the account page works once as the passphrase, is stored only as a hash, and is audited", async () => {
+    const { browser, page, csrf } = await consoleLogin(portal.url, "alice");
+    assert.ok(csrf);
+    assert.match(page.html, /MyProxy retrieval codes/);
+    const shown = await browser.submit(page, /\/account\/myproxy-code$/, { csrf: csrf! });
+    assert.equal(shown.status, 200);
+    const code = /id="myproxy-code">([^<]+)</.exec(shown.html)?.[1];
+    assert.ok(code?.startsWith("mpc-"), shown.html.slice(0, 2000));
+    assert.equal(await db.myProxyCode.count({ where: { codeHash: code } }), 0, "never stored in clear");
+    const first = logon({ passphrase: code });
+    assert.equal(first.status, 0, first.stderr + first.stdout);
+    assert.equal(grid(first.out).status, 0);
+    const issued = await db.auditEvent.findFirst({ where: { action: "proxy.issue", details: { contains: "retrievalCode" } }, select: { actor: true, details: true } });
+    assert.match(issued?.details ?? "", /"channel":"myproxy"/);
+    const again = logon({ passphrase: code });
+    assert.notEqual(again.status, 0);
+    assert.match(again.stderr + again.stdout, /unknown, already used or expired/);
+    assert.equal(await db.auditEvent.count({ where: { action: "myproxy.code.create" } }), 1);
+  });
+
+  test("a code with somebody else's DN is refused and used up", async () => {
+    const { browser, page, csrf } = await consoleLogin(portal.url, "alice");
+    const shown = await browser.submit(page, /\/account\/myproxy-code$/, { csrf: csrf! });
+    const code = /id="myproxy-code">([^<]+)</.exec(shown.html)![1]!;
+    const other = logon({ passphrase: code, username: "/DC=org/CN=Somebody Else" });
+    assert.notEqual(other.status, 0);
+    assert.match(other.stderr + other.stdout, /not valid for this username/);
+    const after = logon({ passphrase: code });
+    assert.notEqual(after.status, 0);
   });
 });
