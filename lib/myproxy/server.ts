@@ -294,6 +294,7 @@ export async function startMyProxyServer(cb: Certbridge, channel: Channel<MyProx
       maxVersion: "TLSv1.2",
     },
     (socket) => {
+      socket.setNoDelay(true); // small protocol messages: no Nagle delay between them
       socket.setTimeout(IDLE_MS, () => socket.destroy());
       socket.on("error", () => {});
       void serve(socket);
