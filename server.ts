@@ -24,6 +24,9 @@ import { publishPortal } from "./lib/runtime";
 import { listenOn, serveGetProxy, writeError } from "./lib/nodeHttp";
 import { asCertbridgeError } from "./lib/errors";
 import { startSshServer, type SshService } from "./lib/ssh/server";
+import { startMyProxyServer, type MyProxyService } from "./lib/myproxy/server";
+import { purgeMyProxyCodes } from "./lib/db";
+import { myproxyToken } from "./lib/authority/provisioners/myproxyToken";
 import { FORM_FLASH_COOKIE, FORM_FLASH_HEADER } from "./lib/console/forms";
 import { cookieValue } from "./lib/console/session";
 import { startCrlSchedule } from "./lib/ca/revocation";
@@ -99,8 +102,12 @@ async function serve(config: Config, announce: boolean, primary: boolean) {
 
   // One SSH listener per deployment process: here when there is a single process.
   const ssh = primary && config.ssh ? await startSshServer(cb, log) : null;
+  const myproxy = primary && config.myproxy ? await startMyProxy(cb, log) : null;
 
-  const purge = setInterval(() => void purgeExpiredOidcPayloads(cb.db).catch(() => {}), 10 * 60_000);
+  const purge = setInterval(() => {
+    void purgeExpiredOidcPayloads(cb.db).catch(() => {});
+    if (primary && config.myproxy) void purgeMyProxyCodes(cb.db, cb.clock()).catch(() => {});
+  }, 10 * 60_000);
   purge.unref();
   // The stored CRL is re-signed before its nextUpdate (and after a revocation whose re-signing failed);
   // every process checks, the database lock lets one sign at a time (lib/ca/revocation.ts).
@@ -111,11 +118,18 @@ async function serve(config: Config, announce: boolean, primary: boolean) {
     server.close();
     server.closeAllConnections();
     await ssh?.close();
+    await myproxy?.close();
     await cb.close();
     process.exit(0);
   };
   process.once("SIGTERM", stop);
   process.once("SIGINT", stop);
+}
+
+/** One MyProxy listener per deployment (like SSH); its channel checks access tokens, so it needs the OpenID provider's store. */
+async function startMyProxy(cb: Certbridge, log: (m: string) => void): Promise<MyProxyService> {
+  const provider = await createProvider(cb.config, cb.db);
+  return startMyProxyServer(cb, cb.authority.register(myproxyToken({ db: cb.db, provider, clock: cb.clock })), log);
 }
 
 async function main() {
@@ -125,11 +139,13 @@ async function main() {
   const cb = await startCertbridge(config, { log });
   // With workers, the primary serves SSH (one listener, and it outlives worker restarts).
   let ssh: SshService | null = null;
+  let myproxy: MyProxyService | null = null;
   try {
     await bootstrap(config, cb);
     if (config.ssh) ssh = await startSshServer(cb, log);
+    if (config.myproxy) myproxy = await startMyProxy(cb, log);
   } finally {
-    if (!ssh) await cb.close();
+    if (!ssh && !myproxy) await cb.close();
   }
   // Several event loops share the port: the main thread, not the CPU, limits one process.
   let stopping = false;
@@ -155,7 +171,7 @@ async function main() {
   });
   const stop = (status = 0) => {
     stopping = true;
-    void ssh?.close().then(() => cb.close());
+    void Promise.all([ssh?.close(), myproxy?.close()]).then(() => cb.close());
     for (const w of Object.values(cluster.workers ?? {})) w?.process.kill("SIGTERM");
     setTimeout(() => process.exit(status), 5_000).unref();
     cluster.on("exit", () => {

@@ -113,6 +113,10 @@ const envSchema = z.object({
   CERTBRIDGE_SSH_PORT: z.coerce.number().int().min(0).max(65535).optional(),
   CERTBRIDGE_SSH_LISTEN_HOST: z.string().min(1).optional(),
   CERTBRIDGE_SSH_HOST_KEY_FILE: z.string().min(1).optional(),
+  CERTBRIDGE_MYPROXY_PORT: z.coerce.number().int().min(0).max(65535).optional(),
+  CERTBRIDGE_MYPROXY_LISTEN_HOST: z.string().min(1).optional(),
+  CERTBRIDGE_MYPROXY_HOST_CERT_FILE: z.string().min(1).optional(),
+  CERTBRIDGE_MYPROXY_HOST_KEY_FILE: z.string().min(1).optional(),
 });
 
 /** A key location: a URI with a scheme (pkcs11:…, file:…) as given, a plain path made absolute. */
@@ -177,6 +181,11 @@ export interface Config {
   };
   /** `ssh proxy@portal`: null when off. */
   ssh: { port: number; listenHost: string; hostKeyFile: string } | null;
+  /**
+   * The MyProxy-protocol listener (myproxy-logon): null when off (off unless CERTBRIDGE_MYPROXY_PORT is set).
+   * Host certificate: the operator's files, or (null) one the portal's CA issues at start for the public host name.
+   */
+  myproxy: { port: number; listenHost: string; hostName: string; hostCertFile: string | null; hostKeyFile: string | null } | null;
   voms: {
     /** JSON list of VOs (see lib/voms/vos.ts); null: no VOMS attributes. */
     vosFile: string | null;
@@ -233,6 +242,9 @@ export function loadConfig(
   }
   if ((e.CERTBRIDGE_CA_CERT_FILE === undefined) !== (e.CERTBRIDGE_CA_KEY_FILE === undefined)) {
     problems.push("CERTBRIDGE_CA_CERT_FILE and CERTBRIDGE_CA_KEY_FILE must be given together");
+  }
+  if ((e.CERTBRIDGE_MYPROXY_HOST_CERT_FILE === undefined) !== (e.CERTBRIDGE_MYPROXY_HOST_KEY_FILE === undefined)) {
+    problems.push("CERTBRIDGE_MYPROXY_HOST_CERT_FILE and CERTBRIDGE_MYPROXY_HOST_KEY_FILE must be given together");
   }
   for (const name of ["CERTBRIDGE_PROXY_DEFAULT_LIFETIME", "CERTBRIDGE_PROXY_MAX_LIFETIME"] as const) {
     if (e[name] < MIN_PROXY_SECONDS) problems.push(`${name} must be at least ${MIN_PROXY_SECONDS} seconds`);
@@ -373,6 +385,15 @@ export function loadConfig(
           port: sshPort,
           listenHost: e.CERTBRIDGE_SSH_LISTEN_HOST ?? e.CERTBRIDGE_LISTEN_HOST,
           hostKeyFile: path.resolve(e.CERTBRIDGE_SSH_HOST_KEY_FILE ?? path.join(dataDir, "ssh", "host_ed25519_key")),
+        }
+      : null,
+    myproxy: e.CERTBRIDGE_MYPROXY_PORT !== undefined
+      ? {
+          port: e.CERTBRIDGE_MYPROXY_PORT,
+          listenHost: e.CERTBRIDGE_MYPROXY_LISTEN_HOST ?? e.CERTBRIDGE_LISTEN_HOST,
+          hostName: new URL(publicUrl).hostname,
+          hostCertFile: e.CERTBRIDGE_MYPROXY_HOST_CERT_FILE ? path.resolve(e.CERTBRIDGE_MYPROXY_HOST_CERT_FILE) : null,
+          hostKeyFile: e.CERTBRIDGE_MYPROXY_HOST_KEY_FILE ? path.resolve(e.CERTBRIDGE_MYPROXY_HOST_KEY_FILE) : null,
         }
       : null,
     voms: {

@@ -135,6 +135,21 @@ export default async function Account({ searchParams }: { searchParams: SearchPa
         </form>
       </section>
 
+      {a.myproxy ? (
+        <section aria-labelledby="myproxy">
+          <h2 id="myproxy">MyProxy retrieval codes</h2>
+          <p>
+            For <code>myproxy-logon</code> on a machine without a gateway: a code works once, for {a.myproxy.codeMinutes} minutes, as the passphrase with your DN as the user name
+            (<code>myproxy-logon -s {a.myproxy.host} -p {a.myproxy.port} -l &quot;{a.identity.subject}&quot;</code>).
+            {a.myproxyCodes.length ? ` You have ${a.myproxyCodes.length} unused code${a.myproxyCodes.length > 1 ? "s" : ""}.` : null}
+          </p>
+          <form method="post" action="/account/myproxy-code" className="stack">
+            <Csrf viewer={viewer} />
+            <div className="actions"><button type="submit">Make a retrieval code</button></div>
+          </form>
+        </section>
+      ) : null}
+
       <section aria-labelledby="proxy">
         <h2 id="proxy">Get a proxy now</h2>
         <p>For when you have no gateway: the portal makes a key and a proxy certificate and your browser downloads both in one file.</p>

@@ -24,7 +24,8 @@ export interface TrustBundle {
   files: string[];
 }
 
-export async function exportTrustDirectory(cb: Pick<Certbridge, "db" | "ca" | "clock" | "config" | "vos">, directory: string): Promise<TrustBundle> {
+/** The trust directory's files by relative path (the CA under both hashes, its policies and CRL; VOMS material). */
+export async function trustDirectoryContents(cb: Pick<Certbridge, "db" | "ca" | "clock" | "config" | "vos">): Promise<{ hash: string; hashOld: string; content: Record<string, string> }> {
   const hash = subjectHash(cb.ca.parts.subject);
   const hashOld = subjectHashOld(cb.ca.parts.subject);
   // Users' subjects, and the built-in attribute authorities' certificates.
@@ -49,12 +50,17 @@ export async function exportTrustDirectory(cb: Pick<Certbridge, "db" | "ca" | "c
     content[`${h}.crl_url`] = crlUrlFile(cb.config.ca.crlUrl);
     content[`${h}.info`] = info;
   }
-  fs.mkdirSync(directory, { recursive: true, mode: 0o755 });
   // X509_VOMS_DIR material: vomsdir/<vo>/<aa host>.lsc, and the vomses lines.
   for (const vo of cb.vos.values()) {
     content[`vomsdir/${vo.config.name}/${vo.config.host}.lsc`] = lscFile(vo);
     content[`vomses/${vo.config.name}`] = vomsesLine(vo);
   }
+  return { hash, hashOld, content };
+}
+
+export async function exportTrustDirectory(cb: Pick<Certbridge, "db" | "ca" | "clock" | "config" | "vos">, directory: string): Promise<TrustBundle> {
+  const { hash, hashOld, content } = await trustDirectoryContents(cb);
+  fs.mkdirSync(directory, { recursive: true, mode: 0o755 });
   for (const [name, text] of Object.entries(content)) {
     fs.mkdirSync(path.dirname(path.join(directory, name)), { recursive: true, mode: 0o755 });
     writeFileAtomic(path.join(directory, name), text, 0o644);

@@ -2,7 +2,8 @@
 import { z } from "zod";
 import type { Certbridge } from "../certbridge";
 import { CertbridgeError, invalidRequest, notFound } from "../errors";
-import { listSshKeys } from "../db";
+import { addMyProxyCode, listLiveMyProxyCodes, listSshKeys } from "../db";
+import { myproxyCodeHash, newMyProxyCode } from "../authority/provisioners/myproxyToken";
 import { deleteGrantOfAccount, listGrantsOfAccount } from "../oidc/grants";
 import { listClients } from "../oidc/clients";
 import { membershipsFromClaims } from "../voms/membership";
@@ -12,6 +13,9 @@ import { readHostKeyFingerprint, SSH_USER, sshSaveCommand } from "../ssh/server"
 import type { ConsoleGate, Viewer } from "./gate";
 import type { CertificateViews } from "./certificates";
 import { lifetimeSeconds, parseForm, text, type FormRequest } from "./forms";
+
+/** How long a one-time MyProxy retrieval code stays usable. */
+export const MYPROXY_CODE_MINUTES = 10;
 
 export class AccountConsole {
   constructor(
@@ -23,10 +27,11 @@ export class AccountConsole {
   async account(viewer: Viewer) {
     const staticFqans = [...this.cb.vos.values()].flatMap((vo) => vo.config.members[viewer.identity.subject] ?? []);
     const memberships = membershipsFromClaims(viewer.claims, { staticFqans });
-    const [consents, certificates, sshKeys] = await Promise.all([
+    const [consents, certificates, sshKeys, myproxyCodes] = await Promise.all([
       listGrantsOfAccount(this.cb.db, viewer.identity.id, this.cb.clock()),
       this.certificates.searchCertificates(new URLSearchParams({ limit: "20" }), viewer.identity.id),
       listSshKeys(this.cb.db, viewer.identity.id),
+      this.cb.config.myproxy ? listLiveMyProxyCodes(this.cb.db, viewer.identity.id, this.cb.clock()) : Promise.resolve([]),
     ]);
     const clientNames = new Map((await listClients(this.cb.db)).map((c) => [c.id, c.name]));
     return {
@@ -37,6 +42,8 @@ export class AccountConsole {
       certificates,
       sshKeys,
       ssh: this.sshAccess(),
+      myproxy: this.myproxyAccess(),
+      myproxyCodes,
       proxyLifetimes: { default: this.cb.config.proxy.defaultLifetimeSeconds, max: this.cb.config.proxy.maxLifetimeSeconds },
     };
   }
@@ -52,6 +59,24 @@ export class AccountConsole {
     const fingerprint = this.sshFingerprint;
     const host = new URL(this.cb.config.publicUrl).hostname;
     return { host, port: ssh.port, user: SSH_USER, command: sshSaveCommand(host, ssh.port), fingerprint };
+  }
+
+  /** How to reach the MyProxy listener (null when it is off). */
+  myproxyAccess(): { host: string; port: number; codeMinutes: number } | null {
+    const m = this.cb.config.myproxy;
+    return m ? { host: m.hostName, port: m.port, codeMinutes: MYPROXY_CODE_MINUTES } : null;
+  }
+
+  /** A one-time retrieval code for myproxy-logon: shown once (the response to this POST), stored as a hash. */
+  async createMyProxyCode(req: FormRequest): Promise<{ code: string; expiresAt: Date; username: string; command: string }> {
+    const viewer = await this.gate.require(req, "person", "myproxy.code.create");
+    const access = this.myproxyAccess();
+    if (!access) throw invalidRequest("the MyProxy listener is not enabled on this portal");
+    const code = newMyProxyCode();
+    const expiresAt = new Date(this.cb.clock().getTime() + MYPROXY_CODE_MINUTES * 60_000);
+    await addMyProxyCode(this.cb.db, { identityId: viewer.identity.id, codeHash: myproxyCodeHash(code), expiresAt }, { action: "myproxy.code.create", actor: `user:${viewer.identity.id}`, ip: req.ip });
+    const command = `myproxy-logon -s ${access.host} -p ${access.port} -l "${viewer.identity.subject}" -S -o /tmp/x509up_u$(id -u)`;
+    return { code, expiresAt, username: viewer.identity.subject, command };
   }
 
   async addSshKey(req: FormRequest) {

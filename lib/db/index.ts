@@ -15,3 +15,4 @@ export * from "./sshKeys";
 export * from "./clients";
 export * from "./oidcPayloads";
 export * from "./crl";
+export * from "./myproxyCodes";

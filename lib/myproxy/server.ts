@@ -1,0 +1,308 @@
+/**
+ * A MyProxy-protocol listener (myproxy-logon, MYPROXYv2) in front of the
+ * authority: VO boxes and scripts that retrieve proxies with the stock
+ * MyProxy client keep working unchanged. Nothing is stored here: a GET is a
+ * fresh proxy issued for the person an access token (the PASSPHRASE) belongs
+ * to, exactly as /getproxy would issue it.
+ *
+ * Wire format (MyProxy 6, plain TLS records, TLS 1.2 only: the client fails
+ * under TLS 1.3 right after the first reply): the client sends one byte "0",
+ * then a NUL-terminated request of KEY=value lines; the server answers
+ * VERSION=MYPROXYv2 / RESPONSE=0|1 (ERROR= lines). GET then continues with
+ * the delegation: the client sends a DER PKCS#10 request, the server one
+ * byte (the number of certificates) and the DER certificates, proxy first,
+ * then a final response.
+ */
+import tls from "node:tls";
+import type { Certbridge } from "../certbridge";
+import type { Channel } from "../authority/authority";
+import type { MyProxyRequester, MyProxyTokenInput } from "../authority/provisioners/myproxyToken";
+import { CertbridgeError, accessDenied, asCertbridgeError, invalidRequest } from "../errors";
+import { recordAudit } from "../db";
+import * as der from "../pki/der";
+import { parseVomsRequests, vomsExtension, type VomsRequest } from "../voms/proxyExtension";
+import { listenOn } from "../nodeHttp";
+import { trustDirectoryContents } from "../ca/trustBundle";
+import { verifyClientChain } from "./clientChain";
+import { issueHostCertificate, loadHostCredential, type HostCredential } from "./hostCertificate";
+
+export const MYPROXY_VERSION = "MYPROXYv2";
+export const Command = { GET: 0, PUT: 1, INFO: 2, DESTROY: 3, CHANGE_PASSWORD: 4, STORE: 5, RETRIEVE: 6, GET_TRUSTROOTS: 7 } as const;
+
+const MAX_REQUEST = 64 * 1024;
+const IDLE_MS = 60_000;
+
+export interface MyProxyRequest {
+  version: string;
+  command: number;
+  username: string;
+  passphrase: string;
+  lifetimeSeconds: number | undefined;
+  credName: string | undefined;
+  trustedCerts: boolean;
+  voname: string[];
+  vorole: string[];
+}
+
+/** The request's KEY=value lines (repeated keys kept in order). */
+export function parseRequest(text: string): MyProxyRequest {
+  const fields = new Map<string, string[]>();
+  for (const line of text.split("\n")) {
+    if (!line) continue;
+    const eq = line.indexOf("=");
+    if (eq <= 0) throw invalidRequest(`malformed request line ${JSON.stringify(line.slice(0, 40))}`);
+    const key = line.slice(0, eq);
+    fields.set(key, [...(fields.get(key) ?? []), line.slice(eq + 1)]);
+  }
+  const one = (k: string) => fields.get(k)?.at(-1);
+  const version = one("VERSION") ?? "";
+  if (version !== MYPROXY_VERSION) throw invalidRequest(`unsupported protocol version ${JSON.stringify(version.slice(0, 20))} (this server speaks ${MYPROXY_VERSION})`);
+  const command = one("COMMAND");
+  if (command === undefined || !/^\d{1,2}$/.test(command)) throw invalidRequest("COMMAND is missing or malformed");
+  const lifetime = one("LIFETIME");
+  if (lifetime !== undefined && !/^\d{1,9}$/.test(lifetime)) throw invalidRequest("LIFETIME must be a whole number of seconds");
+  return {
+    version,
+    command: Number(command),
+    username: one("USERNAME") ?? "",
+    passphrase: one("PASSPHRASE") ?? "",
+    lifetimeSeconds: lifetime === undefined || lifetime === "0" ? undefined : Number(lifetime),
+    credName: one("CRED_NAME"),
+    trustedCerts: one("TRUSTED_CERTS") === "1",
+    voname: fields.get("VONAME") ?? [],
+    vorole: fields.get("VOROLE") ?? [],
+  };
+}
+
+/** VONAME=vo (or vo:fqan) and VOROLE=/vo/…/Role=r, with /getproxy's semantics (voname and fqans). */
+export function vomsOf(req: Pick<MyProxyRequest, "voname" | "vorole">): VomsRequest[] {
+  return parseVomsRequests([...req.voname, ...req.vorole.map((f) => `${f.split("/")[1] ?? ""}:${f}`)]);
+}
+
+export function response(ok: boolean, lines: string[] = []): Buffer {
+  return Buffer.from(`VERSION=${MYPROXY_VERSION}\nRESPONSE=${ok ? 0 : 1}\n${lines.map((l) => `${l}\n`).join("")}\0`, "latin1");
+}
+
+export const errorResponse = (message: string) => response(false, message.split("\n").map((l) => `ERROR=${l}`));
+
+/** HH:MM:SS, as myproxy-info prints time left. */
+const hms = (s: number) => `${Math.floor(s / 3600)}:${String(Math.floor((s % 3600) / 60)).padStart(2, "0")}:${String(s % 60).padStart(2, "0")}`;
+
+/** The certificates the client sent, leaf first (TLS does not judge them: see clientChain.ts). */
+function peerChain(socket: tls.TLSSocket): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  let c = socket.getPeerCertificate(true) as tls.DetailedPeerCertificate | Record<string, never>;
+  while (c && "raw" in c && c.raw && out.length < 12) {
+    const raw = new Uint8Array(c.raw);
+    if (out.some((o) => Buffer.from(o).equals(raw))) break; // a self-signed certificate is its own issuer
+    out.push(raw);
+    c = c.issuerCertificate;
+  }
+  return out;
+}
+
+/** Bytes in, awaited by what the protocol expects next. */
+class Incoming {
+  private buf = Buffer.alloc(0);
+  private wake: (() => void) | null = null;
+  private ended: Error | null = null;
+
+  constructor(socket: tls.TLSSocket) {
+    socket.on("data", (d: Buffer) => {
+      this.buf = Buffer.concat([this.buf, d]);
+      if (this.buf.length > MAX_REQUEST) this.finish(new Error("request too large"));
+      this.wake?.();
+    });
+    socket.on("end", () => this.finish(new Error("the client closed the connection")));
+    socket.on("close", () => this.finish(new Error("the connection closed")));
+    socket.on("error", (e) => this.finish(e));
+  }
+
+  private finish(e: Error) {
+    this.ended ??= e;
+    this.wake?.();
+  }
+
+  /** Wait until `take` finds a complete unit (returns its length), and consume it. */
+  private async next(take: (b: Buffer) => number | null): Promise<Buffer> {
+    for (;;) {
+      const n = take(this.buf);
+      if (n !== null) {
+        const out = this.buf.subarray(0, n);
+        this.buf = this.buf.subarray(n);
+        return out;
+      }
+      if (this.ended) throw this.ended;
+      await new Promise<void>((r) => (this.wake = r));
+      this.wake = null;
+    }
+  }
+
+  /** The optional leading "0" byte, then text up to NUL. */
+  async request(first: boolean): Promise<string> {
+    if (first) await this.next((b) => (b.length ? (b[0] === 0x30 ? 1 : 0) : null));
+    const raw = await this.next((b) => {
+      const i = b.indexOf(0);
+      return i < 0 ? null : i + 1;
+    });
+    return raw.subarray(0, raw.length - 1).toString("latin1");
+  }
+
+  /** One DER SEQUENCE (the client's PKCS#10 request). */
+  async derSequence(): Promise<Uint8Array> {
+    return new Uint8Array(
+      await this.next((b) => {
+        if (b.length < 2) return null;
+        if (b[0] !== 0x30) throw invalidRequest("expected a DER certificate request");
+        const first = b[1]!;
+        if (first < 0x80) return b.length >= 2 + first ? 2 + first : null;
+        const octets = first & 0x7f;
+        if (octets === 0 || octets > 3) throw invalidRequest("malformed DER length in the certificate request");
+        if (b.length < 2 + octets) return null;
+        let len = 0;
+        for (let i = 0; i < octets; i++) len = len * 256 + b[2 + i]!;
+        const total = 2 + octets + len;
+        return b.length >= total ? total : null;
+      }),
+    );
+  }
+}
+
+export interface MyProxyService {
+  port: number;
+  hostSubject: string;
+  close(): Promise<void>;
+}
+
+export async function startMyProxyServer(cb: Certbridge, channel: Channel<MyProxyTokenInput, MyProxyRequester>, log: (m: string) => void): Promise<MyProxyService> {
+  const settings = cb.config.myproxy;
+  if (!settings) throw new Error("the MyProxy listener is not configured");
+  const host: HostCredential =
+    settings.hostCertFile && settings.hostKeyFile
+      ? loadHostCredential(settings.hostCertFile, settings.hostKeyFile)
+      : await issueHostCertificate(cb.ca, cb.config.subject.base, settings.hostName, cb.clock);
+
+  const consoleUrl = `${cb.config.publicUrl}/account`;
+
+  /** Refusals before the authority saw the request (it audits its own); GET's are proxy refusals. */
+  const auditRefusal = (req: Partial<MyProxyRequest>, ip: string | null, err: CertbridgeError, clientId: string | null) =>
+    recordAudit(cb.db, {
+      action: req.command === undefined || req.command === Command.GET ? "proxy.refuse" : "myproxy.refuse",
+      actor: clientId ? `client:${clientId}` : "anonymous",
+      outcome: "refused",
+      clientId,
+      ip,
+      details: { channel: "myproxy", command: req.command ?? null, username: req.username ?? null, error: err.code, reason: err.message },
+    }).catch(() => {});
+
+  async function serveGet(socket: tls.TLSSocket, incoming: Incoming, req: MyProxyRequest, ip: string | null, state: { audited: boolean }) {
+    const seen = { clientId: null as string | null };
+    let requester: MyProxyRequester;
+    try {
+      const voms = vomsOf(req);
+      requester = await channel.authorize({ username: req.username, token: req.passphrase, ip, seen });
+      // VOMS refusals before the delegation starts: after OK the client expects certificates.
+      if (voms.length) vomsExtension(cb.vos, voms, cb.clock, requester.allowedVos).authorize?.({ identity: requester.identity, claims: requester.claims });
+    } catch (e) {
+      const err = asCertbridgeError(e);
+      if (err.status < 500) await auditRefusal(req, ip, err, seen.clientId);
+      state.audited = true;
+      throw e;
+    }
+    // Trust roots asked for (-T) ride on the first OK, as myproxy-server sends them.
+    socket.write(response(true, req.trustedCerts ? await trustRootLines() : []));
+    const csr = await incoming.derSequence();
+    state.audited = true; // the authority audits its refusals and its issuance
+    const proxy = await cb.authority.issueProxy(requester, { publicKey: csr, lifetimeSeconds: req.lifetimeSeconds, voms: vomsOf(req) });
+    // The proxy, then the chain above it up to (not including) the CA.
+    const certs = der.pemBlocks(proxy.pem).filter((b) => b.label === "CERTIFICATE").map((b) => Buffer.from(b.der));
+    socket.write(Buffer.concat([Buffer.of(certs.length), ...certs]));
+    socket.write(response(true));
+  }
+
+  /** TRUSTED_CERTS= and FILEDATA_<file>= lines: the trust directory's top-level files (CA, signing_policy, namespaces, CRL). */
+  async function trustRootLines(): Promise<string[]> {
+    const { content } = await trustDirectoryContents(cb);
+    const files = Object.entries(content).filter(([name]) => !name.includes("/"));
+    return [`TRUSTED_CERTS=${files.map(([n]) => n).join(",")}`, ...files.map(([n, text]) => `FILEDATA_${n}=${Buffer.from(text).toString("base64")}`)];
+  }
+
+  /** myproxy-info: authenticated by the person's proxy chain; nothing is stored, so this describes what may be retrieved. */
+  async function serveInfo(socket: tls.TLSSocket, req: MyProxyRequest) {
+    const now = cb.clock();
+    const who = await verifyClientChain(cb.db, cb.ca, peerChain(socket), now);
+    if (req.username && req.username.replace(/\/+$/, "") !== who.subject) throw accessDenied("you may only ask about yourself: USERNAME must be your certificate's subject (myproxy-info -d)");
+    const max = cb.authority.maxLifetimeSeconds();
+    socket.write(
+      response(true, [
+        `CRED_START_TIME=${Math.floor(who.userNotBefore.getTime() / 1000)}`,
+        `CRED_END_TIME=${Math.floor(who.userNotAfter.getTime() / 1000)}`,
+        `CRED_OWNER=${who.subject}`,
+        `CRED_DESC=fresh proxies on request (myproxy-logon with an access token as passphrase), maximum retrieval lifetime ${hms(max)} (${max} s)`,
+        `CRED_RETRIEVER=holders of an access token with the proxy scope that you granted at ${consoleUrl}`,
+      ]),
+    );
+  }
+
+  async function serve(socket: tls.TLSSocket) {
+    const ip = socket.remoteAddress ?? null;
+    const incoming = new Incoming(socket);
+    let req: Partial<MyProxyRequest> = {};
+    const state = { audited: false };
+    try {
+      const parsed = parseRequest(await incoming.request(true));
+      req = parsed;
+      switch (parsed.command) {
+        case Command.GET:
+          await serveGet(socket, incoming, parsed, ip, state);
+          break;
+        case Command.INFO:
+          await serveInfo(socket, parsed);
+          break;
+        case Command.GET_TRUSTROOTS:
+          socket.write(response(true, await trustRootLines()));
+          break;
+        case Command.PUT:
+        case Command.STORE:
+        case Command.DESTROY:
+        case Command.CHANGE_PASSWORD:
+        case Command.RETRIEVE:
+          throw invalidRequest(
+            `this server stores no credentials (myproxy-init, myproxy-store, myproxy-retrieve, myproxy-destroy and myproxy-change-pass do not apply): it issues a fresh proxy for each retrieval.\n` +
+              `To let a gateway or VO box retrieve your proxies, sign in and grant it access (consent) at ${consoleUrl}; it then runs myproxy-logon -l "<your DN>" with an access token as the passphrase.`,
+          );
+        default:
+          throw invalidRequest(`command ${parsed.command} is not supported by this server`);
+      }
+    } catch (e) {
+      const err = asCertbridgeError(e);
+      if (err.code === "server_error") log(`myproxy: ${(e as Error).stack}`);
+      else if (!state.audited && !/closed the connection|connection closed/.test(err.message)) await auditRefusal(req, ip, err, null);
+      if (!socket.destroyed) socket.write(errorResponse(err.code === "server_error" ? "internal error" : err.message));
+    }
+    socket.end();
+  }
+
+  const server = tls.createServer(
+    {
+      key: host.keyPem,
+      cert: host.certPem,
+      // myproxy-info authenticates with a proxy chain, checked in clientChain.ts (OpenSSL here would refuse proxies).
+      requestCert: true,
+      rejectUnauthorized: false,
+      minVersion: "TLSv1.2",
+      maxVersion: "TLSv1.2",
+    },
+    (socket) => {
+      socket.setNoDelay(true); // small protocol messages: no Nagle delay between them
+      socket.setTimeout(IDLE_MS, () => socket.destroy());
+      socket.on("error", () => {});
+      void serve(socket);
+    },
+  );
+  server.on("tlsClientError", () => {});
+  await listenOn(server, settings.port, settings.listenHost, "CERTBRIDGE_MYPROXY_PORT");
+  const port = (server.address() as { port: number }).port;
+  log(`MyProxy protocol on ${settings.listenHost}:${port} (host certificate ${host.subject})`);
+  return { port, hostSubject: host.subject, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
+}
