@@ -76,3 +76,11 @@ export interface Provisioner<Input, R extends Requester = Requester> {
   readonly name: string;
   authorize(input: Input): Promise<R>;
 }
+
+/**
+ * The person part of a Requester, from their stored record (findIdentityClaims): resolved by id,
+ * with their fixed DN and their last verified claims. Every channel that starts from an id uses it.
+ */
+export function personOf(row: { id: string; subject: string; claims: string }): Pick<Requester, "identity" | "claims"> {
+  return { identity: { id: row.id, subject: row.subject }, claims: JSON.parse(row.claims) as VerifiedClaims };
+}

@@ -12,8 +12,7 @@ import { findIdentityClaims, type Db } from "../../db";
 import { allowedVosOf, findClient, findGatewayClientMetadata, PROXY_SCOPES } from "../../oidc/clients";
 import { secretsEqual } from "../../pki/seal";
 import { TtlCache } from "../../lru";
-import type { VerifiedClaims } from "../../identity/subject";
-import type { Provisioner, Requester } from "../types";
+import { personOf, type Provisioner, type Requester } from "../types";
 
 const invalidToken = (message: string) => new CertbridgeError("invalid_token", message);
 
@@ -92,8 +91,7 @@ export function gatewayToken(deps: { db: Db; kek: Buffer; provider: Provider; ca
       const row = accountId ? await caches.identities.getOrLoad(accountId, () => findIdentityClaims(db, accountId)) : null;
       if (!row) throw invalidToken("the account behind this token no longer exists");
       return {
-        identity: { id: row.id, subject: row.subject },
-        claims: JSON.parse(row.claims) as VerifiedClaims,
+        ...personOf(row),
         actor: `client:${client.id}`,
         channel: "gateway-token",
         ip: input.ip,

@@ -11,8 +11,7 @@ import { CertbridgeError } from "../../errors";
 import { consumeMyProxyCode, findIdentityClaims, type Db } from "../../db";
 import type { Clock } from "../../clock";
 import { allowedVosOf } from "../../oidc/clients";
-import type { VerifiedClaims } from "../../identity/subject";
-import type { Provisioner, Requester } from "../types";
+import { personOf, type Provisioner, type Requester } from "../types";
 import { verifyProxyBearer } from "./gatewayToken";
 
 export interface MyProxyTokenInput {
@@ -50,8 +49,7 @@ export function myproxyToken(deps: { db: Db; provider: Provider; clock: Clock })
         if (!code || !row) throw new CertbridgeError("invalid_token", "the retrieval code is unknown, already used or expired");
         if (normalDn(input.username) !== row.subject) throw new CertbridgeError("invalid_token", "the passphrase is not valid for this username (USERNAME must be your subject DN); the code is now used up");
         return {
-          identity: { id: row.id, subject: row.subject },
-          claims: JSON.parse(row.claims) as VerifiedClaims,
+          ...personOf(row),
           actor: `user:${row.id}`,
           channel: "myproxy",
           ip: input.ip,
@@ -66,8 +64,7 @@ export function myproxyToken(deps: { db: Db; provider: Provider; clock: Clock })
         throw new CertbridgeError("invalid_token", "the passphrase is not valid for this username (USERNAME must be the subject DN of the token's person)");
       }
       return {
-        identity: { id: row.id, subject: row.subject },
-        claims: JSON.parse(row.claims) as VerifiedClaims,
+        ...personOf(row),
         actor: `client:${client.id}`,
         channel: "myproxy",
         ip: input.ip,

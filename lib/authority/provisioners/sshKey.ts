@@ -5,8 +5,7 @@
  */
 import { findIdentityClaims, type Db } from "../../db";
 import { invalidRequest } from "../../errors";
-import type { VerifiedClaims } from "../../identity/subject";
-import type { Provisioner } from "../types";
+import { personOf, type Provisioner } from "../types";
 
 export interface SshKeyInput {
   identityId: string;
@@ -22,8 +21,7 @@ export function sshKey(deps: { db: Db }): Provisioner<SshKeyInput> {
       const row = await findIdentityClaims(deps.db, identityId);
       if (!row) throw invalidRequest("your account no longer exists");
       return {
-        identity: { id: row.id, subject: row.subject },
-        claims: JSON.parse(row.claims) as VerifiedClaims,
+        ...personOf(row),
         actor: `user:${identityId}`,
         channel: "ssh-key",
         ip,
