@@ -93,6 +93,7 @@ export async function startCertbridge(config: Config, opts: StartOptions = {}): 
       aaBase: config.voms.aaSubjectBase,
       clock,
       create: opts.createCa ?? true,
+      pkcs11: config.pkcs11,
     });
     const keyPool = new KeyPool(opts.keyPool ? config.proxy.keyPoolSize : 0);
     if (opts.keyPool) keyPool.start();
