@@ -316,12 +316,18 @@ describe("two instances on one PostgreSQL database", () => {
     // The CRL is now due (less than a third of its lifetime left): the new leader re-signs it at once.
     await sql.query(`UPDATE "CrlRecord" SET "nextUpdate" = now() + interval '1 minute' WHERE "number" = $1`, [before]);
     assert.equal(await waitFor("B to take over", async () => ((await jobsLeader()) === leaderB ? leaderB : null)), leaderB);
-    await waitFor("the new leader to re-sign the CRL", async () => (await db.crlRecord.count({ where: { number: { gt: before } } })) > 0);
+    await waitFor("the new leader to re-sign the CRL", async () => new RegExp(`CRL #${before + 1} signed`).test(b.output()));
+    assert.equal(await db.crlRecord.count({ where: { number: { gt: before } } }), 1, "once");
     assert.match(b.output(), /jobs: this instance .* is the leader/);
-    assert.match(b.output(), new RegExp(`CRL #${before + 1} signed`));
     // and B still serves
     const crl = await fetch(`${b.url}/ca/crl.der`);
     assert.equal(crl.status, 200);
     assert.equal(crl.headers.get("etag")?.endsWith(`-${before + 1}"`), true);
+
+    // A leader whose database session is cut steps down at once, then takes the lock again (nobody else is left).
+    await sql.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1`, [leaderB]);
+    await waitFor("B to notice", async () => /jobs: no longer the leader/.test(b.output()));
+    await waitFor("B to lead again", async () => (await jobsLeader()) === leaderB);
+    assert.equal(b.output().match(/jobs: this instance .* is the leader/g)?.length, 2);
   });
 });
