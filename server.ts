@@ -17,7 +17,6 @@ import { startCertbridge, type Certbridge } from "./lib/certbridge";
 import { createProvider } from "./lib/oidc/provider";
 import { signingJwk } from "./lib/oidc/signingKeys";
 import { ensureCliClientRow, registerClient, type ClientInput } from "./lib/oidc/clients";
-import { purgeExpiredOidcPayloads } from "./lib/oidc/adapter";
 import { createDevIdp } from "./lib/devIdp";
 import { Portal } from "./lib/portal";
 import { publishPortal } from "./lib/runtime";
@@ -25,11 +24,10 @@ import { listenOn, serveGetProxy, writeError } from "./lib/nodeHttp";
 import { asCertbridgeError } from "./lib/errors";
 import { startSshServer, type SshService } from "./lib/ssh/server";
 import { startMyProxyServer, type MyProxyService } from "./lib/myproxy/server";
-import { purgeMyProxyCodes } from "./lib/db";
 import { myproxyToken } from "./lib/authority/provisioners/myproxyToken";
 import { FORM_FLASH_COOKIE, FORM_FLASH_HEADER } from "./lib/console/forms";
 import { cookieValue } from "./lib/console/session";
-import { startCrlSchedule } from "./lib/ca/revocation";
+import { startScheduledJobs } from "./lib/jobs";
 
 const ROOT = path.dirname(fileURLToPath(import.meta.url));
 const log = (m: string) => console.error(`certbridge: ${m}`);
@@ -100,21 +98,15 @@ async function serve(config: Config, announce: boolean, primary: boolean) {
     log(`portal at ${config.publicUrl} (listening on ${config.portal.listenHost}:${config.portal.port}, ${config.portal.workers} worker${config.portal.workers > 1 ? "s" : ""}), database ${config.databaseUrl.startsWith("file:") ? "SQLite" : "PostgreSQL"}`);
   }
 
-  // One SSH listener per deployment process: here when there is a single process.
+  // One SSH listener per process (the cluster's primary serves it for its workers); every instance of a
+  // deployment may listen, with the one host key kept in the database (lib/ssh/server.ts).
   const ssh = primary && config.ssh ? await startSshServer(cb, log) : null;
   const myproxy = primary && config.myproxy ? await startMyProxy(cb, log) : null;
 
-  const purge = setInterval(() => {
-    void purgeExpiredOidcPayloads(cb.db).catch(() => {});
-    if (primary && config.myproxy) void purgeMyProxyCodes(cb.db, cb.clock()).catch(() => {});
-  }, 10 * 60_000);
-  purge.unref();
-  // The stored CRL is re-signed before its nextUpdate (and after a revocation whose re-signing failed);
-  // every process checks, the database lock lets one sign at a time (lib/ca/revocation.ts).
-  const crlSchedule = startCrlSchedule(cb, log);
+  // The scheduled jobs (CRL re-signing, purges) run in one process of the deployment: the leader (lib/jobs.ts).
+  const jobs = startScheduledJobs(cb, log);
   const stop = async () => {
-    clearInterval(purge);
-    crlSchedule.stop();
+    await jobs.stop();
     server.close();
     server.closeAllConnections();
     await ssh?.close();

@@ -9,7 +9,8 @@ import * as pkijs from "pkijs";
 import { webcrypto } from "node:crypto";
 import type { Config } from "./config";
 import { systemClock, type Clock } from "./clock";
-import { closeDatabase, openDatabase, openMigratedDatabase, upsertCaRecord, IssuanceWriter, type Db } from "./db";
+import { invalidConfig } from "./errors";
+import { closeDatabase, findFirstCaRecord, openDatabase, openMigratedDatabase, upsertCaRecord, IssuanceWriter, type Db } from "./db";
 import { initCaFiles, loadCaFiles, type CertificateAuthority } from "./ca/authority";
 import { KeyPool } from "./pki/keyPool";
 import { IdentityCache } from "./issuance/identity";
@@ -69,6 +70,15 @@ export async function startCertbridge(config: Config, opts: StartOptions = {}): 
   const { db, applied } = await openMigratedDatabase(config.databaseUrl, openDatabase);
   try {
     if (applied.length) log(`applied database migrations: ${applied.join(", ")}`);
+    // Another instance of this deployment already set the database up with its CA: a new one here
+    // would sign certificates nobody else's CRL or trust bundle knows. Say what to share instead.
+    const known = await findFirstCaRecord(db);
+    if (known && !config.ca.external && !fs.existsSync(config.ca.certFile) && !fs.existsSync(config.ca.keyFile)) {
+      throw invalidConfig(
+        `this database already serves the CA "${known.subject}" (SHA-256 ${known.id}), whose certificate is not at ${config.ca.certFile}: ` +
+          "give every instance the same CA (copy the first instance's ca/ directory, or set CERTBRIDGE_CA_CERT_FILE and CERTBRIDGE_CA_KEY_FILE)",
+      );
+    }
     const { ca, created } = await openCa(config, clock, opts.createCa ?? true, log);
     await upsertCaRecord(
       db,
@@ -83,6 +93,7 @@ export async function startCertbridge(config: Config, opts: StartOptions = {}): 
       aaBase: config.voms.aaSubjectBase,
       clock,
       create: opts.createCa ?? true,
+      pkcs11: config.pkcs11,
     });
     const keyPool = new KeyPool(opts.keyPool ? config.proxy.keyPoolSize : 0);
     if (opts.keyPool) keyPool.start();

@@ -123,6 +123,24 @@ export class Portal {
     return m[2] === "lsc" ? lscFile(vo) : vomsesLine(vo);
   }
 
+  /**
+   * GET /ca/<hash>.<suffix>: the CA's files of the trust directory (lib/ca/trustBundle.ts) under
+   * either subject hash, as the IGTF distribution publishes them next to its tarballs, so a site
+   * can fetch `<hash>.info` (fetch-crl reads crlurl from it), `.crl_url`, `.signing_policy`,
+   * `.namespaces`, `.0` and the current CRL `.r0` one by one. null: no such file.
+   */
+  async trustFile(name: string): Promise<{ body: string; contentType: string; cacheControl: string } | null> {
+    const m = /^([0-9a-f]{8})\.(0|r0|info|crl_url|signing_policy|namespaces)$/.exec(name);
+    if (!m) return null;
+    const { hash, hashOld, content } = await this.cb.authority.trustDirectoryContents();
+    if (m[1] !== hash && m[1] !== hashOld) return null;
+    const body = content[name];
+    if (body === undefined) return null;
+    const pem = m[2] === "0" || m[2] === "r0";
+    // The CRL changes on every revocation: revalidate each time, like /ca/crl.der. The rest changes with the CA.
+    return { body, contentType: pem ? "application/x-pem-file" : "text/plain; charset=utf-8", cacheControl: m[2] === "r0" ? "public, no-cache" : "public, max-age=3600" };
+  }
+
   caCertificatePem(): string {
     return this.cb.ca.certPem;
   }

@@ -129,4 +129,50 @@ describe("fetch-crl keeps an exported trust directory's CRL fresh from the runni
       assert.equal(verify.status, 0, verify.stderr);
     }
   });
+
+  test("the portal publishes the CA's trust files over HTTP; a directory made of downloaded .0 and .info files is kept fresh by fetch-crl", async () => {
+    const { hash, hashOld, content } = await cb.authority.trustDirectoryContents();
+    for (const h of [hash, hashOld]) {
+      for (const suffix of ["0", "info", "crl_url", "signing_policy", "namespaces"]) {
+        const res = await fetch(`${server.url}/ca/${h}.${suffix}`);
+        assert.equal(res.status, 200, `${h}.${suffix}`);
+        assert.equal(await res.text(), content[`${h}.${suffix}`], `${h}.${suffix} is the exported file`);
+        assert.match(res.headers.get("content-type") ?? "", suffix === "0" ? /x-pem-file/ : /^text\/plain/);
+      }
+      const r0 = await fetch(`${server.url}/ca/${h}.r0`);
+      assert.equal(r0.headers.get("cache-control"), "public, no-cache");
+      const crlFile = path.join(dir, `http-${h}.r0`);
+      fs.writeFileSync(crlFile, await r0.text());
+      const served = (await fetch(`${server.url}/ca/crl.der`)).headers.get("etag")!;
+      assert.ok(served.endsWith(`-${crlNumber(crlFile)}"`), "the .r0 is the CRL /ca/crl.der serves");
+    }
+    // other names: 404 with a JSON error, nothing else served from the directory
+    for (const name of ["00000000.info", `${hash}.key`, `${hash}.pem`, "..%2F..%2Fetc%2Fpasswd", `${hash}.info.bak`]) {
+      const res = await fetch(`${server.url}/ca/${name}`);
+      assert.equal(res.status, 404, name);
+      assert.equal(((await res.json()) as { error: string }).error, "not_found", name);
+    }
+
+    // A site that has only the CA certificate and its .info, both fetched over HTTP: fetch-crl finds the CRL from the .info.
+    const site = path.join(dir, "site-certificates");
+    fs.mkdirSync(site);
+    for (const h of [hash, hashOld]) {
+      for (const suffix of ["0", "info"]) fs.writeFileSync(path.join(site, `${h}.${suffix}`), await (await fetch(`${server.url}/ca/${h}.${suffix}`)).text());
+    }
+    const conf = path.join(dir, "fetch-crl-site.conf");
+    fs.writeFileSync(conf, "");
+    const state = path.join(dir, "state-site");
+    const cfgdir = path.join(dir, "fetch-crl-site.d");
+    fs.mkdirSync(state);
+    fs.mkdirSync(cfgdir);
+    const env = { http_proxy: "", https_proxy: "", HTTP_PROXY: "", HTTPS_PROXY: "", no_proxy: "localhost,127.0.0.1" };
+    const r = run("fetch-crl", ["-c", conf, "--cfgdir", cfgdir, "-l", site, "-o", site, "-s", state, "-T", "20"], { env, timeoutMs: 60_000 });
+    assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`);
+    for (const h of [hash, hashOld]) {
+      const file = path.join(site, `${h}.r0`);
+      assert.ok(fs.existsSync(file), `fetch-crl installed ${h}.r0`);
+      const verify = run("openssl", ["crl", "-noout", "-CApath", site, "-in", file]);
+      assert.equal(verify.status, 0, verify.stderr);
+    }
+  });
 });

@@ -4,7 +4,9 @@
  * self-signs; with the certificate present it adopts the key after checking
  * they match), start-up failures that name the setting, the private key's
  * attributes read back through pkcs11js, and HSM-signed user certificates
- * accepted by openssl verify and grid-proxy-init -verify.
+ * accepted by openssl verify and grid-proxy-init -verify; a VO's built-in
+ * attribute authority with its key in the token, whose ACs VOMS-C's strict
+ * validation and voms-proxy-info accept.
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
@@ -22,6 +24,8 @@ import { startCertbridge } from "../lib/certbridge";
 import { issueProxy } from "../lib/issuance/issueProxy";
 import { exportTrustDirectory } from "../lib/ca/trustBundle";
 import { writeFileAtomic } from "../lib/files";
+import { vomsExtension, parseVomsRequests } from "../lib/voms/proxyExtension";
+import { execFileSync } from "node:child_process";
 
 const PIN = "1234-test-pin";
 const TOKEN = "Certbridge CA";
@@ -198,6 +202,61 @@ describe("a CA key in a SoftHSM2 token", { skip: haveSoftHsm ? false : `${SOFTHS
       } finally {
         await cb.close();
       }
+    } finally {
+      await t.cleanup();
+    }
+  });
+
+  test("a VO's built-in AA key in the token (aaKey: pkcs11:…): made there on first start, reopened after; VOMS-C strict validation and voms-proxy-info accept its ACs", async () => {
+    const aaUri = `${TOKEN_URI};object=aa-biomed`;
+    const t = await testEnvironment({ SOFTHSM2_CONF: hsm!.conf, CERTBRIDGE_PKCS11_MODULE: SOFTHSM_MODULE, CERTBRIDGE_PKCS11_PIN_FILE: pinFile });
+    try {
+      const vosFile = path.join(t.dir, "vos.json");
+      fs.writeFileSync(vosFile, JSON.stringify([{ name: "biomed", host: "voms.test.example", port: 15000, aaKey: aaUri }]));
+      const env = { ...t.env, CERTBRIDGE_VOS_FILE: vosFile };
+      const aaCertFile = path.join(t.dir, "voms", "biomed", "aa.pem");
+      let cb = await startCertbridge(loadConfig(env, () => {}), { log: () => {}, keyPool: false });
+      const aaSpki = Buffer.from(cb.vos.get("biomed")!.aa.cert.spki);
+      try {
+        assert.ok(fs.existsSync(aaCertFile), "the AA certificate is written");
+        assert.ok(!fs.existsSync(path.join(t.dir, "voms", "biomed", "aa-key.pem")), "no AA key file");
+        // the key is the token's: opening the URI gives the certificate's public key
+        assert.deepEqual(Buffer.from(openSigner(aaUri, { pkcs11: settings() }).publicKeySpki), aaSpki);
+      } finally {
+        await cb.close();
+      }
+      // A restart opens the same key and certificate.
+      cb = await startCertbridge(loadConfig(env, () => {}), { log: () => {}, keyPool: false });
+      try {
+        assert.deepEqual(Buffer.from(cb.vos.get("biomed")!.aa.cert.spki), aaSpki);
+        const work = path.join(t.dir, "work");
+        fs.mkdirSync(work);
+        const trust = (await exportTrustDirectory(cb, path.join(t.dir, "certificates"))).directory;
+        const claims = claimsFor("hsm-voms-alice", "Alice Example", { eduperson_entitlement: ["urn:mace:egi.eu:group:biomed:role=member#aai.egi.eu"] });
+        const issued = await issueProxy(cb, { claims, extension: vomsExtension(cb.vos, parseVomsRequests(["biomed"]), cb.clock), lifetimeSeconds: 3600, actor: "test" });
+        const file = path.join(work, "voms-proxy.pem");
+        writeFileAtomic(file, issued.pem, 0o600);
+        const vomsEnv = { X509_CERT_DIR: trust, X509_VOMS_DIR: path.join(trust, "vomsdir") };
+        const validator = path.join(work, "voms-validate");
+        execFileSync("g++", ["-O1", "-o", validator, path.join(ROOT, "test/tools/voms-validate.cc"), "-lvomsapi", "-lssl", "-lcrypto"], { stdio: "pipe" });
+        const strict = run(validator, [file], { env: vomsEnv });
+        assert.equal(strict.status, 0, strict.stdout + strict.stderr);
+        assert.deepEqual(strict.stdout.trim().split("\n"), ["VO biomed", "FQAN /biomed/Role=NULL/Capability=NULL"]);
+        const info = run("voms-proxy-info2", ["-all", "-file", file], { env: vomsEnv });
+        assert.equal(info.status, 0, info.stderr);
+        assert.match(info.stdout, /=== VO biomed extension information ===/);
+        assert.match(info.stdout, /^attribute : \/biomed\/Role=NULL\/Capability=NULL$/m);
+        // Strict validation really checks the token's signature: under another AA's .lsc the AC is refused.
+        const otherLsc = path.join(work, "vomsdir-other", "biomed");
+        fs.mkdirSync(otherLsc, { recursive: true });
+        fs.writeFileSync(path.join(otherLsc, "voms.test.example.lsc"), "/DC=org/DC=other/CN=voms.test.example\n/DC=org/DC=certbridge-test/CN=Certbridge Test CA\n");
+        assert.notEqual(run(validator, [file], { env: { ...vomsEnv, X509_VOMS_DIR: path.join(work, "vomsdir-other") } }).status, 0);
+      } finally {
+        await cb.close();
+      }
+      // An AA key URI naming an object the token lacks, with the operator's certificate: one line naming the VO.
+      fs.writeFileSync(vosFile, JSON.stringify([{ name: "biomed", host: "voms.test.example", aaCertFile, aaKeyFile: `${TOKEN_URI};object=no-such-aa` }]));
+      await assert.rejects(startCertbridge(loadConfig(env, () => {}), { log: () => {}, keyPool: false, createCa: false }), /VO biomed: cannot load the AA certificate and key .*no private key/);
     } finally {
       await t.cleanup();
     }

@@ -28,7 +28,7 @@ import { decideLifetime, lifetimeCap } from "../issuance/policy";
 import { vomsExtension } from "../voms/proxyExtension";
 import type { ServedVo } from "../voms/vos";
 import { currentCrl, publishCrl, refreshCrlIfDue, revokeAndResign, type RevocationReason } from "../ca/revocation";
-import { exportTrustDirectory } from "../ca/trustBundle";
+import { exportTrustDirectory, trustDirectoryContents } from "../ca/trustBundle";
 import { UserCredentials } from "./userCredentials";
 import { Lru } from "../lru";
 import type { IssuedProxy, ProxyOrder, Provisioner, Requester } from "./types";
@@ -223,5 +223,10 @@ export class Authority {
   /** The trust directory (X509_CERT_DIR) with the current CRL. */
   exportTrustDirectory(directory: string) {
     return exportTrustDirectory(this.deps, directory);
+  }
+
+  /** The same files by name, for publishing them over HTTP. */
+  trustDirectoryContents() {
+    return trustDirectoryContents(this.deps);
   }
 }

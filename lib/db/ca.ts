@@ -27,6 +27,11 @@ export async function upsertCaRecord(
   ]);
 }
 
+/** The CA this database was first set up with (null: a new database). */
+export function findFirstCaRecord(db: Db) {
+  return db.caRecord.findFirst({ orderBy: { createdAt: "asc" }, select: { id: true, subject: true } });
+}
+
 export function getCaRecord(db: Db, fingerprint: string) {
   return db.caRecord.findUnique({ where: { id: fingerprint }, select: caRecordSelect });
 }

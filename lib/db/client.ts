@@ -24,7 +24,9 @@ export function sqliteFilePath(url: string): string {
 export async function openDatabase(url: string): Promise<Db> {
   if (dbKindOf(url) === "postgresql") {
     // Same models, same generated API: the PostgreSQL client is structurally the SQLite one.
-    return new PgClient({ adapter: new PrismaPg({ connectionString: url, max: 10 }) }) as unknown as Db;
+    // A burst (hundreds of /getproxy at once over several instances) queues for the pool's 10 connections:
+    // a transaction waits up to 10 s for one instead of failing after Prisma's default 2 s.
+    return new PgClient({ adapter: new PrismaPg({ connectionString: url, max: 10 }), transactionOptions: { maxWait: 10_000, timeout: 15_000 } }) as unknown as Db;
   }
   const file = sqliteFilePath(url);
   fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });

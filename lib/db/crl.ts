@@ -9,7 +9,7 @@
  */
 import { dbKindOf, type Db } from "./client";
 
-/** pg_advisory_xact_lock key: an arbitrary constant ("CRL" in ASCII), Certbridge's only advisory lock. */
+/** pg_advisory_xact_lock key: an arbitrary constant ("CRL" in ASCII); the scheduled jobs' leadership lock is "JOBS" (./leadership.ts). */
 const CRL_LOCK_KEY = 0x43524c;
 
 export type CrlTx = Parameters<Parameters<Db["$transaction"]>[0]>[0];

@@ -5,14 +5,15 @@
  * arguments ("voms=biomed lifetime=12h"). There is no shell, no forwarding,
  * no subsystem, no password or keyboard-interactive login: every such
  * request is refused. The host key is the portal's own, generated once and
- * kept sealed under the KEK.
+ * kept sealed under the KEK in the database, shared by every instance.
  */
 import fs from "node:fs";
 import path from "node:path";
 import ssh2, { type Connection, type ServerChannel } from "ssh2";
 import type { Certbridge } from "../certbridge";
 import { asCertbridgeError, invalidRequest } from "../errors";
-import { findSshKeyByFingerprint, touchSshKey } from "../db";
+import { createSealedSigningKey, findSealedSigningKey, findSshKeyByFingerprint, isUniqueViolation, touchSshKey, type Db } from "../db";
+import { writeFileAtomic } from "../files";
 import { openSealedKey, sealKey } from "../pki/seal";
 import { parseDuration } from "../duration";
 import { parseVomsRequests } from "../voms/proxyExtension";
@@ -34,21 +35,41 @@ export function sshSaveCommand(host: string, port = 22, args = "", file = "/tmp/
 const SAVE_HINT = sshSaveCommand("<portal>");
 const USAGE = `usage: ssh -T ${SSH_USER}@<portal> [voms=<vo>[:<fqan>]]... [lifetime=<12h|HH:MM|seconds>] | install -m 600 /dev/stdin proxy.pem`;
 
-/** The host key: made on first start (0600, sealed), then always the same so clients can pin it. */
-export function loadOrCreateHostKey(file: string, kek: Buffer): string {
-  if (!fs.existsSync(file)) {
-    const { private: privateKey } = utils.generateKeyPairSync("ed25519", {});
-    fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+/** Where the sealed host key is kept in the database (beside the OpenID signing keys). */
+const HOST_KEY_MODEL = "CertbridgeSshHostKey";
+const HOST_KEY_NAME = "ed25519";
+
+/**
+ * The host key: one per deployment, so every instance behind a TCP load balancer shows clients
+ * the same key and they can pin it. It is kept sealed under the KEK in the shared database; the
+ * first instance to start makes it (or adopts the key file an earlier single-instance portal
+ * made), and every instance writes the database's copy to its key file, which the account page
+ * reads for the fingerprint.
+ */
+export async function loadOrCreateHostKey(db: Db, file: string, kek: Buffer): Promise<string> {
+  let sealed = await findSealedSigningKey(db, HOST_KEY_MODEL, HOST_KEY_NAME);
+  if (!sealed) {
+    const local = fs.existsSync(file) ? fs.readFileSync(file, "utf8").trim() : null;
+    const candidate = local ?? sealKey(kek, Buffer.from(utils.generateKeyPairSync("ed25519", {}).private), HOST_KEY_CONTEXT);
+    openHostKeySealed(candidate, kek); // a key file sealed under another KEK stops here, before it is shared
     try {
-      fs.writeFileSync(file, sealKey(kek, Buffer.from(privateKey), HOST_KEY_CONTEXT), { mode: 0o600, flag: "wx" });
+      await createSealedSigningKey(db, HOST_KEY_MODEL, HOST_KEY_NAME, candidate);
+      sealed = candidate;
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e; // another instance made it first
+      if (!isUniqueViolation(e)) throw e;
+      sealed = (await findSealedSigningKey(db, HOST_KEY_MODEL, HOST_KEY_NAME))!; // another instance stored one first
     }
   }
-  return openHostKey(file, kek);
+  const key = openHostKeySealed(sealed, kek);
+  if (!fs.existsSync(file) || fs.readFileSync(file, "utf8").trim() !== sealed) {
+    fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+    writeFileAtomic(file, sealed, 0o600);
+  }
+  return key;
 }
 
-const openHostKey = (file: string, kek: Buffer) => Buffer.from(openSealedKey(kek, fs.readFileSync(file, "utf8").trim(), HOST_KEY_CONTEXT)).toString("utf8");
+const openHostKeySealed = (sealed: string, kek: Buffer) => Buffer.from(openSealedKey(kek, sealed, HOST_KEY_CONTEXT)).toString("utf8");
+const openHostKey = (file: string, kek: Buffer) => openHostKeySealed(fs.readFileSync(file, "utf8").trim(), kek);
 
 /** SHA256 fingerprint of the host key, as `ssh` shows it when first connecting. */
 export function hostKeyFingerprint(privateKey: string): string {
@@ -104,7 +125,7 @@ export interface SshService {
 export async function startSshServer(cb: Certbridge, log: (m: string) => void): Promise<SshService> {
   const settings = cb.config.ssh;
   if (!settings) throw new Error("SSH is not configured");
-  const hostKey = loadOrCreateHostKey(settings.hostKeyFile, cb.config.kek);
+  const hostKey = await loadOrCreateHostKey(cb.db, settings.hostKeyFile, cb.config.kek);
 
   async function serveProxy(channel: ServerChannel, person: Person, command: string, ip: string) {
     try {

@@ -1,8 +1,9 @@
 /**
  * Virtual organisations served by the built-in attribute authority. Each VO
  * has an AA certificate and key: issued by Certbridge's own CA on first start
- * (kept in the data directory, key encrypted like the CA's), or supplied by
- * the operator. The AC never outlives the proxy, the VO's AC cap, or the AA
+ * (kept in the data directory, key encrypted like the CA's, or with `aaKey` a
+ * key URI: `pkcs11:` keeps it in a token, made there on first start), or
+ * supplied by the operator (`aaKeyFile` may be a `pkcs11:` URI too). The AC never outlives the proxy, the VO's AC cap, or the AA
  * certificate itself.
  */
 import fs from "node:fs";
@@ -11,7 +12,7 @@ import { z } from "zod";
 import { invalidConfig } from "../errors";
 import { parseDuration } from "../duration";
 import type { KeyCustody } from "../pki/custody";
-import { createSigner, openSigner } from "../kms";
+import { createSigner, openSigner, parseKeyUri, type OpenOptions, type Pkcs11Settings } from "../kms";
 import * as der from "../pki/der";
 import { encodeName, parseSlashDn, formatSlashDn, decodeName } from "../pki/dn";
 import { certificateParts, encodeTbsCertificate, ext, keyIdentifier, KeyUsage, randomSerial, signStructure, OID } from "../pki/x509";
@@ -27,6 +28,8 @@ const voEntry = z.object({
   aaCertFile: z.string().optional(),
   aaKeyFile: z.string().optional(),
   aaKeyPassphrase: z.string().optional(),
+  /** The built-in AA's key by URI (lib/kms): `pkcs11:token=…;object=…` keeps it in the token. Default: <data>/voms/<vo>/aa-key.pem. */
+  aaKey: z.string().min(1).optional(),
   /** Operator-kept extra FQANs per person (by identity subject DN). */
   members: z.record(z.string(), z.array(z.string())).default({}),
 });
@@ -47,6 +50,9 @@ export function loadVoConfig(file: string | null): VoConfig[] {
     if (names.has(v.name)) throw invalidConfig(`CERTBRIDGE_VOS_FILE: VO ${v.name} is declared twice`);
     names.add(v.name);
     if ((v.aaCertFile === undefined) !== (v.aaKeyFile === undefined)) throw invalidConfig(`CERTBRIDGE_VOS_FILE: VO ${v.name}: aaCertFile and aaKeyFile go together`);
+    if (v.aaKey !== undefined && v.aaKeyFile !== undefined) {
+      throw invalidConfig(`CERTBRIDGE_VOS_FILE: VO ${v.name}: aaKey (the built-in AA's key) and aaCertFile/aaKeyFile (your own AA) are alternatives`);
+    }
     let acMaxLifetimeSeconds: number;
     try {
       acMaxLifetimeSeconds = parseDuration(v.acMaxLifetime);
@@ -90,9 +96,18 @@ export async function buildAaCertificate(ca: CertificateAuthority, spki: Uint8Ar
   return signStructure(tbs, ca.custody);
 }
 
-async function createAa(ca: CertificateAuthority, vo: VoConfig, aaBase: string, clock: Clock, keyUri: string, passphrase: string) {
-  // The key first, written exclusively (encrypted PKCS#8, 0600) by its backend.
-  const key = await createSigner(keyUri, { bits: 2048, passphrase });
+async function createAa(ca: CertificateAuthority, vo: VoConfig, aaBase: string, clock: Clock, keyUri: string, opts: OpenOptions) {
+  // The key first: written exclusively (encrypted PKCS#8, 0600) by its backend, or generated inside the token.
+  // A token that already holds the key (another instance made it, or the certificate file was lost) keeps it:
+  // the new certificate is for that key.
+  let key: KeyCustody;
+  if (parseKeyUri(keyUri).scheme === "pkcs11") {
+    try {
+      key = openSigner(keyUri, opts);
+    } catch {
+      key = await createSigner(keyUri, { bits: 2048, ...opts });
+    }
+  } else key = await createSigner(keyUri, { bits: 2048, ...opts });
   return { certDer: await buildAaCertificate(ca, key.publicKeySpki, aaSubject(aaBase, vo.name, vo.host), clock()), key };
 }
 
@@ -105,22 +120,32 @@ export async function openAttributeAuthorities(opts: {
   aaBase: string;
   clock: Clock;
   create: boolean;
+  /** Module and PIN for AA keys in a token (CERTBRIDGE_PKCS11_*, as for the CA key). */
+  pkcs11?: Pkcs11Settings;
 }): Promise<Map<string, ServedVo>> {
   const served = new Map<string, ServedVo>();
   for (const vo of opts.vos) {
     const certFile = vo.aaCertFile ?? path.join(opts.dataDir, "voms", vo.name, "aa.pem");
-    const keyFile = vo.aaKeyFile ?? path.join(opts.dataDir, "voms", vo.name, "aa-key.pem");
+    const keyFile = vo.aaKeyFile ?? vo.aaKey ?? path.join(opts.dataDir, "voms", vo.name, "aa-key.pem");
+    const inToken = parseKeyUri(keyFile).scheme === "pkcs11";
     const passphrase = vo.aaKeyFile ? (vo.aaKeyPassphrase ?? "") : opts.passphrase;
+    const keyOptions: OpenOptions = { passphrase, ...(opts.pkcs11 ? { pkcs11: opts.pkcs11 } : {}) };
     if (!vo.aaCertFile && opts.create && !fs.existsSync(certFile)) {
-      if (!passphrase) throw invalidConfig(`VO ${vo.name}: CERTBRIDGE_CA_KEY_PASSPHRASE is needed to encrypt the new AA key`);
-      const { certDer } = await createAa(opts.ca, vo, opts.aaBase, opts.clock, keyFile, passphrase);
+      if (!passphrase && !inToken) throw invalidConfig(`VO ${vo.name}: CERTBRIDGE_CA_KEY_PASSPHRASE is needed to encrypt the new AA key`);
+      let certDer: Uint8Array;
+      try {
+        ({ certDer } = await createAa(opts.ca, vo, opts.aaBase, opts.clock, keyFile, keyOptions));
+      } catch (e) {
+        throw invalidConfig(`VO ${vo.name}: cannot make the AA key ${keyFile}: ${(e as Error).message}`, e);
+      }
+      fs.mkdirSync(path.dirname(certFile), { recursive: true, mode: 0o755 });
       fs.writeFileSync(certFile, der.toPem("CERTIFICATE", certDer), { mode: 0o644, flag: "wx" });
     }
     let key: KeyCustody;
     let certDer: Uint8Array;
     try {
       certDer = der.pemBlocks(fs.readFileSync(certFile, "utf8")).find((b) => b.label === "CERTIFICATE")!.der;
-      key = openSigner(keyFile, { passphrase });
+      key = openSigner(keyFile, keyOptions);
     } catch (e) {
       throw invalidConfig(`VO ${vo.name}: cannot load the AA certificate and key (${certFile}, ${keyFile}): ${(e as Error).message}`, e);
     }

@@ -19,14 +19,23 @@ const invalidToken = (message: string) => new CertbridgeError("invalid_token", m
 type GatewayClient = NonNullable<Awaited<ReturnType<typeof findClient>>>;
 
 /**
- * Short-lived caches for rows read on every call. A client's suspension, or a
- * person's new claims from a fresh login, reach every instance within the TTL.
- * Tokens, grants (consent) and the user certificate (revocation) are always
- * read from the database.
+ * How long a gateway client's row is reused per process: a client's suspension (or deletion, or a
+ * changed lifetime cap or VO list) reaches every instance of a deployment within this window.
+ */
+export const CLIENT_CACHE_MS = 2_000;
+/** How long a person's stored claims are reused per process: new claims from a fresh login reach every instance within this. */
+export const IDENTITY_CACHE_MS = 30_000;
+
+/**
+ * Short-lived caches for rows read on every call, bounded by the windows
+ * above (README, "Running several instances"). Tokens, grants (consent) and
+ * the user certificate (revocation) are always read from the database, so
+ * revoking a token, a consent or a certificate through any instance stops
+ * every other instance at once.
  */
 export class GetProxyCaches {
-  readonly clients = new TtlCache<GatewayClient>(1024, 2_000);
-  readonly identities = new TtlCache<NonNullable<Awaited<ReturnType<typeof findIdentityClaims>>>>(10_000, 30_000);
+  readonly clients = new TtlCache<GatewayClient>(1024, CLIENT_CACHE_MS);
+  readonly identities = new TtlCache<NonNullable<Awaited<ReturnType<typeof findIdentityClaims>>>>(10_000, IDENTITY_CACHE_MS);
 }
 
 /**
