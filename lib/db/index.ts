@@ -16,3 +16,4 @@ export * from "./clients";
 export * from "./oidcPayloads";
 export * from "./crl";
 export * from "./myproxyCodes";
+export { isDatabaseUnavailable, pingDatabase, SQLITE_TRANSACTION_WAIT_MS } from "./faults";
