@@ -30,6 +30,9 @@ import { myproxyToken } from "./lib/authority/provisioners/myproxyToken";
 import { FORM_FLASH_COOKIE, FORM_FLASH_HEADER } from "./lib/console/forms";
 import { cookieValue } from "./lib/console/session";
 import { startCrlSchedule } from "./lib/ca/revocation";
+import { Health } from "./lib/health";
+import { serveHealth } from "./lib/nodeHealth";
+import { installGracefulShutdown, trackRequests } from "./lib/shutdown";
 
 const ROOT = path.dirname(fileURLToPath(import.meta.url));
 const log = (m: string) => console.error(`certbridge: ${m}`);
@@ -68,6 +71,7 @@ async function serve(config: Config, announce: boolean, primary: boolean) {
     : config.upstream!;
   const portal = new Portal(cb, provider, upstream, devIdp !== null);
   publishPortal(portal);
+  const health = new Health({ cb, upstream: () => (devIdp ? null : portal.health().upstream) });
 
   const app = next({ dev: false, dir: ROOT, hostname: config.portal.listenHost, port: config.portal.port });
   await app.prepare();
@@ -81,6 +85,8 @@ async function serve(config: Config, announce: boolean, primary: boolean) {
     // The audit trail's IP: the socket's, or behind a TLS proxy the client's as the proxy reports it.
     const forwarded = behindProxy ? String(req.headers["x-forwarded-for"] ?? "").split(",")[0]?.trim() : "";
     req.headers["x-certbridge-client-ip"] = forwarded || req.socket.remoteAddress || "";
+    // Liveness and readiness (lib/health.ts); /api/health is readiness with its earlier fields.
+    if (serveHealth(health, portal, req, res)) return;
     if (url.startsWith("/oidc/") || url.startsWith("/.well-known/openid-configuration")) return oidc(req, res);
     if (url === "/getproxy" || url.startsWith("/getproxy?")) {
       return void serveGetProxy(portal, req, res, String(req.headers["x-certbridge-client-ip"]) || null).catch((e: unknown) => writeError(res, e, "json"));
@@ -95,6 +101,7 @@ async function serve(config: Config, announce: boolean, primary: boolean) {
     nextHandler(req, res).catch((e: unknown) => writeError(res, e, "html"));
   });
   server.keepAliveTimeout = 65_000;
+  const requests = trackRequests(server);
   await listenOn(server, config.portal.port, config.portal.listenHost, "CERTBRIDGE_PORT");
   if (announce) {
     log(`portal at ${config.publicUrl} (listening on ${config.portal.listenHost}:${config.portal.port}, ${config.portal.workers} worker${config.portal.workers > 1 ? "s" : ""}), database ${config.databaseUrl.startsWith("file:") ? "SQLite" : "PostgreSQL"}`);
@@ -112,18 +119,23 @@ async function serve(config: Config, announce: boolean, primary: boolean) {
   // The stored CRL is re-signed before its nextUpdate (and after a revocation whose re-signing failed);
   // every process checks, the database lock lets one sign at a time (lib/ca/revocation.ts).
   const crlSchedule = startCrlSchedule(cb, log);
-  const stop = async () => {
-    clearInterval(purge);
-    crlSchedule.stop();
-    server.close();
-    server.closeAllConnections();
-    await ssh?.close();
-    await myproxy?.close();
-    await cb.close();
-    process.exit(0);
-  };
-  process.once("SIGTERM", stop);
-  process.once("SIGINT", stop);
+  // SIGTERM/SIGINT: drain, then close the listeners and the database, exit 0 (lib/shutdown.ts).
+  installGracefulShutdown(
+    {
+      server,
+      graceMs: config.portal.shutdownGraceSeconds * 1000,
+      onDrain: () => health.drain(),
+      listeners: [async () => ssh?.close(), async () => myproxy?.close()],
+      close: async () => {
+        clearInterval(purge);
+        crlSchedule.stop();
+        health.stop();
+        await cb.close();
+      },
+      log,
+    },
+    requests,
+  );
 }
 
 /** One MyProxy listener per deployment (like SSH); its channel checks access tokens, so it needs the OpenID provider's store. */
@@ -173,7 +185,8 @@ async function main() {
     stopping = true;
     void Promise.all([ssh?.close(), myproxy?.close()]).then(() => cb.close());
     for (const w of Object.values(cluster.workers ?? {})) w?.process.kill("SIGTERM");
-    setTimeout(() => process.exit(status), 5_000).unref();
+    // The workers drain for up to the grace period (lib/shutdown.ts); then they are gone either way.
+    setTimeout(() => process.exit(status), (config.portal.shutdownGraceSeconds + 5) * 1000).unref();
     cluster.on("exit", () => {
       if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(status);
     });
