@@ -19,7 +19,7 @@ import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import { openDatabase, closeDatabase, type Db } from "../lib/db";
 import { createPgDatabase, opensslCsr, tempDir } from "./helpers";
-import { loginThroughPortal, redeem, startPortalServer, type PortalServer } from "./portalHarness";
+import { GATEWAY, loginThroughPortal, redeem, startPortalServer, type PortalServer } from "./portalHarness";
 
 const PG_BASE = process.env.CERTBRIDGE_TEST_POSTGRES ?? "postgresql://postgres@127.0.0.1:5432/postgres";
 /** Longer than any wait the portal allows itself (5 s connection acquire, 8 s SQLite slot): past it a request counts as hung. */
@@ -216,7 +216,8 @@ describe("PostgreSQL faults under load", { timeout: 300_000 }, async () => {
     const dbName = new URL(created.url).pathname.slice(1);
     portal = await startPortalServer({ DATABASE_URL: created.url, CERTBRIDGE_ACCESS_TOKEN_TTL: "1h" });
     const csr = opensslCsr(portal.dir);
-    const token = await tokenFor(portal);
+    const tokens = await redeem(await loginThroughPortal(portal.url));
+    const token = tokens.access_token;
     const admin = new pg.Client({ connectionString: PG_BASE });
     await admin.connect();
     const terminate = () => admin.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()", [dbName]);
@@ -238,7 +239,24 @@ describe("PostgreSQL faults under load", { timeout: 300_000 }, async () => {
       // 2. No connection at all for 4 s.
       await admin.query(`ALTER DATABASE "${dbName}" ALLOW_CONNECTIONS false`);
       await terminate();
-      await sleep(4_000);
+      await sleep(1_500);
+      // oidc-provider's endpoints answer the same way: the token endpoint in JSON, the authorization endpoint with a page.
+      const refresh = await fetch(`${portal.url}/oidc/token`, {
+        method: "POST",
+        headers: { authorization: `Basic ${Buffer.from(`${GATEWAY.id}:${GATEWAY.secret}`).toString("base64")}` },
+        body: new URLSearchParams({ grant_type: "refresh_token", refresh_token: tokens.refresh_token! }),
+      });
+      const refreshBody = await refresh.text();
+      assert.equal(refresh.status, 503, refreshBody);
+      assert.equal((JSON.parse(refreshBody) as { error: string }).error, "temporarily_unavailable");
+      assert.equal(refresh.headers.get("retry-after"), "5");
+      const auth = new URL(`${portal.url}/oidc/auth`);
+      auth.search = new URLSearchParams({ client_id: GATEWAY.id, redirect_uri: GATEWAY.redirect, response_type: "code", scope: "openid proxy", code_challenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM", code_challenge_method: "S256", state: "s" }).toString();
+      const page = await fetch(auth, { redirect: "manual", headers: { accept: "text/html" } });
+      assert.equal(page.status, 503, await page.text());
+      assert.match(String(page.headers.get("content-type")), /text\/html/);
+      assert.equal(page.headers.get("retry-after"), "5");
+      await sleep(2_500);
       await admin.query(`ALTER DATABASE "${dbName}" ALLOW_CONNECTIONS true`);
       const t4 = Date.now();
       await sleep(4_000);
@@ -419,6 +437,22 @@ describe("graceful shutdown", { timeout: 300_000 }, () => {
     portal = await startPortalServer({ CERTBRIDGE_ACCESS_TOKEN_TTL: "1h", CERTBRIDGE_SHUTDOWN_GRACE: "6s" });
     const csr = opensslCsr(portal.dir);
     const token = await tokenFor(portal);
+    // The probes while all is well: liveness, readiness with a pass per check, /api/health with its earlier fields.
+    const live = await fetch(`${portal.url}/healthz`);
+    assert.equal(live.status, 200);
+    assert.equal(((await live.json()) as { status: string }).status, "pass");
+    const ready = await fetch(`${portal.url}/readyz`);
+    const readyBody = (await ready.json()) as { status: string; checks: Record<string, { status: string; detail?: string }> };
+    assert.equal(ready.status, 200, JSON.stringify(readyBody));
+    assert.deepEqual(Object.keys(readyBody.checks).sort(), ["database", "disk", "shutdown", "signer", "upstream"]);
+    assert.ok(Object.values(readyBody.checks).every((c) => c.status === "pass"), JSON.stringify(readyBody));
+    assert.match(String(readyBody.checks.upstream!.detail), /development IdP/);
+    const legacy = (await (await fetch(`${portal.url}/api/health`)).json()) as { ok: boolean; issuer: string; ca: string; status: string };
+    assert.equal(legacy.ok, true);
+    assert.equal(legacy.status, "pass");
+    assert.equal(legacy.issuer, portal.url);
+    assert.match(legacy.ca, /Certbridge Test CA/);
+    assert.equal((await fetch(`${portal.url}/readyz`, { method: "POST" })).status, 405);
     const body = new URLSearchParams({ certreq: csr.csrPem, proxylifetime: "3600" }).toString();
     const inFlight = Array.from({ length: 6 }, () => slowRequest(portal!.url, token, body));
     const stuck = slowRequest(portal.url, token, body);
