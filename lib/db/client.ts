@@ -29,7 +29,7 @@ const logFault = (line: string) => console.error(`certbridge: ${line}`);
  * Every wait is bounded (lib/db/faults.ts): connection acquire, statement, transaction start and
  * run time; a broken connection or a failed COMMIT releases what it held.
  */
-export async function openDatabase(url: string): Promise<Db> {
+export async function openDatabase(url: string, opts: { sqliteSlotWaitMs?: number } = {}): Promise<Db> {
   if (dbKindOf(url) === "postgresql") {
     const pool = guardPgPool(new pg.Pool(pgPoolConfig(url)), logFault);
     // Same models, same generated API: the PostgreSQL client is structurally the SQLite one.
@@ -38,7 +38,7 @@ export async function openDatabase(url: string): Promise<Db> {
   const file = sqliteFilePath(url);
   fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
   // timeout = busy timeout: the CLI and the server may write at the same time.
-  const db = new SqliteClient({ adapter: guardSqliteTransactions(new PrismaBetterSQLite3({ url: file, timeout: 10_000 })), transactionOptions: TRANSACTION_OPTIONS });
+  const db = new SqliteClient({ adapter: guardSqliteTransactions(new PrismaBetterSQLite3({ url: file, timeout: 10_000 }), opts.sqliteSlotWaitMs), transactionOptions: TRANSACTION_OPTIONS });
   // WAL lets readers (the consoles) run while an issuance commits.
   await db.$queryRawUnsafe("PRAGMA journal_mode = WAL");
   await db.$queryRawUnsafe("PRAGMA synchronous = NORMAL");
