@@ -22,7 +22,7 @@ import { createDevIdp } from "./lib/devIdp";
 import { Portal } from "./lib/portal";
 import { publishPortal } from "./lib/runtime";
 import { listenOn, serveGetProxy, writeError } from "./lib/nodeHttp";
-import { asCertbridgeError } from "./lib/errors";
+import { asCertbridgeError, operatorMessage } from "./lib/errors";
 import { startSshServer, type SshService } from "./lib/ssh/server";
 import { startMyProxyServer, type MyProxyService } from "./lib/myproxy/server";
 import { purgeMyProxyCodes } from "./lib/db";
@@ -197,7 +197,7 @@ async function main() {
 
 main().catch((e: unknown) => {
   const err = asCertbridgeError(e);
-  const message = err.code === "server_error" ? String((e as Error).stack) : err.message;
+  const message = err.code === "server_error" ? String((e as Error).stack) : operatorMessage(e);
   if (cluster.isWorker && process.send) process.send({ startupError: message }, () => process.exit(1));
   else {
     console.error(`certbridge: ${message}`);

@@ -91,7 +91,7 @@ function logDatabaseFault(err: unknown) {
   if (now - lastFaultLog < 10_000) return;
   lastFaultLog = now;
   const message = err instanceof Error ? err.message.trim().split("\n").pop() : String(err);
-  console.error(`certbridge: database unavailable, answering 503: ${message}`);
+  console.error(`certbridge: database unavailable (requests get 503 until it is back): ${message}`);
 }
 
 /**
@@ -106,4 +106,15 @@ export function asCertbridgeError(err: unknown): CertbridgeError {
     return new CertbridgeError("temporarily_unavailable", DATABASE_UNAVAILABLE, { cause: err });
   }
   return new CertbridgeError("server_error", "internal error", { cause: err });
+}
+
+/**
+ * The message for an operator (the CLI, the server's start-up): what a client is told, and for a
+ * database that cannot serve also why (the driver's words), which clients are never told.
+ */
+export function operatorMessage(e: unknown): string {
+  const err = asCertbridgeError(e);
+  if (err.code === "server_error") return `internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`;
+  if (err.code === "temporarily_unavailable" && err.cause instanceof Error) return `${err.message}: ${err.cause.message.trim().split("\n").pop()}`;
+  return err.message;
 }
