@@ -133,6 +133,7 @@ async function serve(config: Config, announce: boolean, primary: boolean) {
         await cb.close();
       },
       log,
+      repeatForcesExit: !cluster.isWorker,
     },
     requests,
   );

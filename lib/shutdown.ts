@@ -8,7 +8,8 @@
  *   3. the SSH and MyProxy listeners stop (their sessions get what is left of the grace period),
  *      then the database is closed and the process exits 0.
  * Nothing acknowledged is lost: an issuance answers only after its certificate and audit row
- * committed, and the database closes after the last request. A second signal exits at once (1).
+ * committed, and the database closes after the last request. A second signal exits at once (1),
+ * except in a cluster worker.
  */
 import type http from "node:http";
 
@@ -22,6 +23,11 @@ export interface ShutdownPlan {
   /** Called last (timers, the database). */
   close: () => Promise<void>;
   log: (m: string) => void;
+  /**
+   * A second signal exits at once (an impatient operator). Not in a cluster worker: Ctrl-C reaches
+   * it directly and through the primary (SIGINT, then SIGTERM), which is one request to stop.
+   */
+  repeatForcesExit?: boolean;
   exit?: (code: number) => void;
 }
 
@@ -49,6 +55,7 @@ export function installGracefulShutdown(plan: ShutdownPlan, tracker: ReturnType<
   let started = false;
   const shutdown = async (signal: string) => {
     if (started) {
+      if (plan.repeatForcesExit === false) return;
       plan.log(`${signal} again: exiting now`);
       exit(1);
       return;
