@@ -31,7 +31,7 @@ interface SqliteHandle {
 export const SQLITE_TRANSACTION_WAIT_MS = 8_000;
 
 /** Prisma's defaults for interactive and batch transactions: bounded wait to start, bounded run time. */
-export const TRANSACTION_OPTIONS = { maxWait: 10_000, timeout: 30_000 } as const;
+export const TRANSACTION_OPTIONS = { maxWait: 10_000, timeout: 15_000 } as const;
 
 /** The message of a refusal made here; `isDatabaseUnavailable` recognises it however Prisma wraps it. */
 const SLOT_TIMEOUT = "database busy: no SQLite transaction slot";
