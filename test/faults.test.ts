@@ -22,7 +22,7 @@ import { createPgDatabase, opensslCsr, tempDir } from "./helpers";
 import { GATEWAY, loginThroughPortal, redeem, startPortalServer, type PortalServer } from "./portalHarness";
 
 const PG_BASE = process.env.CERTBRIDGE_TEST_POSTGRES ?? "postgresql://postgres@127.0.0.1:5432/postgres";
-/** Longer than any wait the portal allows itself (5 s connection acquire, 8 s SQLite slot): past it a request counts as hung. */
+/** Longer than any wait the portal allows itself (10 s connection acquire, 8 s SQLite slot): past it a request counts as hung. */
 const REQUEST_BOUND_MS = 20_000;
 const WORKERS = 8;
 

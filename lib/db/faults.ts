@@ -162,8 +162,9 @@ export function pgPoolConfig(connectionString: string): pg.PoolConfig {
   return {
     connectionString,
     max: 10,
-    // Acquiring a connection (a new one, or waiting for a free one) fails after 5 s instead of queueing forever.
-    connectionTimeoutMillis: 5_000,
+    // Acquiring a connection (a new one, or waiting for a free one) fails after 10 s instead of queueing
+    // forever: as long as a transaction may wait to start (a burst over several instances queues here).
+    connectionTimeoutMillis: 10_000,
     idleTimeoutMillis: 30_000,
     // Server side: no statement (lock waits included) runs longer than 30 s, no transaction sits idle for a minute.
     statement_timeout: 30_000,
