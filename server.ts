@@ -21,13 +21,16 @@ import { createDevIdp } from "./lib/devIdp";
 import { Portal } from "./lib/portal";
 import { publishPortal } from "./lib/runtime";
 import { listenOn, serveGetProxy, writeError } from "./lib/nodeHttp";
-import { asCertbridgeError } from "./lib/errors";
+import { asCertbridgeError, operatorMessage } from "./lib/errors";
 import { startSshServer, type SshService } from "./lib/ssh/server";
 import { startMyProxyServer, type MyProxyService } from "./lib/myproxy/server";
 import { myproxyToken } from "./lib/authority/provisioners/myproxyToken";
 import { FORM_FLASH_COOKIE, FORM_FLASH_HEADER } from "./lib/console/forms";
 import { cookieValue } from "./lib/console/session";
 import { startScheduledJobs } from "./lib/jobs";
+import { Health } from "./lib/health";
+import { serveHealth } from "./lib/nodeHealth";
+import { installGracefulShutdown, trackRequests } from "./lib/shutdown";
 
 const ROOT = path.dirname(fileURLToPath(import.meta.url));
 const log = (m: string) => console.error(`certbridge: ${m}`);
@@ -66,6 +69,7 @@ async function serve(config: Config, announce: boolean, primary: boolean) {
     : config.upstream!;
   const portal = new Portal(cb, provider, upstream, devIdp !== null);
   publishPortal(portal);
+  const health = new Health({ cb, upstream: () => (devIdp ? null : portal.health().upstream) });
 
   const app = next({ dev: false, dir: ROOT, hostname: config.portal.listenHost, port: config.portal.port });
   await app.prepare();
@@ -79,6 +83,8 @@ async function serve(config: Config, announce: boolean, primary: boolean) {
     // The audit trail's IP: the socket's, or behind a TLS proxy the client's as the proxy reports it.
     const forwarded = behindProxy ? String(req.headers["x-forwarded-for"] ?? "").split(",")[0]?.trim() : "";
     req.headers["x-certbridge-client-ip"] = forwarded || req.socket.remoteAddress || "";
+    // Liveness and readiness (lib/health.ts); /api/health is readiness with its earlier fields.
+    if (serveHealth(health, portal, req, res)) return;
     if (url.startsWith("/oidc/") || url.startsWith("/.well-known/openid-configuration")) return oidc(req, res);
     if (url === "/getproxy" || url.startsWith("/getproxy?")) {
       return void serveGetProxy(portal, req, res, String(req.headers["x-certbridge-client-ip"]) || null).catch((e: unknown) => writeError(res, e, "json"));
@@ -93,6 +99,7 @@ async function serve(config: Config, announce: boolean, primary: boolean) {
     nextHandler(req, res).catch((e: unknown) => writeError(res, e, "html"));
   });
   server.keepAliveTimeout = 65_000;
+  const requests = trackRequests(server);
   await listenOn(server, config.portal.port, config.portal.listenHost, "CERTBRIDGE_PORT");
   if (announce) {
     log(`portal at ${config.publicUrl} (listening on ${config.portal.listenHost}:${config.portal.port}, ${config.portal.workers} worker${config.portal.workers > 1 ? "s" : ""}), database ${config.databaseUrl.startsWith("file:") ? "SQLite" : "PostgreSQL"}`);
@@ -105,17 +112,23 @@ async function serve(config: Config, announce: boolean, primary: boolean) {
 
   // The scheduled jobs (CRL re-signing, purges) run in one process of the deployment: the leader (lib/jobs.ts).
   const jobs = startScheduledJobs(cb, log);
-  const stop = async () => {
-    await jobs.stop();
-    server.close();
-    server.closeAllConnections();
-    await ssh?.close();
-    await myproxy?.close();
-    await cb.close();
-    process.exit(0);
-  };
-  process.once("SIGTERM", stop);
-  process.once("SIGINT", stop);
+  // SIGTERM/SIGINT: drain, then close the listeners and the database, exit 0 (lib/shutdown.ts).
+  installGracefulShutdown(
+    {
+      server,
+      graceMs: config.portal.shutdownGraceSeconds * 1000,
+      onDrain: () => health.drain(),
+      listeners: [async () => ssh?.close(), async () => myproxy?.close()],
+      close: async () => {
+        await jobs.stop();
+        health.stop();
+        await cb.close();
+      },
+      log,
+      repeatForcesExit: !cluster.isWorker,
+    },
+    requests,
+  );
 }
 
 /** One MyProxy listener per deployment (like SSH); its channel checks access tokens, so it needs the OpenID provider's store. */
@@ -165,7 +178,8 @@ async function main() {
     stopping = true;
     void Promise.all([ssh?.close(), myproxy?.close()]).then(() => cb.close());
     for (const w of Object.values(cluster.workers ?? {})) w?.process.kill("SIGTERM");
-    setTimeout(() => process.exit(status), 5_000).unref();
+    // The workers drain for up to the grace period (lib/shutdown.ts); then they are gone either way.
+    setTimeout(() => process.exit(status), (config.portal.shutdownGraceSeconds + 5) * 1000).unref();
     cluster.on("exit", () => {
       if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(status);
     });
@@ -176,7 +190,7 @@ async function main() {
 
 main().catch((e: unknown) => {
   const err = asCertbridgeError(e);
-  const message = err.code === "server_error" ? String((e as Error).stack) : err.message;
+  const message = err.code === "server_error" ? String((e as Error).stack) : operatorMessage(e);
   if (cluster.isWorker && process.send) process.send({ startupError: message }, () => process.exit(1));
   else {
     console.error(`certbridge: ${message}`);

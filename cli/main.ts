@@ -9,7 +9,7 @@ import os from "node:os";
 import { parseArgs } from "node:util";
 import { z } from "zod";
 import { loadConfig } from "../lib/config";
-import { CertbridgeError, asCertbridgeError, invalidRequest } from "../lib/errors";
+import { CertbridgeError, asCertbridgeError, invalidRequest, operatorMessage } from "../lib/errors";
 import { parseDuration, formatDuration } from "../lib/duration";
 import { startCertbridge, openCa, type Certbridge } from "../lib/certbridge";
 import { describeCa, initCaFiles, loadCaFiles } from "../lib/ca/authority";
@@ -356,7 +356,7 @@ export async function main(argv: string[]): Promise<number> {
       return 2;
     }
     const err = asCertbridgeError(e);
-    process.stderr.write(`certbridge: ${err.code === "server_error" ? `internal error: ${(e as Error).message}` : err.message}\n`);
+    process.stderr.write(`certbridge: ${err.code === "server_error" ? `internal error: ${(e as Error).message}` : operatorMessage(e)}\n`);
     return 1;
   }
 }

@@ -81,6 +81,8 @@ const envSchema = z.object({
   CERTBRIDGE_PORT: z.coerce.number().int().min(1).max(65535).default(3000),
   CERTBRIDGE_LISTEN_HOST: z.string().min(1).default("localhost"),
   CERTBRIDGE_WORKERS: z.coerce.number().int().min(1).max(64).default(1),
+  // SIGTERM: how long requests in flight may take to finish before their connections are closed.
+  CERTBRIDGE_SHUTDOWN_GRACE: duration().prefault("20s"),
   CERTBRIDGE_COOKIE_KEYS: z.string().min(1).optional(),
   CERTBRIDGE_ACCESS_TOKEN_TTL: duration().prefault("1h"),
   CERTBRIDGE_REFRESH_TOKEN_TTL: duration().prefault("30d"),
@@ -155,6 +157,8 @@ export interface Config {
     listenHost: string;
     /** Server processes sharing the port (node:cluster); each runs its own event loop. */
     workers: number;
+    /** SIGTERM/SIGINT: the longest wait for requests in flight (lib/shutdown.ts). */
+    shutdownGraceSeconds: number;
     /** The OIDC issuer gateways see (discovery at /.well-known/openid-configuration); endpoints live under /oidc/ */
     issuer: string;
     cookieKeys: string[];
@@ -351,6 +355,7 @@ export function loadConfig(
       port: e.CERTBRIDGE_PORT,
       listenHost: e.CERTBRIDGE_LISTEN_HOST,
       workers: e.CERTBRIDGE_WORKERS,
+      shutdownGraceSeconds: e.CERTBRIDGE_SHUTDOWN_GRACE,
       issuer: publicUrl,
       cookieKeys: cookieKeys.split(",").map((k) => k.trim()).filter(Boolean),
       accessTokenTtlSeconds: e.CERTBRIDGE_ACCESS_TOKEN_TTL,

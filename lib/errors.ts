@@ -5,6 +5,8 @@
  * internal cause for logs. Transports map it in exactly one place each
  * (the CLI in cli/main.ts, HTTP routes in their adapter).
  */
+import { isDatabaseUnavailable } from "./db/faults";
+
 export type ErrorCode =
   | "invalid_request"
   | "invalid_csr"
@@ -78,8 +80,41 @@ export const invalidClient = (message: string) => new CertbridgeError("invalid_c
 export const invalidConfig = (message: string, cause?: unknown) =>
   new CertbridgeError("invalid_config", message, { cause });
 
-/** Anything that is not already a CertbridgeError becomes an opaque server error. */
+/** What a client is told while the database cannot serve (lib/db/faults.ts), with `Retry-After: RETRY_AFTER_SECONDS`. */
+export const DATABASE_UNAVAILABLE = "the service is temporarily unavailable (its database cannot be reached); try again shortly";
+export const RETRY_AFTER_SECONDS = 5;
+
+/** Said once per 10 s at most: an outage fails every request, and each need not log a stack. */
+let lastFaultLog = 0;
+function logDatabaseFault(err: unknown) {
+  const now = Date.now();
+  if (now - lastFaultLog < 10_000) return;
+  lastFaultLog = now;
+  const message = err instanceof Error ? err.message.trim().split("\n").pop() : String(err);
+  console.error(`certbridge: database unavailable (requests get 503 until it is back): ${message}`);
+}
+
+/**
+ * Anything that is not already a CertbridgeError becomes an opaque server error, except a
+ * database that cannot serve now: that is a 503 `temporarily_unavailable` (RFC 6749 §4.1.2.1's
+ * name), which every transport maps (with Retry-After over HTTP).
+ */
 export function asCertbridgeError(err: unknown): CertbridgeError {
   if (err instanceof CertbridgeError) return err;
+  if (isDatabaseUnavailable(err)) {
+    logDatabaseFault(err);
+    return new CertbridgeError("temporarily_unavailable", DATABASE_UNAVAILABLE, { cause: err });
+  }
   return new CertbridgeError("server_error", "internal error", { cause: err });
+}
+
+/**
+ * The message for an operator (the CLI, the server's start-up): what a client is told, and for a
+ * database that cannot serve also why (the driver's words), which clients are never told.
+ */
+export function operatorMessage(e: unknown): string {
+  const err = asCertbridgeError(e);
+  if (err.code === "server_error") return `internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`;
+  if (err.code === "temporarily_unavailable" && err.cause instanceof Error) return `${err.message}: ${err.cause.message.trim().split("\n").pop()}`;
+  return err.message;
 }

@@ -4,7 +4,7 @@
  * written to a Node response). APIs get OAuth-style JSON (RFC 6749 §5.2, RFC 6750 §3), people get
  * a page. Anything that is not a CertbridgeError is an opaque 500 whose cause is logged here, once.
  */
-import { asCertbridgeError, CertbridgeError, invalidRequest, notFound, type ErrorCode } from "./errors";
+import { asCertbridgeError, CertbridgeError, invalidRequest, notFound, RETRY_AFTER_SECONDS, type ErrorCode } from "./errors";
 import { errorPage } from "./oidc/pages";
 import { portal } from "./runtime";
 
@@ -39,11 +39,13 @@ function challenge(code: ErrorCode, message: string): string | undefined {
 /** The error as an HTTP answer: `json` for APIs, `html` for pages people read. */
 export function errorResult(e: unknown, as: "json" | "html", title?: string): HttpResult {
   const err = asCertbridgeError(e);
-  if ((err.code === "server_error" || err.status >= 500) && !(err as { [LOGGED]?: boolean })[LOGGED]) console.error("certbridge: request failed:", err.cause ?? err);
+  if ((err.code === "server_error" || (err.status >= 500 && err.code !== "temporarily_unavailable")) && !(err as { [LOGGED]?: boolean })[LOGGED]) console.error("certbridge: request failed:", err.cause ?? err);
   const message = err.code === "server_error" ? "internal error" : err.message;
   const headers: Record<string, string> = { "cache-control": "no-store" };
   const www = err.status === 401 || err.code === "insufficient_scope" ? challenge(err.code, message) : undefined;
   if (www) headers["www-authenticate"] = www;
+  // RFC 9110 §10.2.3: a 503 says when to come back (the database, the IdP: lib/errors.ts).
+  if (err.status === 503) headers["retry-after"] = String(RETRY_AFTER_SECONDS);
   if (as === "json") {
     return { status: err.status, headers: { ...headers, "content-type": "application/json" }, body: JSON.stringify({ error: err.code, error_description: message }) };
   }

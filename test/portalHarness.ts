@@ -32,10 +32,15 @@ export interface PortalServer {
   output: () => string;
   restart: () => Promise<void>;
   stop: () => Promise<void>;
+  /** The server process (for signals and nsenter). */
+  process: () => ChildProcess | undefined;
+  /** Start again after the process ended by itself or was killed. */
+  start: () => Promise<void>;
   cleanup: () => Promise<void>;
 }
 
-export async function startPortalServer(extraEnv: Record<string, string> = {}, extraClients: Record<string, unknown>[] = []): Promise<PortalServer> {
+/** `wrap`: a command that runs the server (its arguments follow), e.g. `unshare -m …` for a private mount namespace. */
+export async function startPortalServer(extraEnv: Record<string, string> = {}, extraClients: Record<string, unknown>[] = [], opts: { wrap?: string[] } = {}): Promise<PortalServer> {
   const port = await freePort();
   const url = `http://localhost:${port}`;
   const t = await testEnvironment();
@@ -61,14 +66,16 @@ export async function startPortalServer(extraEnv: Record<string, string> = {}, e
   let log = "";
   const start = async () => {
     log = "";
-    child = spawn(process.execPath, ["--import", "tsx", path.join(ROOT, "server.ts")], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+    const argv = [...(opts.wrap ?? []), process.execPath, "--import", "tsx", path.join(ROOT, "server.ts")];
+    child = spawn(argv[0]!, argv.slice(1), { cwd: ROOT, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
     child.stdout!.on("data", (d: Buffer) => (log += d.toString()));
     child.stderr!.on("data", (d: Buffer) => (log += d.toString()));
     const deadline = Date.now() + 60_000;
     while (Date.now() < deadline) {
       if (child.exitCode !== null) throw new Error(`portal exited (${child.exitCode}):\n${log}`);
       try {
-        if ((await fetch(`${url}/api/health`)).ok) return;
+        // Liveness: the process serves (readiness may wait for an IdP that is down, on purpose).
+        if ((await fetch(`${url}/healthz`)).ok) return;
       } catch {
         // not listening yet
       }
@@ -93,6 +100,8 @@ export async function startPortalServer(extraEnv: Record<string, string> = {}, e
       await start();
     },
     stop,
+    process: () => child,
+    start,
     cleanup: async () => {
       await stop();
       await t.cleanup();

@@ -9,8 +9,10 @@ import fs from "node:fs";
 import path from "node:path";
 import { PrismaBetterSQLite3 } from "@prisma/adapter-better-sqlite3";
 import { PrismaPg } from "@prisma/adapter-pg";
+import pg from "pg";
 import { PrismaClient as SqliteClient } from "./generated/sqlite/client";
 import { PrismaClient as PgClient } from "./generated/pg/client";
+import { guardPgPool, guardPgTransactions, guardSqliteTransactions, pgPoolConfig, TRANSACTION_OPTIONS } from "./faults";
 
 export type Db = InstanceType<typeof SqliteClient>;
 export type DbKind = "sqlite" | "postgresql";
@@ -21,17 +23,22 @@ export function sqliteFilePath(url: string): string {
   return path.resolve(url.replace(/^file:/, "").replace(/\?.*$/, ""));
 }
 
-export async function openDatabase(url: string): Promise<Db> {
+const logFault = (line: string) => console.error(`certbridge: ${line}`);
+
+/**
+ * Every wait is bounded (lib/db/faults.ts): connection acquire, statement, transaction start and
+ * run time; a broken connection or a failed COMMIT releases what it held.
+ */
+export async function openDatabase(url: string, opts: { sqliteSlotWaitMs?: number } = {}): Promise<Db> {
   if (dbKindOf(url) === "postgresql") {
+    const pool = guardPgPool(new pg.Pool(pgPoolConfig(url)), logFault);
     // Same models, same generated API: the PostgreSQL client is structurally the SQLite one.
-    // A burst (hundreds of /getproxy at once over several instances) queues for the pool's 10 connections:
-    // a transaction waits up to 10 s for one instead of failing after Prisma's default 2 s.
-    return new PgClient({ adapter: new PrismaPg({ connectionString: url, max: 10 }), transactionOptions: { maxWait: 10_000, timeout: 15_000 } }) as unknown as Db;
+    return new PgClient({ adapter: guardPgTransactions(new PrismaPg(pool, { disposeExternalPool: true })), transactionOptions: TRANSACTION_OPTIONS }) as unknown as Db;
   }
   const file = sqliteFilePath(url);
   fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
   // timeout = busy timeout: the CLI and the server may write at the same time.
-  const db = new SqliteClient({ adapter: new PrismaBetterSQLite3({ url: file, timeout: 10_000 }) });
+  const db = new SqliteClient({ adapter: guardSqliteTransactions(new PrismaBetterSQLite3({ url: file, timeout: 10_000 }), opts.sqliteSlotWaitMs), transactionOptions: TRANSACTION_OPTIONS });
   // WAL lets readers (the consoles) run while an issuance commits.
   await db.$queryRawUnsafe("PRAGMA journal_mode = WAL");
   await db.$queryRawUnsafe("PRAGMA synchronous = NORMAL");

@@ -17,3 +17,4 @@ export * from "./oidcPayloads";
 export * from "./crl";
 export * from "./myproxyCodes";
 export * from "./leadership";
+export { isDatabaseUnavailable, pingDatabase, SQLITE_TRANSACTION_WAIT_MS } from "./faults";

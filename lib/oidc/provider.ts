@@ -13,6 +13,7 @@ import type { Db } from "../db";
 import { findAccount, CLAIMS_BY_SCOPE } from "./account";
 import { signingJwk } from "./signingKeys";
 import { prismaAdapterFactory } from "./adapter";
+import { adapterWithFaults, mapDatabaseFaults } from "./faults";
 import { GATEWAY_SCOPES } from "./clients";
 import { errorPage } from "./pages";
 import { auditTokenEvents } from "./tokenAudit";
@@ -54,7 +55,7 @@ export async function createProvider(config: Config, db: Db): Promise<Provider> 
     () => tokenKeys.signingKid(Math.floor(Date.now() / 1000)),
   );
   const configuration: Configuration = {
-    adapter: prismaAdapterFactory(db, config.kek),
+    adapter: adapterWithFaults(prismaAdapterFactory(db, config.kek)),
     clients: [],
     findAccount: (_ctx, id) => findAccount(db, id),
     claims: CLAIMS_BY_SCOPE,
@@ -129,6 +130,8 @@ export async function createProvider(config: Config, db: Db): Promise<Provider> 
   const provider = new Provider(config.portal.issuer, configuration);
   // Behind a TLS-terminating proxy the public URL is https; trust X-Forwarded-*.
   provider.proxy = new URL(config.publicUrl).protocol === "https:";
+  // First in the chain: a database that cannot serve is a 503 with Retry-After (lib/oidc/faults.ts).
+  mapDatabaseFaults(provider);
   provider.use(wlcg.tokenRequestMiddleware("/oidc/token") as never);
   // RFC 8693, for clients whose token policy allows it (off by default).
   registerTokenExchange(provider, wlcg, () => tokenKeys.verificationKeys);
