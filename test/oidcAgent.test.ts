@@ -14,7 +14,7 @@ import fs from "node:fs";
 import path from "node:path";
 import * as client from "openid-client";
 import { approveDeviceLogin } from "./deviceHarness";
-import { run, tempDir } from "./helpers";
+import { ROOT, run, tempDir } from "./helpers";
 import { Browser, freePort, GATEWAY, loginThroughPortal, OTHER_GATEWAY, redeem, startPortalServer, type PortalServer } from "./portalHarness";
 
 const PUBLIC = { id: "oa-public" };
@@ -228,6 +228,19 @@ describe("client authentication and the device grant", () => {
     assert.equal(refused.status, 400, JSON.stringify(refused.body));
     assert.equal(refused.body.error, "invalid_request");
     assert.match(String(refused.body.error_description), /device_code is not allowed for this client/);
+  });
+});
+
+describe("operator CLI", () => {
+  test("client add --device-grant --public: a terminal client without redirect URIs that can start a device login", async () => {
+    const cli = (...args: string[]) => run(process.execPath, [path.join(ROOT, "bin/certbridge.mjs"), ...args], { env: portal.env });
+    const bad = cli("client", "add", "--id", "cli-terminal", "--public", "--name", "Terminal");
+    assert.equal(bad.status, 2, "no redirect URI and no device grant is a usage error");
+    assert.match(bad.stderr, /--device-grant/);
+    const r = cli("client", "add", "--id", "cli-terminal", "--public", "--device-grant", "--name", "Terminal", "--scope", "openid offline_access proxy");
+    assert.equal(r.status, 0, r.stderr);
+    const device = await post(`${portal.url}/oidc/device/auth`, { scope: "openid proxy" }, basic("cli-terminal", ""));
+    assert.equal(device.status, 200, JSON.stringify(device.body));
   });
 });
 
