@@ -15,7 +15,7 @@ import path from "node:path";
 import * as client from "openid-client";
 import { approveDeviceLogin } from "./deviceHarness";
 import { ROOT, run, tempDir } from "./helpers";
-import { Browser, freePort, GATEWAY, loginThroughPortal, OTHER_GATEWAY, redeem, startPortalServer, type PortalServer } from "./portalHarness";
+import { Browser, consoleLogin, freePort, GATEWAY, loginThroughPortal, OTHER_GATEWAY, redeem, startPortalServer, type PortalServer } from "./portalHarness";
 
 const PUBLIC = { id: "oa-public" };
 const CONFIDENTIAL = { id: "oa-confidential", secret: "oa-confidential-secret-0123456789" };
@@ -240,6 +240,23 @@ describe("operator CLI", () => {
     const r = cli("client", "add", "--id", "cli-terminal", "--public", "--device-grant", "--name", "Terminal", "--scope", "openid offline_access proxy");
     assert.equal(r.status, 0, r.stderr);
     const device = await post(`${portal.url}/oidc/device/auth`, { scope: "openid proxy" }, basic("cli-terminal", ""));
+    assert.equal(device.status, 200, JSON.stringify(device.body));
+  });
+});
+
+describe("admin console", () => {
+  test("the token policy editor switches the device grant on for a gateway, with a reason", async () => {
+    const { browser, page, csrf } = await consoleLogin(portal.url, "alice", `/admin/clients/${NO_DEVICE.id}`);
+    const text = (html: string) => html.replace(/<!-- -->/g, "");
+    assert.match(text(page.html), /device flow off/);
+    assert.match(page.html, /name="device_grant"/);
+    const form = {
+      csrf: csrf!, format: "opaque", compute_groups: "", audiences: "", lifetime: "1h", device_grant: "on",
+      exchange_clients: "", exchange_audiences: "", exchange_scopes: "", reason: "oidc-agent for the lab",
+    };
+    const saved = await browser.go(`${portal.url}/admin/clients/${NO_DEVICE.id}/action/token_policy`, { method: "POST", form });
+    assert.match(text(saved.html), /device flow allowed/, saved.html.slice(0, 1500));
+    const device = await post(`${portal.url}/oidc/device/auth`, { scope: "openid proxy" }, basic(NO_DEVICE.id, NO_DEVICE.secret));
     assert.equal(device.status, 200, JSON.stringify(device.body));
   });
 });
