@@ -180,6 +180,20 @@ describe("oidc-agent (oidc-gen, oidc-token)", () => {
     await tokenGetsProxy("cb-confidential");
   });
 
+  test("dynamic registration: oidc-gen registers itself, signs in with the device flow; no proxies until the operator allows them", async () => {
+    const gen = startTool("oidc-gen", ["cb-registered", `--iss=${portal.url}`, "--flow=device", ...genArgs], env);
+    const code = (await gen.waitFor(/enter the code:\s*([A-Z]{4}-[A-Z]{4})/))[1]!;
+    assert.match(gen.output(), /The following are missing: proxy/, "oidc-gen warns that proxy was withheld");
+    const approved = await approveDeviceLogin(`${portal.url}/oidc/device?user_code=${code}`, { user: "alice" });
+    assert.match(approved.confirmHtml, /\(self-registered\)/);
+    assert.equal(await gen.exited, 0, gen.output());
+    const t = run("oidc-token", ["cb-registered"], { env });
+    assert.equal(t.status, 0, t.stderr);
+    assert.equal((await userinfo(portal.url, t.stdout.trim())).status, 200);
+    const proxy = await fetch(`${portal.url}/getproxy`, { method: "POST", headers: { authorization: `Bearer ${t.stdout.trim()}` } });
+    assert.equal(proxy.status, 403, await proxy.text());
+  });
+
   test("code flow with a public client: oidc-gen's auth URL, the portal's pages, its localhost redirect", async () => {
     const redirect = `http://localhost:${redirectPort}`;
     const gen = startTool(
@@ -434,10 +448,14 @@ describe("dynamic client registration (RFC 7591)", () => {
     assert.equal(res.status, 201, JSON.stringify(reg));
     assert.match(reg.client_id!, /^dyn-/);
     assert.equal(reg.scope, "openid profile offline_access", "proxy is withheld until the operator grants it");
-    assert.match(reg.client_name!, /\(self-registered\)$/);
+    assert.equal(reg.client_name, "oidc-agent:laptop", "answered as sent (oidc-gen compares it)");
     assert.ok(reg.client_secret);
     const device = await post(`${portal.url}/oidc/device/auth`, { scope: "openid offline_access" }, basic(reg.client_id!, reg.client_secret!));
     assert.equal(device.status, 200, JSON.stringify(device.body));
+    // people see that a stranger chose the name: on the code confirmation and on the consent page
+    const approved = await approveDeviceLogin(String(device.body.verification_uri_complete), { user: "bob" });
+    assert.match(approved.confirmHtml, /oidc-agent:laptop \(self-registered\)/);
+    assert.match(approved.consentHtml.replace(/<!-- -->/g, ""), /oidc-agent:laptop \(self-registered\)/);
     const proxy = await post(`${portal.url}/oidc/device/auth`, { scope: "openid proxy" }, basic(reg.client_id!, reg.client_secret!));
     assert.equal(proxy.body.error, "invalid_scope");
   });

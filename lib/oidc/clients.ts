@@ -217,6 +217,14 @@ export async function setClientStatus(db: Db, id: string, status: "active" | "su
   });
 }
 
+/** Ids of clients that registered themselves (RFC 7591, registration.ts). */
+export const DYNAMIC_CLIENT_PREFIX = "dyn-";
+
+/** A client's name as people see it: a self-registered client's name was chosen by a stranger, and says so. */
+export function displayClientName(client: { id: string; name: string }): string {
+  return client.id.startsWith(DYNAMIC_CLIENT_PREFIX) ? `${client.name} (self-registered)` : client.name;
+}
+
 /** oidc-provider client metadata for an active client (suspended and unknown clients do not exist to the protocol). */
 export async function findGatewayClientMetadata(db: Db, kek: Buffer, id: string) {
   const row = await findClientWithSealedSecret(db, id);
@@ -243,7 +251,7 @@ export async function findGatewayClientMetadata(db: Db, kek: Buffer, id: string)
           client_secret: Buffer.from(openSealedKey(kek, row.secretEnc, secretContext(row.id))).toString("utf8"),
           token_endpoint_auth_method: "client_secret_basic",
         }),
-    client_name: row.name,
+    client_name: displayClientName(row),
     ...(row.homepage ? { client_uri: row.homepage } : {}),
     redirect_uris: redirectUris,
     grant_types: grants,

@@ -7,8 +7,9 @@
  * - its scopes are the requested ones within CERTBRIDGE_REGISTRATION_SCOPES (default
  *   `openid profile offline_access`: no proxies, no VO attributes, no compute.*); an operator who
  *   trusts it gives it more with `certbridge-admin client` or the admin console;
- * - its name carries "(self-registered)", so the consent page never shows a name a stranger chose
- *   as if the operator had vetted it;
+ * - the consent and device pages show its name with "(self-registered)" (clients.ts
+ *   displayClientName), so a name a stranger chose never looks vetted by the operator; the name is
+ *   stored and answered as sent (oidc-gen refuses a response whose client_name differs);
  * - its id starts `dyn-`, and at most CERTBRIDGE_REGISTRATION_MAX_CLIENTS such clients exist;
  * - redirect URIs follow the registry's rules (https, or http on loopback; RFC 8252 §7.3); others
  *   (oidc-agent's private-use scheme) are left out of the registration, and the response lists the
@@ -21,11 +22,11 @@ import crypto from "node:crypto";
 import { z } from "zod";
 import { countClientsWithIdPrefix, type Db } from "../db";
 import { CertbridgeError } from "../errors";
-import { CLIENT_SCOPES, registerClient } from "./clients";
+import { CLIENT_SCOPES, DYNAMIC_CLIENT_PREFIX, registerClient } from "./clients";
 import { DEVICE_CODE_GRANT } from "./cliClient";
 
 export const REGISTRATION_PATH = "/oidc/reg";
-export const DYNAMIC_CLIENT_PREFIX = "dyn-";
+export { DYNAMIC_CLIENT_PREFIX };
 const MAX_BODY = 16 * 1024;
 const SUPPORTED_GRANTS = ["authorization_code", "refresh_token", DEVICE_CODE_GRANT] as const;
 
@@ -96,7 +97,7 @@ export async function registerDynamicClient(db: Db, kek: Buffer, settings: Regis
     kek,
     {
       id,
-      name: `${req.client_name ?? "Client"} (self-registered)`,
+      name: req.client_name ?? "Client",
       ...(clientUri ? { homepage: clientUri } : {}),
       ...(contact ? { contact } : {}),
       public: isPublic,
