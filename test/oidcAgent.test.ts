@@ -23,6 +23,8 @@ const NO_DEVICE = { id: "no-device", secret: "no-device-secret-0123456789abcdef"
 const RESOURCE_SERVER = { id: "resource-server", secret: "resource-server-secret-0123456789", redirect: "http://localhost:9/rs" };
 const CLAIMS_GW = { id: "claims-gateway", secret: "claims-gateway-secret-0123456789ab", redirect: "http://localhost:9/claims" };
 const AGENT_SCOPE = "openid profile offline_access proxy";
+/** Self-registered clients this portal takes (two are registered before the limit test). */
+const MAX_REGISTERED = 4;
 
 let portal: PortalServer;
 let noGrace: PortalServer;
@@ -68,7 +70,7 @@ before(async () => {
       scopes: ["openid", "profile", "proxy", "edu.uiuc.ncsa.myproxy.getcert", "eduperson_entitlement", "wlcg.groups"],
     },
   ];
-  portal = await startPortalServer({ CERTBRIDGE_DYNAMIC_REGISTRATION: "1" }, clients);
+  portal = await startPortalServer({ CERTBRIDGE_DYNAMIC_REGISTRATION: "1", CERTBRIDGE_REGISTRATION_MAX_CLIENTS: String(MAX_REGISTERED) }, clients);
   noGrace = await startPortalServer({ CERTBRIDGE_REFRESH_TOKEN_GRACE: "0" });
 });
 
@@ -475,5 +477,20 @@ describe("dynamic client registration (RFC 7591)", () => {
     }
     const notJson = await fetch(`${portal.url}/oidc/reg`, { method: "POST", headers: { "content-type": "application/json" }, body: "{" });
     assert.equal(notJson.status, 400);
+  });
+
+  test("on: strangers cannot register without end (CERTBRIDGE_REGISTRATION_MAX_CLIENTS)", async () => {
+    let accepted = 0;
+    let last: Response | undefined;
+    for (let i = 0; i < MAX_REGISTERED + 1; i++) {
+      last = await register(portal.url, OIDC_GEN_REGISTRATION);
+      if (last.status !== 201) break;
+      accepted++;
+    }
+    assert.ok(accepted < MAX_REGISTERED, `only up to the limit: ${accepted} more accepted`);
+    assert.equal(last!.status, 403);
+    const body = (await last!.json()) as Record<string, string>;
+    assert.equal(body.error, "invalid_request");
+    assert.match(body.error_description!, /no more registrations/);
   });
 });
