@@ -35,8 +35,9 @@ const USAGE = `usage: certbridge <command> [options]
   cert revoke SERIAL|ID --reason REASON --comment TEXT
   proxy issue --claims FILE.json [--csr FILE] [--lifetime 12h] [--voms vo[:fqan] ...] --out FILE
   client add --name NAME --redirect-uri URI [--redirect-uri URI ...] [--id ID] [--public]
-             [--scope S ...] [--homepage URL] [--contact EMAIL] [--max-lifetime 24h]
+             [--scope S ...] [--homepage URL] [--contact EMAIL] [--max-lifetime 24h] [--device-grant]
                                    register a gateway; prints its secret once
+                                   (--device-grant: RFC 8628 for it, e.g. oidc-agent; no redirect URI needed)
   client list                      gateways, without secrets
   client suspend ID [--comment TEXT]
   client activate ID
@@ -99,6 +100,7 @@ async function run(argv: string[], out: Out): Promise<void> {
       "redirect-uri": { type: "string", multiple: true },
       id: { type: "string" },
       public: { type: "boolean" },
+      "device-grant": { type: "boolean" },
       scope: { type: "string", multiple: true },
       homepage: { type: "string" },
       contact: { type: "string" },
@@ -279,7 +281,8 @@ async function dispatch(
       const name = str("name");
       if (name === undefined) throw new UsageError("client add needs --name NAME");
       const redirectUris = strs("redirect-uri");
-      if (redirectUris.length === 0) throw new UsageError("client add needs at least one --redirect-uri URI");
+      const deviceGrant = values["device-grant"] === true;
+      if (redirectUris.length === 0 && !deviceGrant) throw new UsageError("client add needs at least one --redirect-uri URI (or --device-grant)");
       // --scope may repeat, and each may hold several scopes separated by spaces or commas.
       const scopes = strs("scope").flatMap((s) => s.split(/[\s,]+/)).filter(Boolean);
       let maxProxyLifetimeSeconds: number | undefined;
@@ -301,6 +304,7 @@ async function dispatch(
           redirectUris,
           ...(scopes.length ? { scopes: scopes as ClientInput["scopes"] } : {}),
           maxProxyLifetimeSeconds,
+          ...(deviceGrant ? { tokenPolicy: { deviceGrant: true } } : {}),
         },
         { actor: actor() },
       );

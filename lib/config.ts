@@ -29,6 +29,9 @@ const duration = () =>
     }
   });
 
+/** A duration that may be "0" (a feature switched off). */
+const durationOrZero = () => z.union([z.literal("0").transform(() => 0), duration()]);
+
 const dn = z.string().refine((s) => {
   try {
     parseSlashDn(s);
@@ -86,6 +89,16 @@ const envSchema = z.object({
   CERTBRIDGE_COOKIE_KEYS: z.string().min(1).optional(),
   CERTBRIDGE_ACCESS_TOKEN_TTL: duration().prefault("1h"),
   CERTBRIDGE_REFRESH_TOKEN_TTL: duration().prefault("30d"),
+  // WLCG Common JWT Profile §3.3: a rotated refresh token stays usable for a while (lost responses, parallel workers).
+  CERTBRIDGE_REFRESH_TOKEN_GRACE: durationOrZero().prefault("1d"),
+  // RFC 7591 dynamic client registration (oidc-gen): off unless the operator switches it on.
+  CERTBRIDGE_DYNAMIC_REGISTRATION: z.enum(["0", "1"]).default("0"),
+  CERTBRIDGE_REGISTRATION_SCOPES: z
+    .string()
+    .min(1)
+    .default("openid profile offline_access")
+    .refine((s) => s.split(/\s+/).filter(Boolean).every((w) => /^[A-Za-z0-9._:-]+$/.test(w)), "scopes are words of A-Z a-z 0-9 . _ : -"),
+  CERTBRIDGE_REGISTRATION_MAX_CLIENTS: z.coerce.number().int().min(1).max(100000).default(500),
   // WLCG token signing keys: a new one every period, published a period ahead, kept a period after.
   CERTBRIDGE_TOKEN_KEY_ROTATION: duration()
     .prefault("180d")
@@ -164,6 +177,8 @@ export interface Config {
     cookieKeys: string[];
     accessTokenTtlSeconds: number;
     refreshTokenTtlSeconds: number;
+    /** How long a rotated refresh token may still be used (0: reuse revokes the grant at once). */
+    refreshTokenGraceSeconds: number;
     /** Rotation period of the WLCG access token signing keys (lib/oidc/tokenKeys.ts). */
     tokenKeyRotationSeconds: number;
     consentTtlSeconds: number;
@@ -175,6 +190,8 @@ export interface Config {
   /** How the portal talks to the upstream OP (lib/upstream.ts). */
   upstreamTuning: UpstreamTuning;
   devIdp: { usersFile: string; issuer: string } | null;
+  /** RFC 7591 dynamic client registration (lib/oidc/registration.ts); null: off. */
+  registration: { scopes: string[]; maxClients: number } | null;
   console: {
     /** Upstream `sub` values of administrators. */
     adminSubs: string[];
@@ -360,10 +377,15 @@ export function loadConfig(
       cookieKeys: cookieKeys.split(",").map((k) => k.trim()).filter(Boolean),
       accessTokenTtlSeconds: e.CERTBRIDGE_ACCESS_TOKEN_TTL,
       refreshTokenTtlSeconds: e.CERTBRIDGE_REFRESH_TOKEN_TTL,
+      refreshTokenGraceSeconds: e.CERTBRIDGE_REFRESH_TOKEN_GRACE,
       tokenKeyRotationSeconds: e.CERTBRIDGE_TOKEN_KEY_ROTATION,
       consentTtlSeconds: e.CERTBRIDGE_CONSENT_TTL,
       clientsFile: e.CERTBRIDGE_CLIENTS_FILE ? path.resolve(e.CERTBRIDGE_CLIENTS_FILE) : null,
     },
+    registration:
+      e.CERTBRIDGE_DYNAMIC_REGISTRATION === "1"
+        ? { scopes: e.CERTBRIDGE_REGISTRATION_SCOPES.split(/\s+/).filter(Boolean), maxClients: e.CERTBRIDGE_REGISTRATION_MAX_CLIENTS }
+        : null,
     upstream: devIdp
       ? null
       : {

@@ -13,8 +13,10 @@ cd "$(dirname "$0")/.."
 # (port 4593); the tests do not use it (systemctl disable --now glewlwyd if you do not want it).
 # fetch-crl: what sites run to keep the CRL of an exported trust directory fresh (test/fetchCrl.test.ts).
 # softhsm2: a PKCS#11 token for the HSM-backed CA tests.
+# oidc-agent-cli: oidc-agent, oidc-gen, oidc-token, the token client grid users run (test/oidcAgent.test.ts).
 packages=(openssl git globus-proxy-utils voms-clients voms-dev g++ myproxy postgresql postgresql-client chromium openssh-client
-  xrootd-server xrootd-server-plugins xrootd-plugins xrootd-voms-plugins xrootd-client glewlwyd sqlite3 scitokens-cpp fetch-crl softhsm2)
+  xrootd-server xrootd-server-plugins xrootd-plugins xrootd-voms-plugins xrootd-client glewlwyd sqlite3 scitokens-cpp fetch-crl softhsm2
+  oidc-agent-cli)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -7,12 +7,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 missing=()
-for tool in openssl grid-proxy-init grid-proxy-info voms-verify voms-proxy-info2 g++ chromium psql git xrootd xrdcp perl glewlwyd scitokens-test-access unshare fetch-crl softhsm2-util; do
+for tool in openssl grid-proxy-init grid-proxy-info voms-verify voms-proxy-info2 g++ chromium psql git xrootd xrdcp perl glewlwyd scitokens-test-access unshare fetch-crl softhsm2-util oidc-agent oidc-gen oidc-token; do
   command -v "$tool" >/dev/null || missing+=("$tool")
 done
 if ((${#missing[@]})); then
   echo "test-all: missing ${missing[*]}: install with" >&2
-  echo "  sudo bash scripts/setup.sh   (globus-proxy-utils voms-clients voms-dev g++ myproxy openssl chromium postgresql xrootd-* glewlwyd scitokens-cpp fetch-crl softhsm2)" >&2
+  echo "  sudo bash scripts/setup.sh   (globus-proxy-utils voms-clients voms-dev g++ myproxy openssl chromium postgresql xrootd-* glewlwyd scitokens-cpp fetch-crl softhsm2 oidc-agent-cli)" >&2
   exit 1
 fi
 

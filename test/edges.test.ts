@@ -14,7 +14,8 @@ let portal: PortalServer;
 let db: Db;
 
 before(async () => {
-  portal = await startPortalServer();
+  // no refresh-token grace: a reused refresh token is refused at once (the grace period: test/oidcAgent.test.ts)
+  portal = await startPortalServer({ CERTBRIDGE_REFRESH_TOKEN_GRACE: "0" });
   db = await openDatabase(loadConfig(portal.env, () => {}).databaseUrl);
 });
 after(async () => {

@@ -36,7 +36,8 @@ async function expectError(res: Response, status: number, error: string, descrip
 }
 
 before(async () => {
-  portal = await startPortalServer({ CERTBRIDGE_ACCESS_TOKEN_TTL: "8s" });
+  // no refresh-token grace: a reused refresh token is refused at once (the grace period: test/oidcAgent.test.ts)
+  portal = await startPortalServer({ CERTBRIDGE_ACCESS_TOKEN_TTL: "8s", CERTBRIDGE_REFRESH_TOKEN_GRACE: "0" });
   csr = opensslCsr(portal.dir);
   const flow = await loginThroughPortal(portal.url);
   consentHtml = flow.consentHtml.replace(/<!-- -->/g, "");

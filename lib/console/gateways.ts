@@ -37,6 +37,7 @@ const tokenPolicyForm = z.object({
   audiences: text(8000),
   lifetime: text(20).min(1, "give an access token lifetime"),
   introspection: z.literal("on").optional(),
+  device_grant: z.literal("on").optional(),
   exchange: z.literal("on").optional(),
   exchange_clients: text(4000),
   exchange_audiences: text(8000),
@@ -110,7 +111,7 @@ export class GatewayAdmin {
     return { id: client.id, secret };
   }
 
-  /** The token policy editor: format, audiences, compute.* permission and groups, lifetime, introspection, exchange. Audited. */
+  /** The token policy editor: format, audiences, compute.* permission and groups, lifetime, introspection, device grant, exchange. Audited. */
   async saveTokenPolicy(req: FormRequest, id: string): Promise<void> {
     const viewer = await this.gate.require(req, "admin", "client.token_policy");
     const f = parseForm(tokenPolicyForm, req.form);
@@ -122,6 +123,7 @@ export class GatewayAdmin {
       ...(lines(f.audiences).length ? { audiences: lines(f.audiences) } : {}),
       accessTokenLifetimeSeconds: lifetimeSeconds(f.lifetime, "access token lifetime"),
       introspection: f.introspection === "on",
+      deviceGrant: f.device_grant === "on",
       ...(f.exchange === "on"
         ? { exchange: { subjectClients: lines(f.exchange_clients), scopes: lines(f.exchange_scopes), ...(exchangeAudiences.length ? { audiences: exchangeAudiences } : {}) } }
         : {}),

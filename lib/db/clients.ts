@@ -94,3 +94,8 @@ export async function deleteClientWithPayloads(db: Db, id: string, audit: AuditI
     recordAudit(db, { ...audit, clientId: id }),
   ]);
 }
+
+/** How many clients have ids starting with `prefix` (dynamically registered ones: `dyn-`). */
+export function countClientsWithIdPrefix(db: Db, prefix: string): Promise<number> {
+  return db.gatewayClient.count({ where: { id: { startsWith: prefix } } });
+}

@@ -48,8 +48,9 @@ export function findOidcPayloadBy(db: Db, model: string, where: { uid: string } 
   return db.oidcPayload.findFirst({ where: { model, ...where }, select: { payload: true, expiresAt: true, consumedAt: true } });
 }
 
+/** Marks an artefact used; the first use counts (a refresh token's grace period runs from it). */
 export async function consumeOidcPayload(db: Db, model: string, id: string, at: Date): Promise<void> {
-  await db.oidcPayload.updateMany({ where: { model, id }, data: { consumedAt: at } });
+  await db.oidcPayload.updateMany({ where: { model, id, consumedAt: null }, data: { consumedAt: at } });
 }
 
 export async function deleteOidcPayload(db: Db, model: string, id: string): Promise<void> {

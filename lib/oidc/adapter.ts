@@ -18,24 +18,45 @@ import {
 } from "../db";
 import { findGatewayClientMetadata } from "./clients";
 
-const expiry = (expiresIn?: number) => (expiresIn ? new Date(Date.now() + expiresIn * 1000) : null);
-
-function toPayload(row: OidcPayloadRow | null | undefined): AdapterPayload | undefined {
-  if (!row || (row.expiresAt && new Date(row.expiresAt).getTime() <= Date.now())) return undefined;
-  const payload = JSON.parse(row.payload) as AdapterPayload;
-  return row.consumedAt ? { ...payload, consumed: Math.floor(new Date(row.consumedAt).getTime() / 1000) } : payload;
+/** How the adapter treats used refresh tokens, and its clock (tests inject one). */
+export interface AdapterOptions {
+  /**
+   * A rotated refresh token still counts as unused for this long after its first use (WLCG
+   * Common JWT Profile §3.3, about a day): a retry after a lost response, or a second worker of
+   * the same gateway, gets a fresh pair instead of oidc-provider's reuse detection revoking the
+   * whole grant. Later reuse is reported as `consumed`, and oidc-provider revokes the grant
+   * (OAuth 2.0 Security BCP §4.14.2). 0: no grace.
+   */
+  refreshTokenGraceSeconds?: number;
+  now?: () => number;
 }
 
 /**
  * @param namespace separates a second provider's rows (the development IdP);
  *   only the portal (no namespace) serves clients from the gateway registry.
  */
-export function prismaAdapterFactory(db: Db, kek: Buffer, namespace = "") {
+export function prismaAdapterFactory(db: Db, kek: Buffer, namespace = "", opts: AdapterOptions = {}) {
+  const now = opts.now ?? Date.now;
+  const graceMs = (opts.refreshTokenGraceSeconds ?? 0) * 1000;
+  const expiry = (expiresIn?: number) => (expiresIn ? new Date(now() + expiresIn * 1000) : null);
+
+  function toPayload(model: string, row: OidcPayloadRow | null | undefined): AdapterPayload | undefined {
+    if (!row || (row.expiresAt && new Date(row.expiresAt).getTime() <= now())) return undefined;
+    const payload = JSON.parse(row.payload) as AdapterPayload;
+    if (!row.consumedAt) return payload;
+    const consumedAt = new Date(row.consumedAt).getTime();
+    if (model === "RefreshToken" && now() < consumedAt + graceMs) return payload; // within the grace period
+    return { ...payload, consumed: Math.floor(consumedAt / 1000) };
+  }
+
+
   return class PrismaOidcAdapter implements Adapter {
     private readonly model: string;
+    private readonly kind: string;
     private readonly registryClients: boolean;
 
     constructor(model: string) {
+      this.kind = model;
       this.model = namespace ? `${namespace}.${model}` : model;
       this.registryClients = !namespace && model === "Client";
     }
@@ -53,12 +74,12 @@ export function prismaAdapterFactory(db: Db, kek: Buffer, namespace = "") {
     }
 
     private async findWhere(where: { uid: string } | { userCode: string }): Promise<AdapterPayload | undefined> {
-      return toPayload(await findOidcPayloadBy(db, this.model, where));
+      return toPayload(this.kind, await findOidcPayloadBy(db, this.model, where));
     }
 
     async find(id: string): Promise<AdapterPayload | undefined> {
       if (this.registryClients) return (await findGatewayClientMetadata(db, kek, id)) as AdapterPayload | undefined;
-      return toPayload(await findOidcPayload(db, this.model, id));
+      return toPayload(this.kind, await findOidcPayload(db, this.model, id));
     }
 
     findByUid(uid: string) {
@@ -70,7 +91,7 @@ export function prismaAdapterFactory(db: Db, kek: Buffer, namespace = "") {
     }
 
     async consume(id: string): Promise<void> {
-      await consumeOidcPayload(db, this.model, id, new Date());
+      await consumeOidcPayload(db, this.model, id, new Date(now()));
     }
 
     async destroy(id: string): Promise<void> {

@@ -27,7 +27,8 @@ import { parseStoredTokenPolicy, tokenPolicySchema, TOKEN_EXCHANGE_GRANT, TOKEN_
 
 /** Scopes a gateway may be allowed. `proxy` and the MasterPortal name grant /getproxy. */
 export const PROXY_SCOPES = ["proxy", "edu.uiuc.ncsa.myproxy.getcert"] as const;
-export const GATEWAY_SCOPES = ["openid", "profile", "email", "offline_access", ...PROXY_SCOPES] as const;
+/** `eduperson_entitlement` releases the person's upstream entitlements in userinfo (account.ts). */
+export const GATEWAY_SCOPES = ["openid", "profile", "email", "offline_access", ...PROXY_SCOPES, "eduperson_entitlement"] as const;
 /** Every scope a client may be allowed: the gateway scopes and the WLCG profile's (tokens for compute elements). */
 export const CLIENT_SCOPES = [...GATEWAY_SCOPES, ...WLCG_SCOPES] as const;
 
@@ -90,9 +91,10 @@ export async function registerClient(
   if (existing && !opts.upsert && !opts.update) throw new CertbridgeError("conflict", `client ${id} already exists`);
   if (!existing && opts.update) throw notFound(`no client ${id}`);
   const policy = c.tokenPolicy ?? (existing && !opts.upsert ? parseStoredTokenPolicy(existing.tokenPolicy) : parseStoredTokenPolicy(null));
-  if (c.redirectUris.length === 0 && !isRobot(c.public, policy)) {
-    throw invalidRequest("invalid client: redirectUris: at least one redirect URI is required (only a confidential client with WLCG tokens may have none)");
+  if (c.redirectUris.length === 0 && !isRobot(c.public, policy) && !policy.deviceGrant) {
+    throw invalidRequest("invalid client: redirectUris: at least one redirect URI is required (only a confidential client with WLCG tokens, or one allowed the device grant, may have none)");
   }
+  if (c.public && policy.introspection) throw invalidRequest("invalid client: a resource server that introspects tokens must be confidential");
   const generated = !c.public && !c.secret && !existing?.secretEnc ? crypto.randomBytes(32).toString("base64url") : undefined;
   const secret = c.secret ?? generated;
   const data = {
@@ -215,6 +217,14 @@ export async function setClientStatus(db: Db, id: string, status: "active" | "su
   });
 }
 
+/** Ids of clients that registered themselves (RFC 7591, registration.ts). */
+export const DYNAMIC_CLIENT_PREFIX = "dyn-";
+
+/** A client's name as people see it: a self-registered client's name was chosen by a stranger, and says so. */
+export function displayClientName(client: { id: string; name: string }): string {
+  return client.id.startsWith(DYNAMIC_CLIENT_PREFIX) ? `${client.name} (self-registered)` : client.name;
+}
+
 /** oidc-provider client metadata for an active client (suspended and unknown clients do not exist to the protocol). */
 export async function findGatewayClientMetadata(db: Db, kek: Buffer, id: string) {
   const row = await findClientWithSealedSecret(db, id);
@@ -223,9 +233,12 @@ export async function findGatewayClientMetadata(db: Db, kek: Buffer, id: string)
   const policy = parseStoredTokenPolicy(row.tokenPolicy);
   const redirectUris = JSON.parse(row.redirectUris) as string[];
   const interactive = redirectUris.length > 0;
+  // RFC 8628 for terminal tools (oidc-agent) the operator allowed it (token policy `deviceGrant`)
+  const device = policy.deviceGrant;
   const grants = [
     ...(interactive ? ["authorization_code"] : []),
-    ...(interactive && row.scopes.split(" ").includes("offline_access") ? ["refresh_token"] : []),
+    ...(device ? [DEVICE_CODE_GRANT] : []),
+    ...((interactive || device) && row.scopes.split(" ").includes("offline_access") ? ["refresh_token"] : []),
     // robots: only confidential clients with WLCG tokens (DIRAC's pilot tokens)
     ...(policy.format === "wlcg" && !row.isPublic && row.secretEnc ? ["client_credentials"] : []),
     ...(policy.exchange && !row.isPublic && row.secretEnc ? [TOKEN_EXCHANGE_GRANT] : []),
@@ -238,7 +251,7 @@ export async function findGatewayClientMetadata(db: Db, kek: Buffer, id: string)
           client_secret: Buffer.from(openSealedKey(kek, row.secretEnc, secretContext(row.id))).toString("utf8"),
           token_endpoint_auth_method: "client_secret_basic",
         }),
-    client_name: row.name,
+    client_name: displayClientName(row),
     ...(row.homepage ? { client_uri: row.homepage } : {}),
     redirect_uris: redirectUris,
     grant_types: grants,

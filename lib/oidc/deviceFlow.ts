@@ -29,9 +29,9 @@ function inputErrorMessage(err: Error | undefined): string | null {
     case "NotFoundError":
       return "This code is not known. Check it against your terminal and try again.";
     case "ExpiredError":
-      return "This code has expired. Run certbridge-proxy-init again for a new one.";
+      return "This code has expired. Start the login in your terminal again for a new one.";
     case "AlreadyUsedError":
-      return "This code has already been used. Run certbridge-proxy-init again for a new one.";
+      return "This code has already been used. Start the login in your terminal again for a new one.";
     case "AbortedError":
       return "The terminal login was cancelled. Nothing was issued.";
     default:
@@ -57,7 +57,7 @@ export function deviceFlowFeature(opts: { devBanner: boolean }): DeviceFlowFeatu
         "Terminal login",
         `<h1>Sign in to a terminal</h1>
 ${message ? `<p class="warning" role="alert">${escapeHtml(message)}</p>` : ""}
-<p>Enter the code that <code>certbridge-proxy-init</code> shows in your terminal.</p>
+<p>Enter the code that your terminal shows (<code>certbridge-proxy-init</code>, <code>oidc-gen</code>, …).</p>
 ${form}
 <div class="actions"><button type="submit" form="op.deviceInputForm" class="primary">Continue</button></div>`,
       );
@@ -84,7 +84,7 @@ ${form}
         ctx,
         "Terminal signed in",
         `<h1>Your terminal is signed in</h1>
-<p>Return to your terminal: <code>certbridge-proxy-init</code> now fetches your proxy certificate. You can close this page.</p>`,
+<p>Return to your terminal: the program that showed the code (<code>certbridge-proxy-init</code>, <code>oidc-gen</code>, …) now receives its tokens. You can close this page.</p>`,
       );
     },
   };

@@ -11,7 +11,7 @@ import type Provider from "oidc-provider";
 import type { InteractionResults } from "oidc-provider";
 import type { Certbridge } from "../certbridge";
 import { CertbridgeError, invalidRequest } from "../errors";
-import { findClient } from "./clients";
+import { displayClientName, findClient } from "./clients";
 import { findIdentity, recordAudit, withdrawOtherGrants } from "../db";
 import { listGrantsOfAccount } from "./grants";
 import { ensureIdentity } from "../issuance/identity";
@@ -116,7 +116,7 @@ export class Interactions {
     if (!client) throw invalidRequest("unknown client");
     const terminal = await this.terminalLogin(details.deviceCode);
     if (details.prompt.name === "login") {
-      return { kind: "login", uid, clientName: client.name, idpName: this.devIdpEnabled ? "the development IdP" : new URL(this.upstream.settings.issuer).host, terminal };
+      return { kind: "login", uid, clientName: displayClientName(client), idpName: this.devIdpEnabled ? "the development IdP" : new URL(this.upstream.settings.issuer).host, terminal };
     }
     const identity = details.session?.accountId ? await findIdentity(this.cb.db, details.session.accountId) : null;
     if (!identity) throw invalidRequest("no signed-in person for this request");
@@ -131,7 +131,7 @@ export class Interactions {
       kind: "consent",
       terminal,
       uid,
-      client: { id: client.id, name: client.name, homepage: client.homepage },
+      client: { id: client.id, name: displayClientName(client), homepage: client.homepage },
       scopes,
       proxyAccess: scopes.includes("proxy") || scopes.includes("edu.uiuc.ncsa.myproxy.getcert"),
       maxProxyLifetime: formatDuration(maxSeconds),

@@ -23,6 +23,9 @@ import { policyOfClient, TOKEN_POLICY_PROPERTY, wlcgTokenHooks } from "./wlcgTok
 import { registerTokenExchange } from "./tokenExchange";
 import { loadTokenKeys } from "./tokenKeys";
 import { loadVoConfig } from "../voms/vos";
+import { publicClientBasicAuth } from "./publicClientAuth";
+import { keepConsentedOfflineAccess } from "./offlineAccess";
+import { registrationEndpoint } from "./registration";
 
 /** JWKS cache lifetime for relying parties (WLCG profile: refresh keys every 6 hours). */
 export const JWKS_MAX_AGE_SECONDS = 6 * 3600;
@@ -55,14 +58,15 @@ export async function createProvider(config: Config, db: Db): Promise<Provider> 
     () => tokenKeys.signingKid(Math.floor(Date.now() / 1000)),
   );
   const configuration: Configuration = {
-    adapter: adapterWithFaults(prismaAdapterFactory(db, config.kek)),
+    adapter: adapterWithFaults(prismaAdapterFactory(db, config.kek, "", { refreshTokenGraceSeconds: config.portal.refreshTokenGraceSeconds })),
     clients: [],
-    findAccount: (_ctx, id) => findAccount(db, id),
+    findAccount: (_ctx, id) => findAccount(db, id, (accountId) => wlcg.heldGroups(accountId)),
     claims: CLAIMS_BY_SCOPE,
     scopes: [...GATEWAY_SCOPES, ...WLCG_SCOPES],
     extraClientMetadata: { properties: ["certbridge_max_proxy_lifetime", TOKEN_POLICY_PROPERTY] },
     // AARC-G049 IdP hinting (the MasterPortal's `idphint`), passed on to the upstream IdP.
-    extraParams: ["idp_hint", "idphint"],
+    // `prompt`: its check puts back an offline_access the person already consented to (offlineAccess.ts).
+    extraParams: { idp_hint: null, idphint: null, prompt: keepConsentedOfflineAccess },
     interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}`, policy: interactionPolicyWithDeviceConsent() },
     // The issuer is the portal's root; protocol endpoints sit under /oidc so they never clash with pages.
     routes: {
@@ -99,10 +103,12 @@ export async function createProvider(config: Config, db: Db): Promise<Provider> 
         getResourceServerInfo: wlcg.getResourceServerInfo,
       },
       // RFC 7662: a client may introspect its own tokens; only registered resource servers
-      // (token policy `introspection`) those of other clients.
+      // (token policy `introspection`, confidential clients) those of other clients. Anyone
+      // else learns nothing: `{"active": false}` (RFC 7662 §2.2).
       introspection: {
         enabled: true,
-        allowedPolicy: (_ctx, client, token) => token.clientId === client.clientId || policyOfClient(client).introspection,
+        allowedPolicy: (_ctx, client, token) =>
+          token.clientId === client.clientId || (policyOfClient(client).introspection && client.clientAuthMethod !== "none"),
       },
       rpInitiatedLogout: { enabled: true },
       // RFC 8628 for certbridge-proxy-init (the built-in CLI client, lib/oidc/clients.ts).
@@ -133,6 +139,10 @@ export async function createProvider(config: Config, db: Db): Promise<Provider> 
   // First in the chain: a database that cannot serve is a 503 with Retry-After (lib/oidc/faults.ts).
   mapDatabaseFaults(provider);
   provider.use(wlcg.tokenRequestMiddleware("/oidc/token") as never);
+  // oidc-agent: `Authorization: Basic` with an empty secret from a public client (publicClientAuth.ts).
+  provider.use(publicClientBasicAuth() as never);
+  // RFC 7591, only where the operator switched it on (registration.ts).
+  if (config.registration) provider.use(registrationEndpoint(db, config.kek, config.portal.issuer, config.registration) as never);
   // RFC 8693, for clients whose token policy allows it (off by default).
   registerTokenExchange(provider, wlcg, () => tokenKeys.verificationKeys);
   // Keys are fetched by relying parties (scitokens-cpp, ARC): let them cache the JWKS.

@@ -33,6 +33,12 @@ export const tokenPolicySchema = z.strictObject({
   compute: z.boolean().default(false),
   /** compute.* in user tokens only for members of one of these groups (WLCG paths); empty: never in user tokens. */
   computeGroups: z.array(groupPath).max(64).default([]),
+  /**
+   * The device authorization grant (RFC 8628) for this client: oidc-agent, and other terminal
+   * tools registered as gateways. Off by default: a device login is phishable (RFC 8628 §5.4),
+   * so the operator decides which clients may start one.
+   */
+  deviceGrant: z.boolean().default(false),
   /** A registered resource server: may introspect (RFC 7662) tokens issued to other clients. */
   introspection: z.boolean().default(false),
   accessTokenLifetimeSeconds: z.number().int().min(ACCESS_TOKEN_LIFETIME.min).max(ACCESS_TOKEN_LIFETIME.max).default(ACCESS_TOKEN_LIFETIME.default),

@@ -109,6 +109,7 @@ export interface TokenPolicyValues {
   computeGroups: string[];
   accessTokenLifetimeSeconds: number;
   introspection: boolean;
+  deviceGrant: boolean;
   exchange?: { subjectClients: string[]; audiences?: string[]; scopes: string[] };
 }
 
@@ -139,6 +140,7 @@ export function TokenPolicyForm({ viewer, action, policy }: { viewer: Viewer; ac
         <input name="lifetime" required defaultValue={formatDuration(policy.accessTokenLifetimeSeconds)} />
       </label>
       <label><input type="checkbox" name="introspection" defaultChecked={policy.introspection} /> Resource server: may introspect other clients&apos; tokens</label>
+      <label><input type="checkbox" name="device_grant" defaultChecked={policy.deviceGrant} /> Device flow (RFC 8628): terminal logins, e.g. oidc-agent</label>
       <fieldset>
         <legend>Token exchange (RFC 8693)</legend>
         <label><input type="checkbox" name="exchange" defaultChecked={!!policy.exchange} /> Allowed</label>

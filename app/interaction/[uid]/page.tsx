@@ -10,8 +10,10 @@ const SCOPE_TEXT: Record<string, string> = {
   profile: "Your name and the subject (DN) of your certificates",
   email: "Your email address",
   offline_access: "Keep access while you are away (refresh tokens)",
-  proxy: "Obtain proxy certificates in your name",
-  "edu.uiuc.ncsa.myproxy.getcert": "Obtain proxy certificates in your name",
+  proxy: "Obtain proxy certificates in your name, and their subject (DN)",
+  "edu.uiuc.ncsa.myproxy.getcert": "Obtain proxy certificates in your name, and their subject (DN)",
+  eduperson_entitlement: "Your entitlements (group memberships) as your home organisation released them",
+  "wlcg.groups": "Your groups (WLCG group paths, as in your VOMS attributes)",
 };
 
 export default async function Interaction({ params }: { params: Promise<{ uid: string }> }) {

@@ -62,7 +62,7 @@ export default async function AdminClient({ params, searchParams }: { params: Pr
             Now: {client.tokenPolicy.format === "wlcg" ? "WLCG profile JWTs" : "opaque tokens"}
             {client.tokenPolicy.format === "wlcg" ? `, audiences ${client.tokenPolicy.audiences?.join(", ") ?? "any"}` : ""}; compute scopes{" "}
             {client.tokenPolicy.compute ? `permitted${client.tokenPolicy.computeGroups.length ? ` (user tokens: ${client.tokenPolicy.computeGroups.join(", ")})` : " (robots only)"}` : "not permitted"}; token exchange{" "}
-            {client.tokenPolicy.exchange ? "allowed" : "off"}. <a href={`/admin/audit?client=${encodeURIComponent(client.id)}&action=token.`}>Tokens issued</a>
+            {client.tokenPolicy.exchange ? "allowed" : "off"}; device flow {client.tokenPolicy.deviceGrant ? "allowed" : "off"}. <a href={`/admin/audit?client=${encodeURIComponent(client.id)}&action=token.`}>Tokens issued</a>
           </p>
           <TokenPolicyForm viewer={viewer} action={act("token_policy")} policy={client.tokenPolicy} />
 
