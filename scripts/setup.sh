@@ -39,7 +39,7 @@ npm_integrity=sha512-ztsxKxt/kkIaAs+2i0GU6I+DRmUdrNasxTZKJe9TCdSjKxlhah/4r/hl5yg
 node_prefix=${CERTBRIDGE_NODE_PREFIX:-/usr/local}
 
 install_node() {
-  local arch node_integrity registry tmp
+  local arch node_integrity registry
   case "$(uname -m)" in
     x86_64) arch=x64 node_integrity=sha512-qHnz5tFsHoj/WM+uRENVjWONi5hVvmwrgq8A4V76KpuVNAc4+jwK8x4gwbobE9BtHNg/AKR2583eYorLF/c7ng== ;;
     aarch64) arch=arm64 node_integrity=sha512-l3DAHZreylo+p9QXDtsOrjG2JXJqVzYXnAGmIQNOUNARcMppTO2cmewVQP+36tjJnSE+dzpMNtgW+c3oiDvXtA== ;;
@@ -48,14 +48,14 @@ install_node() {
   registry=$(npm config get registry 2>/dev/null || true)
   registry=${registry:-https://registry.npmjs.org/}
   registry=${registry%/}
-  tmp=$(mktemp -d)
-  trap 'rm -rf "$tmp"' EXIT
+  node_tmp=$(mktemp -d)
+  trap 'rm -rf "${node_tmp:-}"' EXIT
   # name version integrity: the registry's tarball of that version, refused unless its sha512 is the pinned one.
   fetch_checked() {
-    curl -fsSL --retry 3 -o "$tmp/$1.tgz" "$registry/$1/-/$1-$2.tgz"
-    [ "sha512-$(openssl dgst -sha512 -binary "$tmp/$1.tgz" | base64 -w0)" = "$3" ] ||
+    curl -fsSL --retry 3 -o "$node_tmp/$1.tgz" "$registry/$1/-/$1-$2.tgz"
+    [ "sha512-$(openssl dgst -sha512 -binary "$node_tmp/$1.tgz" | base64 -w0)" = "$3" ] ||
       { echo "setup: $registry/$1/-/$1-$2.tgz does not have the pinned integrity: not installing it" >&2; exit 1; }
-    mkdir "$tmp/$1" && tar -xzf "$tmp/$1.tgz" -C "$tmp/$1" --strip-components=1 --no-same-owner
+    mkdir "$node_tmp/$1" && tar -xzf "$node_tmp/$1.tgz" -C "$node_tmp/$1" --strip-components=1 --no-same-owner
   }
   echo "setup: installing Node.js $node_version (node-linux-$arch) and npm $npm_version into $node_prefix from $registry"
   fetch_checked "node-linux-$arch" "$node_version" "$node_integrity"
@@ -63,10 +63,10 @@ install_node() {
   $sudo mkdir -p "$node_prefix/bin" "$node_prefix/include" "$node_prefix/lib/node_modules" "$node_prefix/share/man/man1"
   # Replaced by rename, so processes running the previous files keep theirs.
   $sudo rm -rf "$node_prefix/include/node.new" "$node_prefix/include/node.old" "$node_prefix/lib/node_modules/npm.new" "$node_prefix/lib/node_modules/npm.old"
-  $sudo cp -R "$tmp/node-linux-$arch/include/node" "$node_prefix/include/node.new"
-  $sudo cp -R "$tmp/npm" "$node_prefix/lib/node_modules/npm.new"
-  $sudo cp "$tmp/node-linux-$arch/bin/node" "$node_prefix/bin/node.new"
-  $sudo cp "$tmp/node-linux-$arch/share/man/man1/node.1" "$node_prefix/share/man/man1/node.1"
+  $sudo cp -R "$node_tmp/node-linux-$arch/include/node" "$node_prefix/include/node.new"
+  $sudo cp -R "$node_tmp/npm" "$node_prefix/lib/node_modules/npm.new"
+  $sudo cp "$node_tmp/node-linux-$arch/bin/node" "$node_prefix/bin/node.new"
+  $sudo cp "$node_tmp/node-linux-$arch/share/man/man1/node.1" "$node_prefix/share/man/man1/node.1"
   { [ ! -e "$node_prefix/include/node" ] || $sudo mv "$node_prefix/include/node" "$node_prefix/include/node.old"; } &&
     $sudo mv "$node_prefix/include/node.new" "$node_prefix/include/node"
   { [ ! -e "$node_prefix/lib/node_modules/npm" ] || $sudo mv "$node_prefix/lib/node_modules/npm" "$node_prefix/lib/node_modules/npm.old"; } &&
@@ -74,7 +74,8 @@ install_node() {
   $sudo mv -f "$node_prefix/bin/node.new" "$node_prefix/bin/node"
   $sudo ln -sfn ../lib/node_modules/npm/bin/npm-cli.js "$node_prefix/bin/npm"
   $sudo ln -sfn ../lib/node_modules/npm/bin/npx-cli.js "$node_prefix/bin/npx"
-  $sudo rm -rf "$node_prefix/include/node.old" "$node_prefix/lib/node_modules/npm.old" "$tmp"
+  $sudo rm -rf "$node_prefix/include/node.old" "$node_prefix/lib/node_modules/npm.old" "$node_tmp"
+  trap - EXIT
 }
 
 if ! { command -v node >/dev/null && node scripts/check-node.mjs 2>/dev/null; }; then
