@@ -12,7 +12,10 @@ git clone -q --no-hardlinks "$src" "$work/certbridge"
 cd "$work/certbridge"
 echo "clone-build: HEAD $(git rev-parse --short HEAD) in $work/certbridge"
 
-build='npm ci --no-audit --no-fund --prefer-offline && npx tsc --noEmit -p . && NEXT_TELEMETRY_DISABLED=1 npx next build'
+# Native addons compile against the running Node.js's own headers, whatever nodedir an .npmrc names.
+. "$src/scripts/node-headers.sh"
+headers=$(running_node_headers)
+build="${headers:+npm_config_nodedir='$headers' }"'npm ci --no-audit --no-fund --prefer-offline && npx tsc --noEmit -p . && NEXT_TELEMETRY_DISABLED=1 npx next build'
 if [ "$(id -u)" -eq 0 ] && command -v unshare >/dev/null && unshare -m true 2>/dev/null; then
   echo "clone-build: the original checkout $src is hidden while the clone builds"
   unshare -m bash -c "mount -t tmpfs -o size=1m,mode=0555 certbridge-hidden '$src' && $build"

@@ -6,6 +6,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# The Node.js package.json engines asks for (22 LTS; scripts/setup.sh installs it), before anything else fails obscurely.
+node scripts/check-node.mjs
+
 missing=()
 for tool in openssl grid-proxy-init grid-proxy-info voms-verify voms-proxy-info2 g++ chromium psql git xrootd xrdcp perl glewlwyd scitokens-test-access unshare fetch-crl softhsm2-util oidc-agent oidc-gen oidc-token; do
   command -v "$tool" >/dev/null || missing+=("$tool")
