@@ -27,6 +27,7 @@ import { startSshServer, type SshService } from "./lib/ssh/server";
 import { startMyProxyServer, type MyProxyService } from "./lib/myproxy/server";
 import { purgeMyProxyCodes } from "./lib/db";
 import { myproxyToken } from "./lib/authority/provisioners/myproxyToken";
+import { myproxyRenewer } from "./lib/authority/provisioners/myproxyRenewer";
 import { FORM_FLASH_COOKIE, FORM_FLASH_HEADER } from "./lib/console/forms";
 import { cookieValue } from "./lib/console/session";
 import { startCrlSchedule } from "./lib/ca/revocation";
@@ -126,10 +127,17 @@ async function serve(config: Config, announce: boolean, primary: boolean) {
   process.once("SIGINT", stop);
 }
 
-/** One MyProxy listener per deployment (like SSH); its channel checks access tokens, so it needs the OpenID provider's store. */
+/** One MyProxy listener per deployment (like SSH); its token channel checks access tokens, so it needs the OpenID provider's store. */
 async function startMyProxy(cb: Certbridge, log: (m: string) => void): Promise<MyProxyService> {
   const provider = await createProvider(cb.config, cb.db);
-  return startMyProxyServer(cb, cb.authority.register(myproxyToken({ db: cb.db, provider, clock: cb.clock })), log);
+  return startMyProxyServer(
+    cb,
+    {
+      token: cb.authority.register(myproxyToken({ db: cb.db, provider, clock: cb.clock })),
+      renewal: cb.authority.register(myproxyRenewer({ db: cb.db, clock: cb.clock, accountUrl: `${cb.config.publicUrl}/account#myproxy-renewal` })),
+    },
+    log,
+  );
 }
 
 async function main() {
