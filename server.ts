@@ -134,7 +134,7 @@ async function startMyProxy(cb: Certbridge, log: (m: string) => void): Promise<M
     cb,
     {
       token: cb.authority.register(myproxyToken({ db: cb.db, provider, clock: cb.clock })),
-      renewal: cb.authority.register(myproxyRenewer({ db: cb.db, clock: cb.clock, accountUrl: `${cb.config.publicUrl}/account#myproxy-renewal` })),
+      renewal: cb.authority.register(myproxyRenewer({ db: cb.db, ca: cb.ca, clock: cb.clock, accountUrl: `${cb.config.publicUrl}/account#myproxy-renewal` })),
     },
     log,
   );

@@ -239,6 +239,25 @@ describe("MyProxy renewal by a registered VO box (production server entry)", () 
     assert.equal(decodeCertificate(pemBlocks(r.pem)[0]!.der).issuer, dn);
   });
 
+  test("classic MyProxy renewal: the VO box is the TLS client (host certificate), -a is the person's current proxy", async () => {
+    const current = path.join(work, "current.pem");
+    const got = run("myproxy-logon", ["-s", "localhost", "-p", String(port), "-l", dn, "-S", "-t", "1", "-o", current], { input: `${token}\n`, env: { X509_CERT_DIR: trust, HOME: work }, timeoutMs: 30_000 });
+    assert.equal(got.status, 0, got.stderr + got.stdout);
+    const out = path.join(work, "classic.pem");
+    const hostEnv = { X509_CERT_DIR: trust, HOME: work, X509_USER_CERT: pki.good.cert, X509_USER_KEY: pki.good.key };
+    const r = run("myproxy-logon", ["-s", "localhost", "-p", String(port), "-a", current, "-l", dn, "-m", "biomed", "-t", "24", "-o", out], { env: hostEnv, timeoutMs: 30_000 });
+    assert.equal(r.status, 0, r.stderr + r.stdout);
+    const proxy = decodeCertificate(pemBlocks(fs.readFileSync(out, "utf8"))[0]!.der);
+    assert.equal(proxy.issuer, dn);
+    assert.ok(proxy.notAfter.getTime() - proxy.notBefore.getTime() >= 24 * 3600_000);
+    const audit = await db.auditEvent.findFirst({ where: { action: "proxy.issue", details: { contains: "renewedProxyOf" } }, select: { actor: true } });
+    assert.equal(audit?.actor, `renewer:${HOST_DN}`);
+    // The same without the host credential: the -a proxy's owner is no renewer.
+    const anonymous = run("myproxy-logon", ["-s", "localhost", "-p", String(port), "-a", current, "-l", dn, "-m", "biomed", "-o", `${out}.2`], { env: { X509_CERT_DIR: trust, HOME: work }, timeoutMs: 30_000 });
+    assert.notEqual(anonymous.status, 0);
+    assert.match(anonymous.stderr + anonymous.stdout, /Alice Example .* is not a registered renewer/);
+  });
+
   test("a role the consent does not cover, or no VO at all, is refused", () => {
     const role = renew({ cred: hostProxy, voms: "biomed:/biomed/Role=pilot" });
     assert.notEqual(role.status, 0);
@@ -325,7 +344,7 @@ describe("MyProxy renewal with an injected clock: the consent's end", () => {
       cb,
       {
         token: cb.authority.register(myproxyToken({ db: cb.db, provider, clock: cb.clock })),
-        renewal: cb.authority.register(myproxyRenewer({ db: cb.db, clock: cb.clock, accountUrl: "https://portal.example/account" })),
+        renewal: cb.authority.register(myproxyRenewer({ db: cb.db, ca: cb.ca, clock: cb.clock, accountUrl: "https://portal.example/account" })),
       },
       () => {},
     );

@@ -299,7 +299,7 @@ export async function startMyProxyServer(cb: Certbridge, channels: MyProxyChanne
           : "an empty passphrase asks for renewal: give the renewer's credential with -a (myproxy-logon -a <host proxy>), or a passphrase (an access token or a one-time code from your account page)",
       );
     }
-    return channels.renewal.authorize({ username: req.username, challenge, signature: answer.signature, chain: answer.chain, voms: vomsOf(req), ip, seen });
+    return channels.renewal.authorize({ username: req.username, challenge, signature: answer.signature, chain: answer.chain, tlsChain: peerChain(socket), voms: vomsOf(req), ip, seen });
   }
 
   async function serveGet(socket: tls.TLSSocket, incoming: Incoming, req: MyProxyRequest, ip: string | null, state: { audited: boolean }) {
