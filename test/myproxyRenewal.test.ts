@@ -354,7 +354,7 @@ describe("MyProxy renewal with an injected clock: the consent's end", () => {
     await portal?.cleanup();
   });
 
-  test("a renewal two hours before the consent ends is capped at its end; after it, refused with MyProxy's error text", async () => {
+  test("a renewal two hours before the consent ends is capped at its end; after it, refused with MyProxy's error text; a stale registered CRL refuses", async () => {
     const pki = makeRenewerPki(path.join(work, "pki"));
     now = new Date(); // the host certificate was made after the portal started
     const renewer = await registerRenewer(portal.cb.db, { subject: HOST_DN, caPath: pki.caDir, crlPath: pki.crl }, { actor: "test" });
@@ -365,10 +365,10 @@ describe("MyProxy renewal with an injected clock: the consent's end", () => {
     await addRenewalConsent(portal.cb.db, { identityId: identity.id, renewerId: renewer.id, vo: "biomed", role: null, expiresAt: ends }, { action: "myproxy.renewal.consent", actor: "test" });
     const hostProxy = pki.proxyOf(pki.good, "host");
     // The listener runs in this process: the client must run without blocking the event loop.
-    const logon = async () => {
+    const logon = async (cred = hostProxy) => {
       const out = path.join(work, `p-${Math.random().toString(36).slice(2)}.pem`);
       const r = await new Promise<{ status: number; text: string }>((resolve) =>
-        execFile("myproxy-logon", ["-s", "localhost", "-p", String(service.port), "-a", hostProxy, "-l", dn, "-m", "biomed", "-t", "48", "-o", out], { env: { ...process.env, X509_CERT_DIR: trust, HOME: work }, timeout: 30_000 }, (err, stdout, stderr) =>
+        execFile("myproxy-logon", ["-s", "localhost", "-p", String(service.port), "-a", cred, "-l", dn, "-m", "biomed", "-t", "48", "-o", out], { env: { ...process.env, X509_CERT_DIR: trust, HOME: work }, timeout: 30_000 }, (err, stdout, stderr) =>
           resolve({ status: err ? ((err as { code?: number }).code ?? 1) : 0, text: stderr + stdout }),
         ),
       );
@@ -383,6 +383,11 @@ describe("MyProxy renewal with an injected clock: the consent's end", () => {
     assert.notEqual(later.status, 0);
     assert.match(later.text, /the person's consent to renewal by .*vobox\.example\.org for biomed ended at/);
     assert.match(later.text, /they can consent at https:\/\/portal\.example\/account/);
+    // Eight days on, the CRL registered with the renewer (7 days) is past its nextUpdate: nothing from that CA passes until it is refreshed.
+    now = new Date(now.getTime() + 8 * 86400_000);
+    const stale = await logon(pki.asFile(pki.good, "host"));
+    assert.notEqual(stale.status, 0);
+    assert.match(stale.text, /the registered CRL of \/DC=org\/DC=vobox-test\/CN=VO Box Test CA expired at .*: ask the portal's administrator to refresh it/);
   });
 });
 

@@ -11,7 +11,9 @@
  * VERSION=MYPROXYv2 / RESPONSE=0|1 (ERROR= lines). GET then continues with
  * the delegation: the client sends a DER PKCS#10 request, the server one
  * byte (the number of certificates) and the DER certificates, proxy first,
- * then a final response.
+ * then a final response. An empty passphrase asks for renewal: the server
+ * answers RESPONSE=2 with a challenge, the client signs it with its -a
+ * credential and sends that chain (provisioner myproxyRenewer decides).
  */
 import crypto from "node:crypto";
 import tls from "node:tls";
@@ -89,8 +91,8 @@ export function response(ok: boolean | "authorize", lines: string[] = []): Buffe
 
 /**
  * MyProxy's authorization methods (myproxy_authorization.h author_method_t): the client's answer
- * starts with the method's number in a 4-byte word. Only X509_certificate_SHA256 is offered
- * (MyProxy ≥ 6.1 clients); an answer of another kind means the client had no -a credential.
+ * starts with the method's number in a 4-byte word. X509_certificate_SHA256 is offered (MyProxy ≥
+ * 6.1 clients), and "password" only so that a client without -a answers and hears why it cannot renew.
  */
 export const AuthMethod = { PASSWORD: 1, X509_CERTIFICATE: 2, X509_CERTIFICATE_SHA256: 4 } as const;
 export const CHALLENGE_METHOD_NAME = "X509_certificate_SHA256";
