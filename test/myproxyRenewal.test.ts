@@ -304,12 +304,26 @@ describe("MyProxy renewal by a registered VO box (production server entry)", () 
     assert.match(r.stdout, /vobox\.example\.org/);
   });
 
+  test("a consent for a role: the renewal asks for it and gets it first, then the groups (the same role semantics as /getproxy)", async () => {
+    const okPage = await consent({ vo: "biomed:/biomed/Role=pilot/Capability=NULL", until: daysAhead(60) });
+    assert.match(okPage.html, /may now renew your proxies for \/biomed\/Role=pilot\/Capability=NULL/);
+    const r = renew({ cred: hostProxy, voms: "biomed:/biomed/Role=pilot" });
+    assert.equal(r.status, 0, r.text);
+    const strict = run(compileValidator(work), [r.out], { env: vomsEnv() });
+    assert.equal(strict.status, 0, strict.stdout + strict.stderr);
+    assert.deepEqual(strict.stdout.trim().split("\n"), ["VO biomed", "FQAN /biomed/Role=pilot/Capability=NULL", "FQAN /biomed/Role=NULL/Capability=NULL", "FQAN /biomed/lab1/Role=NULL/Capability=NULL"]);
+  });
+
   test("a revoked consent: revoked on /account (audited), the next renewal is refused with MyProxy's error text", async () => {
     const { browser } = browserLogin;
-    const page = await browser.go(`${portal.url}/account`);
-    const revoked = await browser.submit(page, /\/account\/myproxy-renewals\/[^/"]+$/, { csrf: browserLogin.csrf! });
-    assert.match(revoked.html, /Renewal consent revoked/);
-    assert.equal(await db.auditEvent.count({ where: { action: "myproxy.renewal.revoke", identityId: accountName } }), 1);
+    // Both standing consents (groups; the role, which also covers a groups-only request) are revoked, one form each.
+    for (let i = 0; i < 2; i++) {
+      const page = await browser.go(`${portal.url}/account`);
+      const revoked = await browser.submit(page, /\/account\/myproxy-renewals\/[^/"]+$/, { csrf: browserLogin.csrf! });
+      assert.match(revoked.html, /Renewal consent revoked/);
+    }
+    assert.doesNotMatch((await browser.go(`${portal.url}/account`)).html, /\/account\/myproxy-renewals\/[^/"]+"/);
+    assert.equal(await db.auditEvent.count({ where: { action: "myproxy.renewal.revoke", identityId: accountName } }), 2);
     const r = renew({ cred: hostProxy });
     assert.notEqual(r.status, 0);
     assert.match(r.text, /the person revoked their consent to renewal by .*vobox\.example\.org for biomed/);
