@@ -329,6 +329,18 @@ describe("MyProxy renewal by a registered VO box (production server entry)", () 
     assert.match(r.text, /the person revoked their consent to renewal by .*vobox\.example\.org for biomed/);
   });
 
+  test("the admin console's audit log shows renewals, refusals and consents under the myproxy family, with the VO box", async () => {
+    const { browser } = browserLogin; // alice is an administrator in the test portal
+    const consents = await browser.go(`${portal.url}/admin/audit?action=myproxy.`);
+    assert.equal(consents.status, 200);
+    assert.match(consents.html, /myproxy\.renewal\.consent/);
+    assert.match(consents.html, /myproxy\.renewal\.revoke/);
+    assert.match(consents.html, /myproxy\.renewer\.add/);
+    const refusals = await browser.go(`${portal.url}/admin/audit?action=proxy.refuse`);
+    assert.match(refusals.html, /VO box \(MyProxy renewer\)/);
+    assert.match(refusals.html, /renewer:\/DC=org\/DC=vobox-test\/OU=computers\/CN=vobox\.example\.org/);
+  });
+
   test("removing the renewer (CLI, audited) drops it", async () => {
     const list = cli(["renewer", "list"]);
     assert.match(list.stdout, /vobox\.example\.org/);
