@@ -13,10 +13,7 @@ cd "$(dirname "$0")/.."
 # (port 4593); the tests do not use it (systemctl disable --now glewlwyd if you do not want it).
 # fetch-crl: what sites run to keep the CRL of an exported trust directory fresh (test/fetchCrl.test.ts).
 # softhsm2: a PKCS#11 token for the HSM-backed CA tests.
-# myproxy-server: the real MyProxy server bench/myproxy.ts measures side by side with the portal's listener (the bench starts its
-# own on a free port; on a machine booted with systemd the package also enables a service on 7512, MyProxy's usual port:
-# systemctl disable --now myproxy-server if the portal is to listen there).
-packages=(openssl git globus-proxy-utils voms-clients voms-dev g++ myproxy myproxy-server postgresql postgresql-client chromium openssh-client
+packages=(openssl git globus-proxy-utils voms-clients voms-dev g++ myproxy postgresql postgresql-client chromium openssh-client
   xrootd-server xrootd-server-plugins xrootd-plugins xrootd-voms-plugins xrootd-client glewlwyd sqlite3 scitokens-cpp fetch-crl softhsm2)
 missing=()
 for p in "${packages[@]}"; do

@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 missing=()
-for tool in openssl grid-proxy-init grid-proxy-info myproxy-logon voms-verify voms-proxy-info2 g++ chromium psql git xrootd xrdcp perl glewlwyd scitokens-test-access unshare fetch-crl softhsm2-util; do
+for tool in openssl grid-proxy-init grid-proxy-info voms-verify voms-proxy-info2 g++ chromium psql git xrootd xrdcp perl glewlwyd scitokens-test-access unshare fetch-crl softhsm2-util; do
   command -v "$tool" >/dev/null || missing+=("$tool")
 done
 if ((${#missing[@]})); then
