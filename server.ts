@@ -25,6 +25,7 @@ import { asCertbridgeError, operatorMessage } from "./lib/errors";
 import { startSshServer, type SshService } from "./lib/ssh/server";
 import { startMyProxyServer, type MyProxyService } from "./lib/myproxy/server";
 import { myproxyToken } from "./lib/authority/provisioners/myproxyToken";
+import { myproxyRenewer } from "./lib/authority/provisioners/myproxyRenewer";
 import { FORM_FLASH_COOKIE, FORM_FLASH_HEADER } from "./lib/console/forms";
 import { cookieValue } from "./lib/console/session";
 import { startScheduledJobs } from "./lib/jobs";
@@ -131,10 +132,17 @@ async function serve(config: Config, announce: boolean, primary: boolean) {
   );
 }
 
-/** One MyProxy listener per deployment (like SSH); its channel checks access tokens, so it needs the OpenID provider's store. */
+/** One MyProxy listener per deployment (like SSH); its token channel checks access tokens, so it needs the OpenID provider's store. */
 async function startMyProxy(cb: Certbridge, log: (m: string) => void): Promise<MyProxyService> {
   const provider = await createProvider(cb.config, cb.db);
-  return startMyProxyServer(cb, cb.authority.register(myproxyToken({ db: cb.db, provider, clock: cb.clock })), log);
+  return startMyProxyServer(
+    cb,
+    {
+      token: cb.authority.register(myproxyToken({ db: cb.db, provider, clock: cb.clock })),
+      renewal: cb.authority.register(myproxyRenewer({ db: cb.db, ca: cb.ca, clock: cb.clock, accountUrl: `${cb.config.publicUrl}/account#myproxy-renewal` })),
+    },
+    log,
+  );
 }
 
 async function main() {

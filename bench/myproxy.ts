@@ -8,11 +8,16 @@
  * CSR; each retrieval is what myproxy-logon does on a fresh connection: TLS 1.2
  * handshake, "0", the request (USERNAME = DN, PASSPHRASE = token), OK, the DER
  * CSR, the certificates, the final OK. Driven at 1, 8 and 32 concurrent clients.
+ * Then the same retrievals against Debian's myproxy-server (package myproxy-server) on loopback,
+ * started here with its own OpenSSL-made CA and a credential stored with myproxy-init; both
+ * rates and their ratio are printed.
  * BENCH_REQUESTS="100,400,800" sets the requests per level.
  */
 import fs from "node:fs";
+import path from "node:path";
+import { spawnSync } from "node:child_process";
 import tls from "node:tls";
-import { opensslCsr, tempDir } from "../test/helpers";
+import { opensslCsr, run, tempDir } from "../test/helpers";
 import { pemBlocks } from "../lib/pki/der";
 import { freePort, startPortalServer, loginThroughPortal, redeem } from "../test/portalHarness";
 
@@ -71,45 +76,145 @@ function retrieve(port: number, request: Buffer, csr: Buffer): Promise<number> {
   });
 }
 
+interface Level {
+  concurrency: number;
+  n: number;
+  rate: number;
+  p50: number;
+  p99: number;
+  failures: number;
+}
+
+/** The three concurrency levels against one server; `certs` is how many certificates a good answer carries. */
+async function measure(port: number, request: Buffer, csr: Buffer, certs: number): Promise<Level[]> {
+  for (let i = 0; i < 20; i++) await retrieve(port, request, csr); // warm-up
+  const out: Level[] = [];
+  for (const [i, concurrency] of LEVELS.entries()) {
+    const n = REQUESTS[i] ?? 100;
+    let next = 0;
+    let failures = 0;
+    const latencies: number[] = [];
+    const start = performance.now();
+    await Promise.all(
+      Array.from({ length: concurrency }, async () => {
+        while (next < n) {
+          next++;
+          const t = performance.now();
+          try {
+            if ((await retrieve(port, request, csr)) !== certs) failures++;
+          } catch (e) {
+            failures++;
+            if (failures === 1) console.log(`first failure: ${(e as Error).message.slice(0, 300)}`);
+          }
+          latencies.push(performance.now() - t);
+        }
+      }),
+    );
+    const seconds = (performance.now() - start) / 1000;
+    latencies.sort((a, b) => a - b);
+    const q = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))]!;
+    out.push({ concurrency, n, rate: n / seconds, p50: q(0.5), p99: q(0.99), failures });
+  }
+  return out;
+}
+
+/**
+ * Debian's myproxy-server on loopback, as a site runs it (a daemon that forks per connection),
+ * with its own OpenSSL-made CA, host certificate and a user whose credential myproxy-init stored
+ * under a passphrase: the same GET (CSR, 12 h) then retrieves a proxy of the stored one.
+ */
+function startRealMyProxyServer(dir: string): { port: number; request: Buffer; certs: number; stop: () => void } {
+  const ok = (r: ReturnType<typeof run>, what: string) => {
+    if (r.status !== 0) throw new Error(`${what}: ${r.stderr}${r.stdout}`);
+    return r;
+  };
+  const ca = path.join(dir, "ca");
+  fs.mkdirSync(ca, { recursive: true });
+  fs.writeFileSync(path.join(ca, "index.txt"), "");
+  fs.writeFileSync(path.join(ca, "serial"), "1000\n");
+  const cnf = path.join(dir, "ca.cnf");
+  fs.writeFileSync(cnf, `[ca]\ndefault_ca = b\n[b]\ndir = ${ca}\ndatabase = $dir/index.txt\nserial = $dir/serial\nnew_certs_dir = $dir\ncertificate = $dir/ca.pem\nprivate_key = $dir/ca.key\ndefault_md = sha256\ndefault_days = 2\npolicy = any\n[any]\ndomainComponent = optional\ncommonName = supplied\n[leaf]\nbasicConstraints = critical,CA:false\nkeyUsage = critical,digitalSignature,keyEncipherment\n`);
+  const base = "/DC=org/DC=myproxy-bench";
+  ok(run("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", `${base}/CN=Bench CA`, "-days", "2", "-keyout", path.join(ca, "ca.key"), "-out", path.join(ca, "ca.pem"), "-addext", "basicConstraints=critical,CA:true", "-addext", "keyUsage=critical,keyCertSign,cRLSign"]), "CA");
+  const leaf = (name: string, subject: string) => {
+    ok(run("openssl", ["req", "-new", "-newkey", "rsa:2048", "-nodes", "-subj", subject, "-keyout", path.join(dir, `${name}.key`), "-out", path.join(dir, `${name}.csr`)]), name);
+    ok(run("openssl", ["ca", "-batch", "-config", cnf, "-extensions", "leaf", "-in", path.join(dir, `${name}.csr`), "-out", path.join(dir, `${name}.pem`), "-notext"]), name);
+    fs.chmodSync(path.join(dir, `${name}.key`), 0o600);
+  };
+  leaf("host", `${base}/CN=localhost`);
+  leaf("user", `${base}/CN=Bench User`);
+  const certs = path.join(dir, "certificates");
+  fs.mkdirSync(certs);
+  const hash = ok(run("openssl", ["x509", "-hash", "-noout", "-in", path.join(ca, "ca.pem")]), "hash").stdout.trim();
+  fs.copyFileSync(path.join(ca, "ca.pem"), path.join(certs, `${hash}.0`));
+  fs.writeFileSync(path.join(certs, `${hash}.signing_policy`), `access_id_CA X509 '${base}/CN=Bench CA'\npos_rights globus CA:sign\ncond_subjects globus '"${base}/*"'\n`);
+  const store = path.join(dir, "store");
+  fs.mkdirSync(store, { mode: 0o700 });
+  fs.writeFileSync(path.join(dir, "myproxy-server.config"), 'accepted_credentials "*"\nauthorized_retrievers "*"\ndefault_retrievers "*"\n');
+  const env = { X509_CERT_DIR: certs, HOME: dir, MYPROXY_SERVER_DN: `${base}/CN=localhost` };
+  // It daemonizes (fork per connection, as sites run it): no pipes it could keep open, a log file instead.
+  const logFd = fs.openSync(path.join(dir, "myproxy-server.log"), "a");
+  const started = spawnSync("myproxy-server", ["-c", path.join(dir, "myproxy-server.config"), "-s", store, "-l", "127.0.0.1", "-p", "0", "-z", path.join(dir, "port"), "-P", path.join(dir, "pid")], {
+    env: { ...process.env, ...env, X509_USER_CERT: path.join(dir, "host.pem"), X509_USER_KEY: path.join(dir, "host.key") },
+    stdio: ["ignore", logFd, logFd],
+    timeout: 30_000,
+  });
+  fs.closeSync(logFd);
+  if (started.status !== 0) throw new Error(`myproxy-server: ${fs.readFileSync(path.join(dir, "myproxy-server.log"), "utf8")}`);
+  for (let i = 0; i < 100 && !fs.existsSync(path.join(dir, "port")); i++) spawnSync("sleep", ["0.05"]);
+  const read = (f: string) => fs.readFileSync(path.join(dir, f), "utf8").trim();
+  const port = Number(read("port"));
+  const stop = () => {
+    try {
+      process.kill(Number(read("pid")), "SIGTERM");
+    } catch {
+      // already gone
+    }
+  };
+  try {
+    const passphrase = "bench-passphrase-0123";
+    ok(
+      run("myproxy-init", ["-s", "127.0.0.1", "-p", String(port), "-l", "benchuser", "-S", "-c", "24", "-t", "12"], {
+        input: `${passphrase}\n`,
+        env: { ...env, X509_USER_CERT: path.join(dir, "user.pem"), X509_USER_KEY: path.join(dir, "user.key") },
+        timeoutMs: 60_000,
+      }),
+      "myproxy-init",
+    );
+    // Stored: a proxy of the user's grid-proxy-init proxy; a GET returns a proxy of it and the chain (4 certificates).
+    const request = Buffer.from(`VERSION=MYPROXYv2\nCOMMAND=0\nUSERNAME=benchuser\nPASSPHRASE=${passphrase}\nLIFETIME=43200\n\0`, "latin1");
+    return { port, request, certs: 4, stop };
+  } catch (e) {
+    stop();
+    throw e;
+  }
+}
+
+const row = (l: Level) => `${String(l.concurrency).padStart(3)} concurrent  ${String(l.n).padStart(5)} retrievals  ${l.rate.toFixed(0).padStart(5)} /s   p50 ${l.p50.toFixed(1)} ms  p99 ${l.p99.toFixed(1)} ms   failures ${l.failures}`;
+
 async function main() {
   const dir = tempDir("certbridge-bench-myproxy-");
   const port = await freePort();
   const portal = await startPortalServer({ CERTBRIDGE_MYPROXY_PORT: String(port) });
+  let real: ReturnType<typeof startRealMyProxyServer> | null = null;
   try {
     const token = (await redeem(await loginThroughPortal(portal.url))).access_token;
     const info = await fetch(`${portal.url}/getproxy?info=1`, { headers: { authorization: `Bearer ${token}` } });
     const dn = ((await info.json()) as { username: string }).username;
     const csr = Buffer.from(pemBlocks(opensslCsr(dir).csrPem)[0]!.der);
     const request = Buffer.from(`VERSION=MYPROXYv2\nCOMMAND=0\nUSERNAME=${dn}\nPASSPHRASE=${token}\nLIFETIME=43200\n\0`, "latin1");
-    for (let i = 0; i < 20; i++) await retrieve(port, request, csr); // warm-up
-    console.log(`MyProxy GET (fresh TLS 1.2 connection per retrieval, CSR mode), ${portal.env.DATABASE_URL?.startsWith("postgres") ? "PostgreSQL" : "SQLite"}, one process`);
-    for (const [i, concurrency] of LEVELS.entries()) {
-      const n = REQUESTS[i] ?? 100;
-      let next = 0;
-      let failures = 0;
-      const latencies: number[] = [];
-      const start = performance.now();
-      await Promise.all(
-        Array.from({ length: concurrency }, async () => {
-          while (next < n) {
-            next++;
-            const t = performance.now();
-            try {
-              if ((await retrieve(port, request, csr)) !== 2) failures++;
-            } catch (e) {
-              failures++;
-              if (failures === 1) console.log(`first failure: ${(e as Error).message.slice(0, 300)}`);
-            }
-            latencies.push(performance.now() - t);
-          }
-        }),
-      );
-      const seconds = (performance.now() - start) / 1000;
-      latencies.sort((a, b) => a - b);
-      const q = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))]!.toFixed(1);
-      console.log(`${String(concurrency).padStart(3)} concurrent  ${String(n).padStart(5)} retrievals  ${(n / seconds).toFixed(0).padStart(5)} /s   p50 ${q(0.5)} ms  p99 ${q(0.99)} ms   failures ${failures}`);
-    }
+    const ours = await measure(port, request, csr, 2);
+    console.log(`Certbridge MyProxy GET (fresh TLS 1.2 connection per retrieval, CSR mode, 12 h), ${portal.env.DATABASE_URL?.startsWith("postgres") ? "PostgreSQL" : "SQLite"}, one process`);
+    for (const l of ours) console.log(row(l));
+    real = startRealMyProxyServer(fs.mkdtempSync(path.join(dir, "real-")));
+    const theirs = await measure(real.port, real.request, csr, real.certs);
+    const version = /\(v([\d.]+)/.exec(run("myproxy-server", ["-V"]).stdout)?.[1] ?? "?";
+    console.log(`Debian myproxy-server ${version} on loopback (a stored credential, passphrase, the same GET and CSR; forks per connection)`);
+    for (const l of theirs) console.log(row(l));
+    console.log("ratio Certbridge / myproxy-server (retrievals per second)");
+    for (const [i, l] of ours.entries()) console.log(`${String(l.concurrency).padStart(3)} concurrent  ${(l.rate / theirs[i]!.rate).toFixed(2)}x`);
   } finally {
+    real?.stop();
     await portal.cleanup();
     fs.rmSync(dir, { recursive: true, force: true });
   }

@@ -17,7 +17,8 @@ import { parseKeyUri, tokenLocation } from "../lib/kms";
 import { parseRevocationReason } from "../lib/ca/revocation";
 import { parseVomsRequests } from "../lib/voms/proxyExtension";
 import { writeFileAtomic } from "../lib/files";
-import { findCertificate, listAuditEvents, getCaRecord } from "../lib/db";
+import { findCertificate, listAuditEvents, getCaRecord, listMyProxyRenewers, removeMyProxyRenewer } from "../lib/db";
+import { registerRenewer } from "../lib/myproxy/renewers";
 import { searchCertificates } from "../lib/admin/certificates";
 import { systemClock } from "../lib/clock";
 import { registerClient, listClients, removeClient, setClientStatus, type ClientInput } from "../lib/oidc/clients";
@@ -42,6 +43,11 @@ const USAGE = `usage: certbridge <command> [options]
   client suspend ID [--comment TEXT]
   client activate ID
   client remove ID                 remove a gateway with its grants and tokens
+  renewer add --subject DN --ca DIR|FILE [--crl FILE|DIR] [--label TEXT]
+                                   register a MyProxy renewer (VO box host certificate) and the CA
+                                   certificates (and CRLs) that vouch for it; again to refresh them
+  renewer list                     registered MyProxy renewers
+  renewer remove DN|ID             remove a renewer, with the renewal consents people gave it
 
 Configuration comes from CERTBRIDGE_* environment variables (see README).`;
 
@@ -98,6 +104,9 @@ async function run(argv: string[], out: Out): Promise<void> {
       voms: { type: "string", multiple: true },
       name: { type: "string" },
       "redirect-uri": { type: "string", multiple: true },
+      ca: { type: "string" },
+      crl: { type: "string" },
+      label: { type: "string" },
       id: { type: "string" },
       public: { type: "boolean" },
       "device-grant": { type: "boolean" },
@@ -343,6 +352,26 @@ async function dispatch(
       const status = command === "suspend" ? "suspended" : "active";
       await setClientStatus(cb.db, id, status, { actor: actor(), reason: str("comment")?.trim() || undefined });
       out(command === "suspend" ? `suspended client ${id}: its tokens are refused until it is activated` : `activated client ${id}`);
+      return;
+    }
+    case "renewer add": {
+      const subject = str("subject");
+      const ca = str("ca");
+      if (!subject || !ca) throw new UsageError("renewer add needs --subject DN and --ca DIR|FILE");
+      const r = await registerRenewer(cb.db, { subject, caPath: ca, crlPath: str("crl"), label: str("label") }, { actor: actor() });
+      out(`${r.created ? "registered" : "updated"} renewer ${r.subject} (${r.id})`);
+      for (const c of r.caCertificates) out(`  vouched for by: ${c}`);
+      for (const c of r.crls) out(`  CRL of ${c.issuer}${c.nextUpdate ? `, next update ${c.nextUpdate.toISOString()}` : ""}`);
+      return;
+    }
+    case "renewer list": {
+      table((await listMyProxyRenewers(cb.db)).map((r) => ({ id: r.id, subject: r.subject, label: r.label, updated: r.updatedAt })), out);
+      return;
+    }
+    case "renewer remove": {
+      if (!arg) throw new UsageError("name the renewer by subject DN or id");
+      if (!(await removeMyProxyRenewer(cb.db, arg, { action: "myproxy.renewer.remove", actor: actor() }))) throw new CertbridgeError("not_found", `no renewer ${arg}`);
+      out(`removed renewer ${arg}, with the renewal consents people gave it`);
       return;
     }
     default:

@@ -31,6 +31,7 @@ export default async function Account({ searchParams }: { searchParams: SearchPa
               {a.identity.email ? <tr><th scope="row">Email</th><td>{a.identity.email}</td></tr> : null}
               <tr><th scope="row">Signed in through</th><td>{a.idp} <span className="hint">({a.identity.issuer})</span></td></tr>
               <tr><th scope="row">Certificate subject</th><td className="dn">{a.identity.subject}</td></tr>
+              <tr><th scope="row">Account name</th><td><code>{a.identity.id}</code> <span className="hint">(the user name for myproxy-logon -l, as is your certificate subject)</span></td></tr>
               <tr><th scope="row">First seen</th><td><Time at={a.identity.createdAt} /></td></tr>
             </tbody>
           </table>
@@ -147,6 +148,67 @@ export default async function Account({ searchParams }: { searchParams: SearchPa
             <Csrf viewer={viewer} />
             <div className="actions"><button type="submit">Make a retrieval code</button></div>
           </form>
+        </section>
+      ) : null}
+
+      {a.myproxy ? (
+        <section aria-labelledby="myproxy-renewal">
+          <h2 id="myproxy-renewal">MyProxy renewal by VO boxes</h2>
+          <p>
+            A VO box registered by the portal&apos;s administrators can keep your proxy alive (<code>myproxy-logon -a</code> with its host
+            credential) for one VO, and role if you choose one, until the day you set. Nothing of yours is stored but this consent; revoke it at any time.
+          </p>
+          {a.renewalConsents.length ? (
+            <div className="table-wrap">
+              <table className="data responsive">
+                <thead><tr><th scope="col">VO box</th><th scope="col">For</th><th scope="col">Since</th><th scope="col">Until</th><th scope="col"><span className="hint">Action</span></th></tr></thead>
+                <tbody>
+                  {a.renewalConsents.map((c) => (
+                    <tr key={c.id}>
+                      <td data-label="VO box">{c.renewer.label} <span className="hint dn">({c.renewer.subject})</span></td>
+                      <td data-label="For"><code>{c.role ?? c.vo}</code>{c.role ? null : " (groups, no role)"}</td>
+                      <td data-label="Since"><Time at={c.createdAt} /></td>
+                      <td data-label="Until"><Time at={c.expiresAt} /></td>
+                      <td data-label="Action">
+                        <PostButton viewer={viewer} action={`/account/myproxy-renewals/${encodeURIComponent(c.id)}`} label="Revoke" ariaLabel={`Revoke renewal by ${c.renewer.label} for ${c.role ?? c.vo}`} />
+                      </td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            </div>
+          ) : (
+            <p className="muted">No VO box may renew your proxy.</p>
+          )}
+          {a.renewers.length ? (
+            <form method="post" action="/account/myproxy-renewals" className="stack">
+              <Csrf viewer={viewer} />
+              <label>
+                VO box
+                <select name="renewer" required defaultValue={kept(otherFlash, "renewer") ?? ""}>
+                  <option value="" disabled>choose…</option>
+                  {a.renewers.map((r) => <option key={r.id} value={r.id}>{r.label} ({r.subject})</option>)}
+                </select>
+              </label>
+              <label>
+                For
+                <select name="vo" required defaultValue={kept(otherFlash, "vo") ?? ""}>
+                  <option value="" disabled>choose…</option>
+                  {a.memberships.filter((m) => m.served).flatMap((m) => [
+                    <option key={m.vo} value={m.vo}>{m.vo} (your groups, no role)</option>,
+                    ...m.fqans.filter(isRoleFqan).map((f) => <option key={f} value={`${m.vo}:${f}`}>{f} (role, with your groups)</option>),
+                  ])}
+                </select>
+              </label>
+              <label>
+                Until <span className="hint">(the end of that day, UTC; at most {a.maxRenewalConsentDays} days ahead)</span>
+                <input type="date" name="until" required defaultValue={kept(otherFlash, "until")} />
+              </label>
+              <div className="actions"><button type="submit">Allow renewal</button></div>
+            </form>
+          ) : (
+            <p className="muted">No VO box is registered on this portal.</p>
+          )}
         </section>
       ) : null}
 

@@ -122,6 +122,7 @@ export class Authority {
       const notBefore = new Date(start.getTime() - PROXY_BACKDATE_SECONDS * 1000);
       extension?.authorize?.({ identity, claims: requester.claims });
       let notAfter = new Date(start.getTime() + lifetime.seconds * 1000);
+      if (requester.notAfterCap && requester.notAfterCap < notAfter) notAfter = wholeSeconds(requester.notAfterCap.getTime()); // the consent ends first
       // 5. sign with the user key; a user certificate that would end first is renewed
       stage = "sign";
       const user = await this.userCredentials.ensure(identity, notAfter, { actor: requester.actor, ip: requester.ip, clientId });

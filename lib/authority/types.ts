@@ -36,6 +36,8 @@ export interface Requester {
   client?: { id: string; maxLifetimeSeconds?: number };
   /** VOs this requester may ask attributes of (null: any served VO). */
   allowedVos: readonly string[] | null;
+  /** No proxy for this requester may end later (e.g. a MyProxy renewal consent's end). */
+  notAfterCap?: Date;
   /** More for the audit record, e.g. the SSH key's fingerprint. */
   auditDetails?: Record<string, unknown>;
 }

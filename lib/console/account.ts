@@ -2,20 +2,22 @@
 import { z } from "zod";
 import type { Certbridge } from "../certbridge";
 import { CertbridgeError, invalidRequest, notFound } from "../errors";
-import { addMyProxyCode, listLiveMyProxyCodes, listSshKeys } from "../db";
+import { addMyProxyCode, addRenewalConsent, listLiveMyProxyCodes, listLiveRenewalConsents, listMyProxyRenewers, listSshKeys, revokeRenewalConsent } from "../db";
 import { myproxyCodeHash, newMyProxyCode } from "../authority/provisioners/myproxyToken";
 import { deleteGrantOfAccount, listGrantsOfAccount } from "../oidc/grants";
 import { listClients } from "../oidc/clients";
-import { membershipsFromClaims } from "../voms/membership";
+import { isRoleFqan, membershipsFromClaims, selectFqans, toLongFqan } from "../voms/membership";
 import { parseVomsRequests } from "../voms/proxyExtension";
 import { registerSshKey, removeSshKey } from "../ssh/registry";
 import { readHostKeyFingerprint, SSH_USER, sshSaveCommand } from "../ssh/server";
 import type { ConsoleGate, Viewer } from "./gate";
 import type { CertificateViews } from "./certificates";
-import { lifetimeSeconds, parseForm, text, type FormRequest } from "./forms";
+import { DAY, lifetimeSeconds, parseForm, text, type FormRequest } from "./forms";
 
 /** How long a one-time MyProxy retrieval code stays usable. */
 export const MYPROXY_CODE_MINUTES = 10;
+/** The furthest end a person may give a renewal consent (a host certificate's usual life). */
+export const MAX_RENEWAL_CONSENT_DAYS = 395;
 
 export class AccountConsole {
   constructor(
@@ -27,11 +29,14 @@ export class AccountConsole {
   async account(viewer: Viewer) {
     const staticFqans = [...this.cb.vos.values()].flatMap((vo) => vo.config.members[viewer.identity.subject] ?? []);
     const memberships = membershipsFromClaims(viewer.claims, { staticFqans });
-    const [consents, certificates, sshKeys, myproxyCodes] = await Promise.all([
+    const myproxyOn = this.cb.config.myproxy !== null;
+    const [consents, certificates, sshKeys, myproxyCodes, renewers, renewalConsents] = await Promise.all([
       listGrantsOfAccount(this.cb.db, viewer.identity.id, this.cb.clock()),
       this.certificates.searchCertificates(new URLSearchParams({ limit: "20" }), viewer.identity.id),
       listSshKeys(this.cb.db, viewer.identity.id),
-      this.cb.config.myproxy ? listLiveMyProxyCodes(this.cb.db, viewer.identity.id, this.cb.clock()) : Promise.resolve([]),
+      myproxyOn ? listLiveMyProxyCodes(this.cb.db, viewer.identity.id, this.cb.clock()) : Promise.resolve([]),
+      myproxyOn ? listMyProxyRenewers(this.cb.db) : Promise.resolve([]),
+      myproxyOn ? listLiveRenewalConsents(this.cb.db, viewer.identity.id, this.cb.clock()) : Promise.resolve([]),
     ]);
     const clientNames = new Map((await listClients(this.cb.db)).map((c) => [c.id, c.name]));
     return {
@@ -44,6 +49,9 @@ export class AccountConsole {
       ssh: this.sshAccess(),
       myproxy: this.myproxyAccess(),
       myproxyCodes,
+      renewers,
+      renewalConsents,
+      maxRenewalConsentDays: MAX_RENEWAL_CONSENT_DAYS,
       proxyLifetimes: { default: this.cb.config.proxy.defaultLifetimeSeconds, max: this.cb.config.proxy.maxLifetimeSeconds },
     };
   }
@@ -77,6 +85,52 @@ export class AccountConsole {
     await addMyProxyCode(this.cb.db, { identityId: viewer.identity.id, codeHash: myproxyCodeHash(code), expiresAt }, { action: "myproxy.code.create", actor: `user:${viewer.identity.id}`, ip: req.ip });
     const command = `myproxy-logon -s ${access.host} -p ${access.port} -l "${viewer.identity.subject}" -S -o /tmp/x509up_u$(id -u)`;
     return { code, expiresAt, username: viewer.identity.subject, command };
+  }
+
+  /**
+   * Consent to MyProxy renewal by a registered renewer (a VO box), for one VO (groups only, or
+   * with one role the person holds), until the end (UTC) of a day they choose. The VO box can then
+   * keep their proxy alive with `myproxy-logon -a`; the consent is what is stored, not a credential.
+   */
+  async addRenewalConsent(req: FormRequest): Promise<{ id: string; renewer: string; what: string; expiresAt: Date }> {
+    const viewer = await this.gate.require(req, "person", "myproxy.renewal.consent");
+    if (!this.cb.config.myproxy) throw invalidRequest("the MyProxy listener is not enabled on this portal");
+    const f = parseForm(
+      z.object({
+        renewer: text(100).min(1, "choose a renewer"),
+        vo: text(300).min(1, "choose a VO"),
+        until: text(10).regex(/^\d{4}-\d{2}-\d{2}$/, "give the end date as YYYY-MM-DD"),
+      }),
+      req.form,
+    );
+    const now = this.cb.clock();
+    const renewer = (await listMyProxyRenewers(this.cb.db)).find((r) => r.id === f.renewer);
+    if (!renewer) throw invalidRequest("renewer: no such registered renewer");
+    const [request] = parseVomsRequests([f.vo]);
+    if (!request || !this.cb.vos.has(request.vo)) throw invalidRequest(`vo: ${request?.vo ?? f.vo} is not a VO this portal serves`);
+    const role = request.fqan && isRoleFqan(request.fqan) ? toLongFqan(request.fqan) : null;
+    // Only what the person holds now (the renewal itself checks again, against their claims then).
+    const staticFqans = [...this.cb.vos.values()].flatMap((vo) => vo.config.members[viewer.identity.subject] ?? []);
+    const membership = membershipsFromClaims(viewer.claims, { staticFqans }).find((m) => m.vo === request.vo);
+    const held = selectFqans(membership, request.vo, role);
+    if (!held.ok) throw invalidRequest(`vo: ${held.reason}`);
+    const expiresAt = new Date(`${f.until}T23:59:59Z`);
+    if (Number.isNaN(expiresAt.getTime())) throw invalidRequest("until: not a date");
+    if (expiresAt.getTime() <= now.getTime() + 3600_000) throw invalidRequest("until: the consent must end at least an hour from now");
+    if (expiresAt.getTime() > now.getTime() + MAX_RENEWAL_CONSENT_DAYS * DAY) throw invalidRequest(`until: at most ${MAX_RENEWAL_CONSENT_DAYS} days from now`);
+    const id = await addRenewalConsent(
+      this.cb.db,
+      { identityId: viewer.identity.id, renewerId: renewer.id, vo: request.vo, role, expiresAt },
+      { action: "myproxy.renewal.consent", actor: `user:${viewer.identity.id}`, ip: req.ip, details: { renewer: renewer.subject } },
+    );
+    return { id, renewer: renewer.label, what: role ?? request.vo, expiresAt };
+  }
+
+  /** Withdraw a renewal consent: the next renewal by that VO box is refused. */
+  async revokeRenewalConsent(req: FormRequest, consentId: string): Promise<void> {
+    const viewer = await this.gate.require(req, "person", "myproxy.renewal.revoke");
+    const ok = await revokeRenewalConsent(this.cb.db, viewer.identity.id, consentId, this.cb.clock(), { action: "myproxy.renewal.revoke", actor: `user:${viewer.identity.id}`, ip: req.ip });
+    if (!ok) throw notFound("no such renewal consent (already revoked or ended?)");
   }
 
   async addSshKey(req: FormRequest) {

@@ -17,6 +17,7 @@ export const AUDIT_ACTIONS = {
   certificate: ["certificate.issue", "certificate.revoke"],
   client: ["client.register", "client.update", "client.suspend", "client.activate", "client.rotate_secret", "client.remove"],
   sshkey: ["sshkey.add", "sshkey.delete"],
+  myproxy: ["myproxy.refuse", "myproxy.code.create", "myproxy.renewer.add", "myproxy.renewer.update", "myproxy.renewer.remove", "myproxy.renewal.consent", "myproxy.renewal.revoke"],
   admin: ["admin.refuse"],
   audit: ["audit.export"],
   ca: ["ca.create", "ca.register"],
@@ -43,6 +44,7 @@ const FIELD_LABELS: Record<string, string> = {
   fqans: "FQANs",
   error: "error",
   comment: "comment",
+  renewer: "VO box (MyProxy renewer)",
 };
 
 /** One audit detail value as text: lists joined, small objects as key=value. */

@@ -83,3 +83,11 @@ export async function findIdentityNames(db: Db, ids: readonly string[]): Promise
   const rows = await db.identity.findMany({ where: { id: { in: [...new Set(ids)] } }, select: { id: true, displayName: true, subject: true } });
   return new Map(rows.map((r) => [r.id, { displayName: r.displayName, subject: r.subject }]));
 }
+
+/**
+ * A person named as MyProxy's USERNAME names them: their subject DN, or their account name (the
+ * account id this portal's OpenID provider releases as `sub`, shown on /account).
+ */
+export function findIdentityClaimsByName(db: Db, name: string) {
+  return db.identity.findFirst({ where: { OR: [{ subject: name }, { id: name }] }, select: { ...identitySelect, claims: true } });
+}

@@ -12,6 +12,7 @@ export * from "./ca";
 export * from "./identities";
 export * from "./certificates";
 export * from "./sshKeys";
+export * from "./myproxyRenewers";
 export * from "./clients";
 export * from "./oidcPayloads";
 export * from "./crl";

@@ -11,14 +11,19 @@
  * VERSION=MYPROXYv2 / RESPONSE=0|1 (ERROR= lines). GET then continues with
  * the delegation: the client sends a DER PKCS#10 request, the server one
  * byte (the number of certificates) and the DER certificates, proxy first,
- * then a final response.
+ * then a final response. An empty passphrase asks for renewal: the server
+ * answers RESPONSE=2 with a challenge, the client signs it with its -a
+ * credential and sends that chain (provisioner myproxyRenewer decides).
  */
+import crypto from "node:crypto";
 import tls from "node:tls";
 import type { Certbridge } from "../certbridge";
 import type { Channel } from "../authority/authority";
 import type { MyProxyRequester, MyProxyTokenInput } from "../authority/provisioners/myproxyToken";
+import type { MyProxyRenewalInput } from "../authority/provisioners/myproxyRenewer";
+import type { Requester } from "../authority/types";
 import { CertbridgeError, accessDenied, asCertbridgeError, invalidRequest } from "../errors";
-import { recordAudit } from "../db";
+import { listLiveRenewalConsents, recordAudit } from "../db";
 import * as der from "../pki/der";
 import { parseVomsRequests, vomsExtension, type VomsRequest } from "../voms/proxyExtension";
 import { listenOn } from "../nodeHttp";
@@ -79,8 +84,81 @@ export function vomsOf(req: Pick<MyProxyRequest, "voname" | "vorole">): VomsRequ
   return parseVomsRequests([...req.voname, ...req.vorole.map((f) => `${f.split("/")[1] ?? ""}:${f}`)]);
 }
 
-export function response(ok: boolean, lines: string[] = []): Buffer {
-  return Buffer.from(`VERSION=${MYPROXY_VERSION}\nRESPONSE=${ok ? 0 : 1}\n${lines.map((l) => `${l}\n`).join("")}\0`, "latin1");
+/** RESPONSE=0 (OK), 1 (ERROR) or 2 (AUTHORIZATION_REQUIRED: the client answers a challenge). */
+export function response(ok: boolean | "authorize", lines: string[] = []): Buffer {
+  return Buffer.from(`VERSION=${MYPROXY_VERSION}\nRESPONSE=${ok === "authorize" ? 2 : ok ? 0 : 1}\n${lines.map((l) => `${l}\n`).join("")}\0`, "latin1");
+}
+
+/**
+ * MyProxy's authorization methods (myproxy_authorization.h author_method_t): the client's answer
+ * starts with the method's number in a 4-byte word. X509_certificate_SHA256 is offered (MyProxy ≥
+ * 6.1 clients), and "password" only so that a client without -a answers and hears why it cannot renew.
+ */
+export const AuthMethod = { PASSWORD: 1, X509_CERTIFICATE: 2, X509_CERTIFICATE_SHA256: 4 } as const;
+export const CHALLENGE_METHOD_NAME = "X509_certificate_SHA256";
+
+export interface AuthorizationAnswer {
+  method: number;
+  signature: Uint8Array;
+  chain: Uint8Array[];
+}
+
+/** Length of the DER TLV at `off` in `b`, or null if incomplete (throws on a malformed or oversized header). */
+function derLength(b: Buffer, off: number): number | null {
+  if (b.length < off + 2) return null;
+  const first = b[off + 1]!;
+  if (first < 0x80) return 2 + first;
+  const octets = first & 0x7f;
+  if (octets === 0 || octets > 3) throw invalidRequest("malformed DER length in the client's data");
+  if (b.length < off + 2 + octets) return null;
+  let len = 0;
+  for (let i = 0; i < octets; i++) len = len * 256 + b[off + 2 + i]!;
+  return 2 + octets + len;
+}
+
+/**
+ * The client's answer to the X.509 challenge (myproxy.c myproxy_handle_authorization, then
+ * myproxy_authorization.c auth_cert_create_client_data): a 4-byte word whose first byte is the
+ * method, the signature's length (4 bytes, big-endian), the signature, one byte counting the
+ * certificates, then the DER certificates, leaf first (ssl_utils.c creds_to_bio).
+ * Returns its length once complete, or null; a password answer runs to its NUL.
+ */
+export function takeAuthorizationAnswer(b: Buffer): number | null {
+  if (b.length < 4) return null;
+  if (b[0] !== AuthMethod.X509_CERTIFICATE_SHA256 && b[0] !== AuthMethod.X509_CERTIFICATE) {
+    const nul = b.indexOf(0, 4);
+    return nul < 0 ? null : nul + 1;
+  }
+  if (b.length < 8) return null;
+  const sigLen = b.readUInt32BE(4);
+  if (sigLen === 0 || sigLen > 2048) throw invalidRequest("malformed renewal authorization: bad signature length");
+  let off = 8 + sigLen;
+  if (b.length < off + 1) return null;
+  const count = b[off]!;
+  if (count === 0 || count > 10) throw invalidRequest("malformed renewal authorization: 1 to 10 certificates expected");
+  off += 1;
+  for (let i = 0; i < count; i++) {
+    if (b.length > off && b[off] !== 0x30) throw invalidRequest("malformed renewal authorization: expected a DER certificate");
+    const len = derLength(b, off);
+    if (len === null || b.length < off + len) return null;
+    off += len;
+  }
+  return off;
+}
+
+export function parseAuthorizationAnswer(raw: Buffer): AuthorizationAnswer {
+  const method = raw[0]!;
+  if (method !== AuthMethod.X509_CERTIFICATE_SHA256 && method !== AuthMethod.X509_CERTIFICATE) return { method, signature: new Uint8Array(), chain: [] };
+  const sigLen = raw.readUInt32BE(4);
+  const signature = new Uint8Array(raw.subarray(8, 8 + sigLen));
+  const chain: Uint8Array[] = [];
+  let off = 9 + sigLen;
+  for (let i = 0; i < raw[8 + sigLen]!; i++) {
+    const len = derLength(raw, off)!;
+    chain.push(new Uint8Array(raw.subarray(off, off + len)));
+    off += len;
+  }
+  return { method, signature, chain };
 }
 
 export const errorResponse = (message: string) => response(false, message.split("\n").map((l) => `ERROR=${l}`));
@@ -148,6 +226,11 @@ class Incoming {
     return raw.subarray(0, raw.length - 1).toString("latin1");
   }
 
+  /** The answer to the X.509 challenge (takeAuthorizationAnswer). */
+  async authorizationAnswer(): Promise<AuthorizationAnswer> {
+    return parseAuthorizationAnswer(await this.next(takeAuthorizationAnswer));
+  }
+
   /** One DER SEQUENCE (the client's PKCS#10 request). */
   async derSequence(): Promise<Uint8Array> {
     return new Uint8Array(
@@ -174,7 +257,14 @@ export interface MyProxyService {
   close(): Promise<void>;
 }
 
-export async function startMyProxyServer(cb: Certbridge, channel: Channel<MyProxyTokenInput, MyProxyRequester>, log: (m: string) => void): Promise<MyProxyService> {
+export interface MyProxyChannels {
+  /** GET with a passphrase: an access token or a one-time code. */
+  token: Channel<MyProxyTokenInput, MyProxyRequester>;
+  /** GET with an empty passphrase: renewal by a registered renewer (the X.509 challenge). */
+  renewal: Channel<MyProxyRenewalInput, Requester>;
+}
+
+export async function startMyProxyServer(cb: Certbridge, channels: MyProxyChannels, log: (m: string) => void): Promise<MyProxyService> {
   const settings = cb.config.myproxy;
   if (!settings) throw new Error("the MyProxy listener is not configured");
   const host: HostCredential =
@@ -185,27 +275,46 @@ export async function startMyProxyServer(cb: Certbridge, channel: Channel<MyProx
   const consoleUrl = `${cb.config.publicUrl}/account`;
 
   /** Refusals before the authority saw the request (it audits its own); GET's are proxy refusals. */
-  const auditRefusal = (req: Partial<MyProxyRequest>, ip: string | null, err: CertbridgeError, clientId: string | null) =>
+  const auditRefusal = (req: Partial<MyProxyRequest>, ip: string | null, err: CertbridgeError, clientId: string | null, renewer: string | null = null) =>
     recordAudit(cb.db, {
       action: req.command === undefined || req.command === Command.GET ? "proxy.refuse" : "myproxy.refuse",
-      actor: clientId ? `client:${clientId}` : "anonymous",
+      actor: clientId ? `client:${clientId}` : renewer ? `renewer:${renewer}` : "anonymous",
       outcome: "refused",
       clientId,
       ip,
-      details: { channel: "myproxy", command: req.command ?? null, username: req.username ?? null, error: err.code, reason: err.message },
+      details: { channel: "myproxy", command: req.command ?? null, username: req.username ?? null, ...(renewer ? { renewer } : {}), error: err.code, reason: err.message },
     }).catch(() => {});
 
+  /**
+   * Renewal (empty passphrase, `myproxy-logon -a`): RESPONSE=2 with a fresh challenge; the client
+   * signs it with the -a credential's key and sends that chain (myproxy_authorization.c).
+   */
+  async function authorizeRenewal(socket: tls.TLSSocket, incoming: Incoming, req: MyProxyRequest, ip: string | null, seen: { renewer: string | null }): Promise<Requester> {
+    const challenge = crypto.randomBytes(16).toString("hex");
+    // "password" is offered too, only so that a client without -a answers (and hears why it cannot renew).
+    socket.write(response("authorize", [`AUTHORIZATION_DATA=${CHALLENGE_METHOD_NAME}:${challenge}`, "AUTHORIZATION_DATA=password:renewal needs -a"]));
+    const answer = await incoming.authorizationAnswer();
+    if (answer.method !== AuthMethod.X509_CERTIFICATE_SHA256) {
+      throw accessDenied(
+        answer.method === AuthMethod.X509_CERTIFICATE
+          ? "renewal needs the SHA-256 challenge (MyProxy 6.1 or later clients)"
+          : "an empty passphrase asks for renewal: give the renewer's credential with -a (myproxy-logon -a <host proxy>), or a passphrase (an access token or a one-time code from your account page)",
+      );
+    }
+    return channels.renewal.authorize({ username: req.username, challenge, signature: answer.signature, chain: answer.chain, tlsChain: peerChain(socket), voms: vomsOf(req), ip, seen });
+  }
+
   async function serveGet(socket: tls.TLSSocket, incoming: Incoming, req: MyProxyRequest, ip: string | null, state: { audited: boolean }) {
-    const seen = { clientId: null as string | null };
-    let requester: MyProxyRequester;
+    const seen = { clientId: null as string | null, renewer: null as string | null };
+    let requester: Requester;
     try {
       const voms = vomsOf(req);
-      requester = await channel.authorize({ username: req.username, token: req.passphrase, ip, seen });
+      requester = req.passphrase === "" ? await authorizeRenewal(socket, incoming, req, ip, seen) : await channels.token.authorize({ username: req.username, token: req.passphrase, ip, seen });
       // VOMS refusals before the delegation starts: after OK the client expects certificates.
       if (voms.length) vomsExtension(cb.vos, voms, cb.clock, requester.allowedVos).authorize?.({ identity: requester.identity, claims: requester.claims });
     } catch (e) {
       const err = asCertbridgeError(e);
-      if (err.status < 500) await auditRefusal(req, ip, err, seen.clientId);
+      if (err.status < 500) await auditRefusal(req, ip, err, seen.clientId, seen.renewer);
       state.audited = true;
       throw e;
     }
@@ -227,19 +336,29 @@ export async function startMyProxyServer(cb: Certbridge, channel: Channel<MyProx
     return [`TRUSTED_CERTS=${files.map(([n]) => n).join(",")}`, ...files.map(([n, text]) => `FILEDATA_${n}=${Buffer.from(text).toString("base64")}`)];
   }
 
-  /** myproxy-info: authenticated by the person's proxy chain; nothing is stored, so this describes what may be retrieved. */
+  /**
+   * myproxy-info: authenticated by the person's proxy chain; nothing is stored, so this describes
+   * what may be retrieved. With renewal consents, the time left is until the last of them ends
+   * (what a VO box may still renew: the 12-hour trap of stored credentials made visible), and
+   * CRED_RENEWER names the VO boxes; without, until the person's user certificate ends.
+   */
   async function serveInfo(socket: tls.TLSSocket, req: MyProxyRequest) {
     const now = cb.clock();
     const who = await verifyClientChain(cb.db, cb.ca, peerChain(socket), now);
-    if (req.username && req.username.replace(/\/+$/, "") !== who.subject) throw accessDenied("you may only ask about yourself: USERNAME must be your certificate's subject (myproxy-info -d)");
+    const asked = req.username.trim().replace(/\/+$/, "");
+    if (asked && asked !== who.subject && asked !== who.identityId) throw accessDenied("you may only ask about yourself: USERNAME must be your certificate's subject (myproxy-info -d) or your account name");
     const max = cb.authority.maxLifetimeSeconds();
+    const consents = await listLiveRenewalConsents(cb.db, who.identityId, now);
+    const end = consents.length ? new Date(Math.max(...consents.map((c) => c.expiresAt.getTime()))) : who.userNotAfter;
+    const renewals = consents.map((c) => `${c.renewer.subject} for ${c.role ?? c.vo} until ${c.expiresAt.toISOString()}`);
     socket.write(
       response(true, [
         `CRED_START_TIME=${Math.floor(who.userNotBefore.getTime() / 1000)}`,
-        `CRED_END_TIME=${Math.floor(who.userNotAfter.getTime() / 1000)}`,
+        `CRED_END_TIME=${Math.floor(end.getTime() / 1000)}`,
         `CRED_OWNER=${who.subject}`,
-        `CRED_DESC=fresh proxies on request (myproxy-logon with an access token as passphrase), maximum retrieval lifetime ${hms(max)} (${max} s)`,
+        `CRED_DESC=fresh proxies on request, maximum retrieval lifetime ${hms(max)} (${max} s)${consents.length ? `; renewal consents: ${renewals.join("; ")}` : "; no renewal consent"}`,
         `CRED_RETRIEVER=holders of an access token with the proxy scope that you granted at ${consoleUrl}`,
+        ...(consents.length ? [`CRED_RENEWER=${[...new Set(consents.map((c) => c.renewer.subject))].join(",")}`] : []),
       ]),
     );
   }

@@ -1,6 +1,6 @@
 /**
  * MyProxy GET (`myproxy-logon -l <DN> -S`): USERNAME names the person (their
- * subject DN), PASSPHRASE is an access token with the proxy scope, checked
+ * subject DN, or their account name: the account id shown on /account), PASSPHRASE is an access token with the proxy scope, checked
  * exactly as /getproxy checks a bearer token (verifyProxyBearer). The token's
  * person must be the one USERNAME names. VOs and the lifetime cap are the
  * token's client's, as on /getproxy.
@@ -15,7 +15,7 @@ import { personOf, type Provisioner, type Requester } from "../types";
 import { verifyProxyBearer } from "./gatewayToken";
 
 export interface MyProxyTokenInput {
-  /** The request's USERNAME: the person's subject DN. */
+  /** The request's USERNAME: the person's subject DN or account name. */
   username: string;
   /** The request's PASSPHRASE: an access token. */
   token: string;
@@ -38,6 +38,8 @@ export function newMyProxyCode(): string {
 
 /** DNs compare as Globus prints them; a trailing slash or surrounding blanks are not part of a name. */
 const normalDn = (dn: string) => dn.trim().replace(/\/+$/, "");
+/** USERNAME names the person by subject DN (as -d sends it) or by account name (their account id, the `sub` this portal releases, shown on /account). */
+const names = (username: string, row: { id: string; subject: string }) => normalDn(username) === row.subject || username.trim() === row.id;
 
 export function myproxyToken(deps: { db: Db; provider: Provider; clock: Clock }): Provisioner<MyProxyTokenInput, MyProxyRequester> {
   return {
@@ -47,7 +49,7 @@ export function myproxyToken(deps: { db: Db; provider: Provider; clock: Clock })
         const code = await consumeMyProxyCode(deps.db, myproxyCodeHash(input.token), deps.clock());
         const row = code ? await findIdentityClaims(deps.db, code.identityId) : null;
         if (!code || !row) throw new CertbridgeError("invalid_token", "the retrieval code is unknown, already used or expired");
-        if (normalDn(input.username) !== row.subject) throw new CertbridgeError("invalid_token", "the passphrase is not valid for this username (USERNAME must be your subject DN); the code is now used up");
+        if (!names(input.username, row)) throw new CertbridgeError("invalid_token", "the passphrase is not valid for this username (USERNAME must be your subject DN or account name); the code is now used up");
         return {
           ...personOf(row),
           actor: `user:${row.id}`,
@@ -60,8 +62,8 @@ export function myproxyToken(deps: { db: Db; provider: Provider; clock: Clock })
       const { at, client } = await verifyProxyBearer(deps.db, deps.provider, input.token, { seen: input.seen });
       const row = at.accountId ? await findIdentityClaims(deps.db, at.accountId) : null;
       if (!row) throw new CertbridgeError("invalid_token", "the account behind this token no longer exists");
-      if (normalDn(input.username) !== row.subject) {
-        throw new CertbridgeError("invalid_token", "the passphrase is not valid for this username (USERNAME must be the subject DN of the token's person)");
+      if (!names(input.username, row)) {
+        throw new CertbridgeError("invalid_token", "the passphrase is not valid for this username (USERNAME must be the subject DN or account name of the token's person)");
       }
       return {
         ...personOf(row),
