@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 node scripts/check-node.mjs
 
 missing=()
-for tool in openssl grid-proxy-init grid-proxy-info voms-verify voms-proxy-info2 g++ chromium psql git xrootd xrdcp perl glewlwyd scitokens-test-access unshare fetch-crl softhsm2-util oidc-agent oidc-gen oidc-token; do
+for tool in openssl grid-proxy-init grid-proxy-info voms-verify voms-proxy-info2 g++ chromium psql git xrootd xrdcp perl glewlwyd scitokens-test-access unshare fetch-crl softhsm2-util oidc-agent oidc-gen oidc-token myproxy-logon; do
   command -v "$tool" >/dev/null || missing+=("$tool")
 done
 if ((${#missing[@]})); then
