@@ -45,7 +45,8 @@ async function bootstrap(config: Config, cb: Certbridge) {
     const clients = JSON.parse(fs.readFileSync(config.portal.clientsFile, "utf8")) as ClientInput[];
     for (const c of clients) {
       const { client, secret } = await registerClient(cb.db, config.kek, c, { actor: "config" }, { upsert: true });
-      log(`client ${client.id} (${client.name}) registered${secret ? `; generated secret: ${secret}` : ""}`);
+      // A generated secret is never logged (logs are kept and shipped): the operator gets one, shown once, from the CLI.
+      log(`client ${client.id} (${client.name}) registered${secret && !c.secret ? `; it has a generated secret, not shown: run \`certbridge client secret ${client.id}\` to set a new one and see it once` : ""}`);
     }
   }
   await ensureCliClientRow(cb.db);

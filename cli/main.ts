@@ -20,7 +20,7 @@ import { writeFileAtomic } from "../lib/files";
 import { findCertificate, listAuditEvents, getCaRecord } from "../lib/db";
 import { searchCertificates } from "../lib/admin/certificates";
 import { systemClock } from "../lib/clock";
-import { registerClient, listClients, removeClient, setClientStatus, type ClientInput } from "../lib/oidc/clients";
+import { registerClient, listClients, removeClient, rotateClientSecret, setClientStatus, type ClientInput } from "../lib/oidc/clients";
 
 const USAGE = `usage: certbridge <command> [options]
 
@@ -38,6 +38,7 @@ const USAGE = `usage: certbridge <command> [options]
              [--scope S ...] [--homepage URL] [--contact EMAIL] [--max-lifetime 24h]
                                    register a gateway; prints its secret once
   client list                      gateways, without secrets
+  client secret ID                 a new secret for a confidential gateway, printed once (the old one stops working)
   client suspend ID [--comment TEXT]
   client activate ID
   client remove ID                 remove a gateway with its grants and tokens
@@ -325,6 +326,14 @@ async function dispatch(
         })),
         out,
       );
+      return;
+    }
+    case "client secret": {
+      const id = clientId();
+      const secret = await rotateClientSecret(cb.db, cb.config.kek, id, { actor: actor() });
+      out(`client id:     ${id}`);
+      out(`client secret: ${secret}`);
+      out("The secret is shown only this once: give it to the gateway now. The previous secret no longer works.");
       return;
     }
     case "client remove": {
