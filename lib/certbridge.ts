@@ -9,8 +9,8 @@ import * as pkijs from "pkijs";
 import { webcrypto } from "node:crypto";
 import type { Config } from "./config";
 import { systemClock, type Clock } from "./clock";
-import { closeDatabase, openDatabase, openMigratedDatabase, upsertCaRecord, IssuanceWriter, type Db } from "./db";
-import { initCaFiles, loadCaFiles, type CertificateAuthority } from "./ca/authority";
+import { closeDatabase, hasCaRecord, openDatabase, openMigratedDatabase, upsertCaRecord, IssuanceWriter, type Db } from "./db";
+import { initCaFiles, loadCaFiles, settleHalfMadeCa, type CertificateAuthority } from "./ca/authority";
 import { KeyPool } from "./pki/keyPool";
 import { IdentityCache } from "./issuance/identity";
 import { Authority, type Channel } from "./authority/authority";
@@ -52,9 +52,14 @@ export interface StartOptions {
   log?: (msg: string) => void;
 }
 
-/** Open or create the CA files according to configuration. */
-export async function openCa(config: Config, clock: Clock, create: boolean, log: (m: string) => void) {
+/**
+ * Open or create the CA files according to configuration. `caInUse` (whether the database has
+ * registered a CA) lets a half-made CA from an interrupted first start be set aside and made anew;
+ * without it a half-made CA is reported with the fix (lib/ca/authority.ts settleHalfMadeCa).
+ */
+export async function openCa(config: Config, clock: Clock, create: boolean, log: (m: string) => void, caInUse: (() => Promise<boolean>) | null = null) {
   const files = { certFile: config.ca.certFile, keyFile: config.ca.keyFile, keyPassphrase: config.ca.keyPassphrase, pkcs11: config.pkcs11 };
+  if (!config.ca.external && create) for (const note of await settleHalfMadeCa(files, caInUse, clock())) log(note);
   if (!config.ca.external && create && !fs.existsSync(files.certFile) && !fs.existsSync(files.keyFile)) {
     const ca = await initCaFiles(files, { subject: config.ca.subject, keyBits: config.ca.keyBits, lifetimeSeconds: config.ca.lifetimeSeconds }, clock);
     log(`created a new CA "${ca.subject}" in ${files.certFile}`);
@@ -69,7 +74,7 @@ export async function startCertbridge(config: Config, opts: StartOptions = {}): 
   const { db, applied } = await openMigratedDatabase(config.databaseUrl, openDatabase);
   try {
     if (applied.length) log(`applied database migrations: ${applied.join(", ")}`);
-    const { ca, created } = await openCa(config, clock, opts.createCa ?? true, log);
+    const { ca, created } = await openCa(config, clock, opts.createCa ?? true, log, () => hasCaRecord(db));
     await upsertCaRecord(
       db,
       { fingerprint: ca.fingerprint, subject: ca.subject, certPem: ca.certPem, notAfter: ca.parts.notAfter },
@@ -83,6 +88,7 @@ export async function startCertbridge(config: Config, opts: StartOptions = {}): 
       aaBase: config.voms.aaSubjectBase,
       clock,
       create: opts.createCa ?? true,
+      log,
     });
     const keyPool = new KeyPool(opts.keyPool ? config.proxy.keyPoolSize : 0);
     if (opts.keyPool) keyPool.start();

@@ -17,6 +17,7 @@ import { encodeName, parseSlashDn, formatSlashDn, decodeName } from "../pki/dn";
 import { certificateParts, encodeTbsCertificate, ext, keyIdentifier, KeyUsage, randomSerial, signStructure, OID } from "../pki/x509";
 import type { CertificateAuthority } from "../ca/authority";
 import type { Clock } from "../clock";
+import { removeStaleTemporaries, writeFileExclusive } from "../files";
 import type { AttributeAuthority } from "./ac";
 
 const voEntry = z.object({
@@ -96,6 +97,12 @@ async function createAa(ca: CertificateAuthority, vo: VoConfig, aaBase: string, 
   return { certDer: await buildAaCertificate(ca, key.publicKeySpki, aaSubject(aaBase, vo.name, vo.host), clock()), key };
 }
 
+/** Test hook: the moment between an AA key's write and its certificate's. */
+let beforeAaCertificateWrite: () => Promise<void> = async () => {};
+export function setBeforeAaCertificateWrite(hook: (() => Promise<void>) | null): void {
+  beforeAaCertificateWrite = hook ?? (async () => {});
+}
+
 /** Load (or, in the primary process, create) the AA of every configured VO. */
 export async function openAttributeAuthorities(opts: {
   vos: VoConfig[];
@@ -105,6 +112,7 @@ export async function openAttributeAuthorities(opts: {
   aaBase: string;
   clock: Clock;
   create: boolean;
+  log?: (msg: string) => void;
 }): Promise<Map<string, ServedVo>> {
   const served = new Map<string, ServedVo>();
   for (const vo of opts.vos) {
@@ -113,8 +121,17 @@ export async function openAttributeAuthorities(opts: {
     const passphrase = vo.aaKeyFile ? (vo.aaKeyPassphrase ?? "") : opts.passphrase;
     if (!vo.aaCertFile && opts.create && !fs.existsSync(certFile)) {
       if (!passphrase) throw invalidConfig(`VO ${vo.name}: CERTBRIDGE_CA_KEY_PASSPHRASE is needed to encrypt the new AA key`);
+      for (const f of [certFile, keyFile]) removeStaleTemporaries(f);
+      // A key without its certificate is an interrupted first start: an AA is only ever loaded with
+      // its certificate, so that key never signed anything. Set it aside (kept) and make the AA anew.
+      if (!vo.aaKeyFile && fs.existsSync(keyFile)) {
+        const aside = `${keyFile}.incomplete-${opts.clock().toISOString().replace(/[:.]/g, "-")}`;
+        fs.renameSync(keyFile, aside);
+        opts.log?.(`VO ${vo.name}: the AA key had no certificate (an interrupted first start): set it aside as ${aside}; creating the AA anew`);
+      }
       const { certDer } = await createAa(opts.ca, vo, opts.aaBase, opts.clock, keyFile, passphrase);
-      fs.writeFileSync(certFile, der.toPem("CERTIFICATE", certDer), { mode: 0o644, flag: "wx" });
+      await beforeAaCertificateWrite();
+      writeFileExclusive(certFile, der.toPem("CERTIFICATE", certDer), 0o644);
     }
     let key: KeyCustody;
     let certDer: Uint8Array;
