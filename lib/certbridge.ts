@@ -17,6 +17,7 @@ import { Authority, type Channel } from "./authority/authority";
 import { operatorClaims, type OperatorClaimsInput } from "./authority/provisioners/operatorClaims";
 import { consoleSession, type ConsoleSessionInput } from "./authority/provisioners/consoleSession";
 import { sshKey, type SshKeyInput } from "./authority/provisioners/sshKey";
+import { protectStoredArtefacts } from "./oidc/adapter";
 import { loadVoConfig, openAttributeAuthorities, type ServedVo } from "./voms/vos";
 
 // pkijs runs on Node's WebCrypto (used when it verifies signatures it parsed).
@@ -74,6 +75,11 @@ export async function startCertbridge(config: Config, opts: StartOptions = {}): 
   const { db, applied } = await openMigratedDatabase(config.databaseUrl, openDatabase);
   try {
     if (applied.length) log(`applied database migrations: ${applied.join(", ")}`);
+    // Data migration (issue 12): bearer artefacts stored in clear by earlier releases get hashed ids and sealed payloads.
+    if (opts.createCa ?? true) {
+      const rewritten = await protectStoredArtefacts(db, config.kek);
+      if (rewritten) log(`stored tokens, codes and sessions now kept by keyed hash: ${rewritten} rows rewritten`);
+    }
     const { ca, created } = await openCa(config, clock, opts.createCa ?? true, log, () => hasCaRecord(db));
     await upsertCaRecord(
       db,
