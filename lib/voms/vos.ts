@@ -119,6 +119,8 @@ export async function openAttributeAuthorities(opts: {
     const certFile = vo.aaCertFile ?? path.join(opts.dataDir, "voms", vo.name, "aa.pem");
     const keyFile = vo.aaKeyFile ?? path.join(opts.dataDir, "voms", vo.name, "aa-key.pem");
     const passphrase = vo.aaKeyFile ? (vo.aaKeyPassphrase ?? "") : opts.passphrase;
+    // The key just made is used as it is: opening the file again would cost another 600,000 PBKDF2 rounds.
+    let created: KeyCustody | undefined;
     if (!vo.aaCertFile && opts.create && !fs.existsSync(certFile)) {
       if (!passphrase) throw invalidConfig(`VO ${vo.name}: CERTBRIDGE_CA_KEY_PASSPHRASE is needed to encrypt the new AA key`);
       for (const f of [certFile, keyFile]) removeStaleTemporaries(f);
@@ -129,7 +131,9 @@ export async function openAttributeAuthorities(opts: {
         fs.renameSync(keyFile, aside);
         opts.log?.(`VO ${vo.name}: the AA key had no certificate (an interrupted first start): set it aside as ${aside}; creating the AA anew`);
       }
-      const { certDer } = await createAa(opts.ca, vo, opts.aaBase, opts.clock, keyFile, passphrase);
+      const made = await createAa(opts.ca, vo, opts.aaBase, opts.clock, keyFile, passphrase);
+      const { certDer } = made;
+      created = made.key;
       await beforeAaCertificateWrite();
       writeFileExclusive(certFile, der.toPem("CERTIFICATE", certDer), 0o644);
     }
@@ -137,7 +141,7 @@ export async function openAttributeAuthorities(opts: {
     let certDer: Uint8Array;
     try {
       certDer = der.pemBlocks(fs.readFileSync(certFile, "utf8")).find((b) => b.label === "CERTIFICATE")!.der;
-      key = openSigner(keyFile, { passphrase });
+      key = created ?? openSigner(keyFile, { passphrase });
     } catch (e) {
       throw invalidConfig(`VO ${vo.name}: cannot load the AA certificate and key (${certFile}, ${keyFile}): ${(e as Error).message}`, e);
     }
