@@ -14,5 +14,6 @@ export * from "./certificates";
 export * from "./sshKeys";
 export * from "./clients";
 export * from "./oidcPayloads";
+export * from "./consoleSessions";
 export * from "./crl";
 export * from "./myproxyCodes";

@@ -6,6 +6,7 @@
  */
 import type { Account } from "oidc-provider";
 import { findIdentity, type Db } from "../db";
+import { displayText } from "../displayText";
 
 export const CLAIMS_BY_SCOPE = {
   openid: ["sub"],
@@ -21,7 +22,7 @@ export async function findAccount(db: Db, id: string): Promise<Account | undefin
     async claims() {
       return {
         sub: id,
-        name: identity.displayName,
+        name: displayText(identity.displayName),
         ...(identity.email ? { email: identity.email } : {}),
         cert_subject_dn: identity.subject,
       };

@@ -13,6 +13,7 @@
  */
 import type { Configuration, KoaContextWithOIDC } from "oidc-provider";
 import { escapeHtml, portalPage } from "./pages";
+import { displayText } from "../displayText";
 
 type DeviceFlowFeature = NonNullable<NonNullable<Configuration["features"]>["deviceFlow"]>;
 
@@ -63,9 +64,10 @@ ${form}
       );
     },
     userCodeConfirmSource(ctx, form, client, deviceInfo, userCode) {
-      const name = client.clientName ?? client.clientId;
+      const name = displayText(client.clientName ?? client.clientId);
       const ip = typeof deviceInfo.ip === "string" ? deviceInfo.ip : null;
-      const ua = typeof deviceInfo.ua === "string" ? deviceInfo.ua : null;
+      // The User-Agent is whatever the requester sent: shown as text, without hidden or bidi controls, bounded.
+      const ua = typeof deviceInfo.ua === "string" ? displayText(deviceInfo.ua, 200) : null;
       render(
         ctx,
         "Confirm terminal login",
