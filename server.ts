@@ -22,13 +22,14 @@ import { createDevIdp } from "./lib/devIdp";
 import { Portal } from "./lib/portal";
 import { publishPortal } from "./lib/runtime";
 import { listenOn, serveGetProxy, writeError } from "./lib/nodeHttp";
-import { asCertbridgeError } from "./lib/errors";
+import { asCertbridgeError, invalidRequest } from "./lib/errors";
 import { startSshServer, type SshService } from "./lib/ssh/server";
 import { startMyProxyServer, type MyProxyService } from "./lib/myproxy/server";
 import { purgeMyProxyCodes } from "./lib/db";
 import { myproxyToken } from "./lib/authority/provisioners/myproxyToken";
 import { FORM_FLASH_COOKIE, FORM_FLASH_HEADER } from "./lib/console/forms";
 import { cookieValue } from "./lib/console/session";
+import { closeAfterRefusedBody, hasDuplicateAuthorization, setSecurityHeaders } from "./lib/webHardening";
 import { startCrlSchedule } from "./lib/ca/revocation";
 
 const ROOT = path.dirname(fileURLToPath(import.meta.url));
@@ -82,6 +83,11 @@ async function serve(config: Config, announce: boolean, primary: boolean) {
     // The audit trail's IP: the socket's, or behind a TLS proxy the client's as the proxy reports it.
     const forwarded = behindProxy ? String(req.headers["x-forwarded-for"] ?? "").split(",")[0]?.trim() : "";
     req.headers["x-certbridge-client-ip"] = forwarded || req.socket.remoteAddress || "";
+    // Issue 12 (lib/webHardening.ts): framing, CSP and HSTS on every response; 413 ends the connection; one Authorization header.
+    const nextRoute = !(url.startsWith("/oidc/") || url.startsWith("/.well-known/") || url === "/getproxy" || url.startsWith("/getproxy?") || url === "/dev-idp" || url.startsWith("/dev-idp/") || url.startsWith("/dev-idp?"));
+    setSecurityHeaders(res, { next: nextRoute, https: behindProxy });
+    closeAfterRefusedBody(req, res);
+    if (hasDuplicateAuthorization(req)) return writeError(res, invalidRequest("more than one Authorization header"), "json");
     if (url.startsWith("/oidc/") || url.startsWith("/.well-known/openid-configuration")) return oidc(req, res);
     if (url === "/getproxy" || url.startsWith("/getproxy?")) {
       return void serveGetProxy(portal, req, res, String(req.headers["x-certbridge-client-ip"]) || null).catch((e: unknown) => writeError(res, e, "json"));
