@@ -74,6 +74,21 @@ describe("tokens at rest", () => {
       assert.equal(dump.includes(crypto.createHash("sha256").update(value).digest("hex")), false, `the dump contains the ${name}'s plain SHA-256 (guessable user codes must be keyed)`);
     }
 
+    // Every bearer row: hashed id, sealed payload.
+    const db = await openDatabase(databaseUrl());
+    try {
+      const rows = await db.oidcPayload.findMany({ select: { model: true, id: true, payload: true, userCode: true } });
+      const bearer = rows.filter((r) => SECRET_ID_MODELS.has(r.model.replace(/^DevIdp\./, "")));
+      const models = new Set(bearer.map((r) => r.model));
+      for (const m of ["AccessToken", "RefreshToken", "DeviceCode", "Session", "DevIdp.Session"]) assert.ok(models.has(m), `${m} rows among ${[...models].join(", ")}`);
+      for (const r of bearer) {
+        assert.ok(r.id.startsWith(HASHED_ID_PREFIX), `${r.model} ${r.id}`);
+        assert.match(r.payload, /^v1\./, r.model);
+        if (r.userCode) assert.ok(r.userCode.startsWith(HASHED_ID_PREFIX));
+      }
+    } finally {
+      await closeDatabase(db);
+    }
     // Still working: the access token gets a proxy and the person's claims, the refresh token refreshes.
     const { csrPem } = opensslCsr(portal.dir);
     const proxy = await getproxy(refreshed.access_token, csrPem);
@@ -93,24 +108,15 @@ describe("tokens at rest", () => {
       body: new URLSearchParams({ grant_type: "urn:ietf:params:oauth:grant-type:device_code", device_code: device.device_code, client_id: "certbridge-cli" }),
     });
     assert.equal(((await poll.json()) as { error: string }).error, "authorization_pending");
-    // The user code is found by its hash too: the confirmation page shows it.
-    const confirm = await flow.browser.go(`${portal.url}/oidc/device?user_code=${encodeURIComponent(device.user_code)}`);
-    assert.equal(confirm.status, 200);
-
-    // Every bearer row: hashed id, sealed payload.
-    const db = await openDatabase(databaseUrl());
-    try {
-      const rows = await db.oidcPayload.findMany({ select: { model: true, id: true, payload: true, userCode: true } });
-      const bearer = rows.filter((r) => SECRET_ID_MODELS.has(r.model.replace(/^DevIdp\./, "")));
-      assert.ok(bearer.length >= 6, `${bearer.length} bearer rows`);
-      for (const r of bearer) {
-        assert.ok(r.id.startsWith(HASHED_ID_PREFIX), `${r.model} ${r.id}`);
-        assert.match(r.payload, /^v1\./, r.model);
-        if (r.userCode) assert.ok(r.userCode.startsWith(HASHED_ID_PREFIX));
-      }
-    } finally {
-      await closeDatabase(db);
-    }
+    // The user code is found by its hash too: entering it leads to the confirmation page; a wrong one does not.
+    const enter = async (userCode: string) => {
+      const form = await flow.browser.go(`${portal.url}/oidc/device`);
+      const xsrf = /name="xsrf" value="([^"]+)"/.exec(form.html)?.[1];
+      assert.ok(xsrf, form.html.slice(0, 500));
+      return flow.browser.submit(form, /\/oidc\/device$/, { xsrf, user_code: userCode });
+    };
+    assert.match((await enter(device.user_code)).html, /Is this your terminal\?/);
+    assert.doesNotMatch((await enter("BCDF-GHJK")).html, /Is this your terminal\?/);
   });
 
   test("tokens an older release stored in clear are rewritten at the next start, and keep working", async () => {
