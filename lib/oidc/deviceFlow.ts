@@ -59,7 +59,7 @@ export function deviceFlowFeature(opts: { devBanner: boolean }): DeviceFlowFeatu
         `<h1>Sign in to a terminal</h1>
 ${message ? `<p class="warning" role="alert">${escapeHtml(message)}</p>` : ""}
 <p>Enter the code that <code>certbridge-proxy-init</code> shows in your terminal.</p>
-${form}
+${withoutInlineHandlers(form)}
 <div class="actions"><button type="submit" form="op.deviceInputForm" class="primary">Continue</button></div>`,
       );
     },
@@ -101,4 +101,13 @@ export function formatUserCode(normalized: string): string {
     else out += c;
   }
   return out + normalized.slice(i);
+}
+
+/**
+ * oidc-provider's code entry form selects the field's text with an inline `onfocus` handler, which
+ * the pages' CSP (lib/webHardening.ts: no inline script) refuses: drop the attribute rather than
+ * loosen the policy (the field keeps `autofocus`).
+ */
+function withoutInlineHandlers(form: string): string {
+  return form.replace(/\son[a-z]+="[^"]*"/g, "");
 }
