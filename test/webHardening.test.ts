@@ -13,6 +13,7 @@ import path from "node:path";
 import { startPortalServer, consoleLogin, loginThroughPortal, Browser, type PortalServer } from "./portalHarness";
 import { displayText } from "../lib/displayText";
 import { closeDatabase, openDatabase } from "../lib/db";
+import { findGatewayClientMetadata } from "../lib/oidc/clients";
 
 const RLO = "\u202E";
 const EVIL_NAME = `Mallory ${RLO}gnp.exe${"\u202C"}\u200B Smith ${"x".repeat(400)}`;
@@ -27,6 +28,8 @@ before(async () => {
   fs.writeFileSync(usersFile, JSON.stringify(users));
   portal = await startPortalServer({ CERTBRIDGE_DEV_USERS_FILE: usersFile }, [
     { id: "bidi-gateway", name: `Good Gateway${RLO}lanretxe`, secret: "bidi-gateway-secret-0123456789abcdef", redirectUris: ["http://localhost:9/bidi"], scopes: ["openid", "profile", "proxy"] },
+    // Confidential, without a secret in the file: the portal generates one at start.
+    { id: "generated-secret-gateway", name: "Generated Secret", redirectUris: ["http://localhost:9/generated"] },
   ]);
 });
 after(async () => portal?.cleanup());
@@ -62,6 +65,22 @@ function rawRequest(head: string, opts: { bodyBytes?: number } = {}): Promise<{ 
     if (!opts.bodyBytes) socket.on("data", () => setImmediate(() => /\r\n\r\n/.test(response) && socket.end()));
   });
 }
+
+describe("the server log", () => {
+  test("a generated client secret is not in the server log; the log says how to get one", async () => {
+    const db = await openDatabase(portal.env.DATABASE_URL ?? `file:${path.join(portal.dir, "certbridge.db")}`);
+    let secret: string | undefined;
+    try {
+      const meta = (await findGatewayClientMetadata(db, Buffer.from(portal.env.CERTBRIDGE_KEK!, "base64"), "generated-secret-gateway")) as { client_secret?: string } | undefined;
+      secret = meta?.client_secret;
+    } finally {
+      await closeDatabase(db);
+    }
+    assert.ok(secret && secret.length >= 32, "a secret was generated");
+    assert.equal(portal.output().includes(secret), false);
+    assert.match(portal.output(), /client generated-secret-gateway \(Generated Secret\) registered; it has a generated secret, not shown: run `certbridge client secret generated-secret-gateway`/);
+  });
+});
 
 describe("logout", () => {
   test("logout ends the console session server-side: the old cookie replayed is signed out", async () => {
