@@ -12,6 +12,7 @@ import net from "node:net";
 import path from "node:path";
 import { startPortalServer, consoleLogin, loginThroughPortal, Browser, type PortalServer } from "./portalHarness";
 import { displayText } from "../lib/displayText";
+import { tempDir } from "./helpers";
 import { closeDatabase, openDatabase } from "../lib/db";
 import { findGatewayClientMetadata } from "../lib/oidc/clients";
 
@@ -19,9 +20,10 @@ const RLO = "\u202E";
 const EVIL_NAME = `Mallory ${RLO}gnp.exe${"\u202C"}\u200B Smith ${"x".repeat(400)}`;
 
 let portal: PortalServer;
+let usersDir = "";
 
 before(async () => {
-  const dir = fs.mkdtempSync(path.join(fs.realpathSync("/tmp"), "certbridge-users-"));
+  const dir = (usersDir = tempDir("certbridge-users-"));
   const users = JSON.parse(fs.readFileSync(path.resolve(import.meta.dirname, "../examples/dev-users.json"), "utf8")) as Record<string, unknown>[];
   users.push({ sub: "mallory", name: EVIL_NAME, email: "mallory@example.org", eduperson_unique_id: "mallory-1@example.org" });
   const usersFile = path.join(dir, "users.json");
@@ -32,7 +34,10 @@ before(async () => {
     { id: "generated-secret-gateway", name: "Generated Secret", redirectUris: ["http://localhost:9/generated"] },
   ]);
 });
-after(async () => portal?.cleanup());
+after(async () => {
+  await portal?.cleanup();
+  if (usersDir) fs.rmSync(usersDir, { recursive: true, force: true });
+});
 
 /** Raw HTTP: what fetch cannot send (a header twice) or will not do (stream a body the server refused). */
 function rawRequest(head: string, opts: { bodyBytes?: number } = {}): Promise<{ response: string; closedByServer: boolean; sentBytes: number }> {
