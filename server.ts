@@ -21,7 +21,7 @@ import { createDevIdp } from "./lib/devIdp";
 import { Portal } from "./lib/portal";
 import { publishPortal } from "./lib/runtime";
 import { listenOn, serveGetProxy, writeError } from "./lib/nodeHttp";
-import { asCertbridgeError, operatorMessage } from "./lib/errors";
+import { asCertbridgeError, invalidRequest, operatorMessage } from "./lib/errors";
 import { startSshServer, type SshService } from "./lib/ssh/server";
 import { startMyProxyServer, type MyProxyService } from "./lib/myproxy/server";
 import { myproxyToken } from "./lib/authority/provisioners/myproxyToken";
@@ -32,6 +32,7 @@ import { startScheduledJobs } from "./lib/jobs";
 import { Health } from "./lib/health";
 import { serveHealth } from "./lib/nodeHealth";
 import { installGracefulShutdown, trackRequests } from "./lib/shutdown";
+import { closeAfterRefusedBody, hasDuplicateAuthorization, setSecurityHeaders } from "./lib/webHardening";
 
 const ROOT = path.dirname(fileURLToPath(import.meta.url));
 const log = (m: string) => console.error(`certbridge: ${m}`);
@@ -47,7 +48,8 @@ async function bootstrap(config: Config, cb: Certbridge) {
     const clients = JSON.parse(fs.readFileSync(config.portal.clientsFile, "utf8")) as ClientInput[];
     for (const c of clients) {
       const { client, secret } = await registerClient(cb.db, config.kek, c, { actor: "config" }, { upsert: true });
-      log(`client ${client.id} (${client.name}) registered${secret ? `; generated secret: ${secret}` : ""}`);
+      // A generated secret is never logged (logs are kept and shipped): the operator gets one, shown once, from the CLI.
+      log(`client ${client.id} (${client.name}) registered${secret && !c.secret ? `; it has a generated secret, not shown: run \`certbridge client secret ${client.id}\` to set a new one and see it once` : ""}`);
     }
   }
   await ensureCliClientRow(cb.db);
@@ -84,6 +86,11 @@ async function serve(config: Config, announce: boolean, primary: boolean) {
     // The audit trail's IP: the socket's, or behind a TLS proxy the client's as the proxy reports it.
     const forwarded = behindProxy ? String(req.headers["x-forwarded-for"] ?? "").split(",")[0]?.trim() : "";
     req.headers["x-certbridge-client-ip"] = forwarded || req.socket.remoteAddress || "";
+    // Issue 12 (lib/webHardening.ts): framing, CSP and HSTS on every response; 413 ends the connection; one Authorization header.
+    const nextRoute = !(url.startsWith("/oidc/") || url.startsWith("/.well-known/") || url === "/getproxy" || url.startsWith("/getproxy?") || url === "/dev-idp" || url.startsWith("/dev-idp/") || url.startsWith("/dev-idp?"));
+    setSecurityHeaders(res, { next: nextRoute, https: behindProxy });
+    closeAfterRefusedBody(req, res);
+    if (hasDuplicateAuthorization(req)) return writeError(res, invalidRequest("more than one Authorization header"), "json");
     // Liveness and readiness (lib/health.ts); /api/health is readiness with its earlier fields.
     if (serveHealth(health, portal, req, res)) return;
     if (url.startsWith("/oidc/") || url.startsWith("/.well-known/openid-configuration")) return oidc(req, res);

@@ -21,7 +21,7 @@ import { findCertificate, listAuditEvents, getCaRecord, listMyProxyRenewers, rem
 import { registerRenewer } from "../lib/myproxy/renewers";
 import { searchCertificates } from "../lib/admin/certificates";
 import { systemClock } from "../lib/clock";
-import { registerClient, listClients, removeClient, setClientStatus, type ClientInput } from "../lib/oidc/clients";
+import { registerClient, listClients, removeClient, rotateClientSecret, setClientStatus, type ClientInput } from "../lib/oidc/clients";
 
 const USAGE = `usage: certbridge <command> [options]
 
@@ -40,6 +40,7 @@ const USAGE = `usage: certbridge <command> [options]
                                    register a gateway; prints its secret once
                                    (--device-grant: RFC 8628 for it, e.g. oidc-agent; no redirect URI needed)
   client list                      gateways, without secrets
+  client secret ID                 a new secret for a confidential gateway, printed once (the old one stops working)
   client suspend ID [--comment TEXT]
   client activate ID
   client remove ID                 remove a gateway with its grants and tokens
@@ -338,6 +339,14 @@ async function dispatch(
         })),
         out,
       );
+      return;
+    }
+    case "client secret": {
+      const id = clientId();
+      const secret = await rotateClientSecret(cb.db, cb.config.kek, id, { actor: actor() });
+      out(`client id:     ${id}`);
+      out(`client secret: ${secret}`);
+      out("The secret is shown only this once: give it to the gateway now. The previous secret no longer works.");
       return;
     }
     case "client remove": {

@@ -10,14 +10,15 @@ import { webcrypto } from "node:crypto";
 import type { Config } from "./config";
 import { systemClock, type Clock } from "./clock";
 import { invalidConfig } from "./errors";
-import { closeDatabase, findFirstCaRecord, openDatabase, openMigratedDatabase, upsertCaRecord, IssuanceWriter, type Db } from "./db";
-import { initCaFiles, loadCaFiles, type CertificateAuthority } from "./ca/authority";
+import { closeDatabase, findFirstCaRecord, hasCaRecord, openDatabase, openMigratedDatabase, upsertCaRecord, IssuanceWriter, type Db } from "./db";
+import { initCaFiles, loadCaFiles, settleHalfMadeCa, type CertificateAuthority } from "./ca/authority";
 import { KeyPool } from "./pki/keyPool";
 import { IdentityCache } from "./issuance/identity";
 import { Authority, type Channel } from "./authority/authority";
 import { operatorClaims, type OperatorClaimsInput } from "./authority/provisioners/operatorClaims";
 import { consoleSession, type ConsoleSessionInput } from "./authority/provisioners/consoleSession";
 import { sshKey, type SshKeyInput } from "./authority/provisioners/sshKey";
+import { protectStoredArtefacts } from "./oidc/adapter";
 import { loadVoConfig, openAttributeAuthorities, type ServedVo } from "./voms/vos";
 
 // pkijs runs on Node's WebCrypto (used when it verifies signatures it parsed).
@@ -53,9 +54,14 @@ export interface StartOptions {
   log?: (msg: string) => void;
 }
 
-/** Open or create the CA files according to configuration. */
-export async function openCa(config: Config, clock: Clock, create: boolean, log: (m: string) => void) {
+/**
+ * Open or create the CA files according to configuration. `caInUse` (whether the database has
+ * registered a CA) lets a half-made CA from an interrupted first start be set aside and made anew;
+ * without it a half-made CA is reported with the fix (lib/ca/authority.ts settleHalfMadeCa).
+ */
+export async function openCa(config: Config, clock: Clock, create: boolean, log: (m: string) => void, caInUse: (() => Promise<boolean>) | null = null) {
   const files = { certFile: config.ca.certFile, keyFile: config.ca.keyFile, keyPassphrase: config.ca.keyPassphrase, pkcs11: config.pkcs11 };
+  if (!config.ca.external && create) for (const note of await settleHalfMadeCa(files, caInUse, clock())) log(note);
   if (!config.ca.external && create && !fs.existsSync(files.certFile) && !fs.existsSync(files.keyFile)) {
     const ca = await initCaFiles(files, { subject: config.ca.subject, keyBits: config.ca.keyBits, lifetimeSeconds: config.ca.lifetimeSeconds }, clock);
     log(`created a new CA "${ca.subject}" in ${files.certFile}`);
@@ -79,7 +85,12 @@ export async function startCertbridge(config: Config, opts: StartOptions = {}): 
           "give every instance the same CA (copy the first instance's ca/ directory, or set CERTBRIDGE_CA_CERT_FILE and CERTBRIDGE_CA_KEY_FILE)",
       );
     }
-    const { ca, created } = await openCa(config, clock, opts.createCa ?? true, log);
+    // Data migration (issue 12): bearer artefacts stored in clear by earlier releases get hashed ids and sealed payloads.
+    if (opts.createCa ?? true) {
+      const rewritten = await protectStoredArtefacts(db, config.kek);
+      if (rewritten) log(`stored tokens, codes and sessions now kept by keyed hash: ${rewritten} rows rewritten`);
+    }
+    const { ca, created } = await openCa(config, clock, opts.createCa ?? true, log, () => hasCaRecord(db));
     await upsertCaRecord(
       db,
       { fingerprint: ca.fingerprint, subject: ca.subject, certPem: ca.certPem, notAfter: ca.parts.notAfter },
@@ -94,6 +105,7 @@ export async function startCertbridge(config: Config, opts: StartOptions = {}): 
       clock,
       create: opts.createCa ?? true,
       pkcs11: config.pkcs11,
+      log,
     });
     const keyPool = new KeyPool(opts.keyPool ? config.proxy.keyPoolSize : 0);
     if (opts.keyPool) keyPool.start();

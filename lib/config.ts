@@ -251,8 +251,17 @@ export function loadConfig(
   const devDefaults: string[] = [];
   let devAdmin = false;
 
-  function devDefault<T>(name: string, value: T | undefined, fallback: T): T {
-    if (value !== undefined) return value;
+  /**
+   * A secret with a published development value: the default when unset (refused in production),
+   * and refused in production when set explicitly to that same public value (or, for a list, when
+   * any entry is it) — an operator who copied the development value has no secret at all.
+   */
+  function devDefault(name: string, value: string | undefined, fallback: string, isPublic: (v: string) => boolean = (v) => v === fallback): string {
+    if (value !== undefined) {
+      if (production && !allowDev && isPublic(value)) problems.push(`${name} is the published development value: set a secret of your own when NODE_ENV=production`);
+      else if (isPublic(value)) devDefaults.push(name);
+      return value;
+    }
     if (production && !allowDev) problems.push(`${name} must be set when NODE_ENV=production (the development default is public)`);
     else devDefaults.push(name);
     return fallback;
@@ -281,8 +290,9 @@ export function loadConfig(
     e.CERTBRIDGE_CA_CERT_FILE !== undefined && e.CERTBRIDGE_CA_KEY_PASSPHRASE === undefined
       ? "" // an operator's own unencrypted key needs none; a generated one always gets one
       : devDefault("CERTBRIDGE_CA_KEY_PASSPHRASE", e.CERTBRIDGE_CA_KEY_PASSPHRASE, DEV_CA_PASSPHRASE);
-  const kek = devDefault("CERTBRIDGE_KEK", e.CERTBRIDGE_KEK, DEV_KEK);
-  const cookieKeys = devDefault("CERTBRIDGE_COOKIE_KEYS", e.CERTBRIDGE_COOKIE_KEYS, DEV_COOKIE_KEYS);
+  // The KEK is compared as bytes (the same 32 bytes in another base64 spelling are still the public value).
+  const kek = devDefault("CERTBRIDGE_KEK", e.CERTBRIDGE_KEK, DEV_KEK, (v) => Buffer.from(v, "base64").equals(Buffer.from(DEV_KEK, "base64")));
+  const cookieKeys = devDefault("CERTBRIDGE_COOKIE_KEYS", e.CERTBRIDGE_COOKIE_KEYS, DEV_COOKIE_KEYS, (v) => v.split(",").some((k) => k.trim() === DEV_COOKIE_KEYS));
   const keyAuth = e.CERTBRIDGE_UPSTREAM_TOKEN_AUTH === "private_key_jwt";
   // With private_key_jwt the portal proves itself with its key: no client secret.
   const upstreamParts = [e.CERTBRIDGE_UPSTREAM_ISSUER, e.CERTBRIDGE_UPSTREAM_CLIENT_ID, ...(keyAuth ? [] : [e.CERTBRIDGE_UPSTREAM_CLIENT_SECRET])];

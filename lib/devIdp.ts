@@ -10,7 +10,7 @@ import fs from "node:fs";
 import Provider, { type Configuration, type InteractionResults } from "oidc-provider";
 import { z } from "zod";
 import { invalidConfig } from "./errors";
-import { escapeHtml, page, errorPage, portalPage } from "./oidc/pages";
+import { escapeHtml, page, errorPage, loggedOutPage, portalPage } from "./oidc/pages";
 import { prismaAdapterFactory } from "./oidc/adapter";
 import { signingJwk } from "./oidc/signingKeys";
 import { finishInteraction } from "./oidc/interactions";
@@ -102,6 +102,10 @@ export async function createDevIdp(opts: { issuer: string; usersFile: string; re
             `<h1>Sign out of the development IdP?</h1><p>This ends your sign-in at the development IdP, so the next sign-in asks who you are again.</p>${form}<p class="actions"><button type="submit" form="op.logoutForm" value="yes" name="logout" class="primary">Sign out</button><button type="submit" form="op.logoutForm">Stay signed in</button></p>`,
             { devBanner: true },
           );
+        },
+        async postLogoutSuccessSource(ctx) {
+          ctx.type = "html";
+          ctx.body = loggedOutPage({ devBanner: true });
         },
       },
     },

@@ -22,7 +22,7 @@ import path from "node:path";
 
 export function writeFileAtomic(file: string, data: string | Uint8Array, mode: number): void {
   const dir = path.dirname(path.resolve(file));
-  const tmp = path.join(dir, `.${path.basename(file)}.${crypto.randomBytes(6).toString("hex")}.tmp`);
+  const tmp = temporaryName(file);
   const fd = fs.openSync(tmp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, mode);
   try {
     try {
@@ -38,6 +38,49 @@ export function writeFileAtomic(file: string, data: string | Uint8Array, mode: n
     throw e;
   }
   syncDirectory(dir);
+}
+
+/**
+ * Create `file` with `data`, durably and only if it does not exist yet (first start's key and
+ * certificate files): the content is written and fsynced under a temporary name, then linked to
+ * the final name — link(2) fails when the name exists, so two processes racing cannot both win,
+ * and a crash leaves either no file or the whole file, never a prefix (only a `.tmp` file, which
+ * `removeStaleTemporaries` clears on the next start).
+ */
+export function writeFileExclusive(file: string, data: string | Uint8Array, mode: number): void {
+  const dir = path.dirname(path.resolve(file));
+  const tmp = temporaryName(file);
+  const fd = fs.openSync(tmp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, mode);
+  try {
+    try {
+      fs.fchmodSync(fd, mode);
+      fs.writeFileSync(fd, data);
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+    fs.linkSync(tmp, file); // EEXIST when another process made it first
+  } finally {
+    fs.rmSync(tmp, { force: true });
+  }
+  syncDirectory(dir);
+}
+
+const temporaryName = (file: string) => path.join(path.dirname(path.resolve(file)), `.${path.basename(file)}.${crypto.randomBytes(6).toString("hex")}.tmp`);
+
+/** Remove temporary files an interrupted write of `file` left behind; returns their names. */
+export function removeStaleTemporaries(file: string): string[] {
+  const dir = path.dirname(path.resolve(file));
+  const prefix = `.${path.basename(file)}.`;
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch {
+    return [];
+  }
+  const stale = names.filter((n) => n.startsWith(prefix) && /^\.[^/]+\.[0-9a-f]{12}\.tmp$/.test(n));
+  for (const n of stale) fs.rmSync(path.join(dir, n), { force: true });
+  return stale;
 }
 
 function syncDirectory(dir: string): void {

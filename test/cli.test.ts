@@ -195,6 +195,27 @@ describe("client management", () => {
     assert.doesNotMatch(list.stdout, /Evil|Greedy|Again|No URI/);
   });
 
+  test("client secret prints a new secret once; the old one stops working; a public client has none", async () => {
+    const r = cli("client", "secret", "gw-cli");
+    assert.equal(r.status, 0, r.stderr);
+    const fresh = /client secret:\s+(\S+)/.exec(r.stdout)?.[1] ?? "";
+    assert.ok(fresh.length >= 32 && fresh !== secret, r.stdout);
+    // What oidc-provider will check the client against is the new secret.
+    const { openDatabase, closeDatabase } = await import("../lib/db");
+    const { findGatewayClientMetadata } = await import("../lib/oidc/clients");
+    const db = await openDatabase(env.DATABASE_URL ?? `file:${path.join(dir, "certbridge.db")}`);
+    try {
+      const meta = (await findGatewayClientMetadata(db, Buffer.from(env.CERTBRIDGE_KEK!, "base64"), "gw-cli")) as { client_secret?: string };
+      assert.equal(meta.client_secret, fresh);
+    } finally {
+      await closeDatabase(db);
+    }
+    secret = fresh;
+    const pub = cli("client", "secret", "gw-public");
+    assert.equal(pub.status, 1);
+    assert.match(pub.stderr, /is public/);
+  });
+
   test("client suspend, activate and remove change what client list shows", () => {
     const s = cli("client", "suspend", "gw-cli", "--comment", "key rotation");
     assert.equal(s.status, 0, s.stderr);

@@ -10,7 +10,7 @@ import crypto from "node:crypto";
 import os from "node:os";
 import path from "node:path";
 import { CertbridgeError } from "../lib/errors";
-import { DEV_CA_PASSPHRASE, DEV_KEK, loadConfig, type Config } from "../lib/config";
+import { DEV_CA_PASSPHRASE, DEV_COOKIE_KEYS, DEV_KEK, loadConfig, type Config } from "../lib/config";
 
 const KEK = crypto.randomBytes(32);
 /** Named administrators: without any, the console warns that nobody can use it. */
@@ -130,6 +130,25 @@ describe("production", () => {
     assert.ok(warnsAbout(warnings, "CERTBRIDGE_KEK"));
     assert.ok(config.kek.equals(Buffer.from(DEV_KEK, "base64")));
   });
+
+  // Issue 12: a published development value set explicitly is no secret either.
+  const publishedValues: { name: string; value: string; why: string }[] = [
+    { name: "CERTBRIDGE_CA_KEY_PASSPHRASE", value: DEV_CA_PASSPHRASE, why: "as published" },
+    { name: "CERTBRIDGE_KEK", value: DEV_KEK, why: "as published" },
+    { name: "CERTBRIDGE_KEK", value: Buffer.from(DEV_KEK, "base64").toString("base64url"), why: "same bytes, base64url spelling" },
+    { name: "CERTBRIDGE_COOKIE_KEYS", value: DEV_COOKIE_KEYS, why: "as published" },
+    { name: "CERTBRIDGE_COOKIE_KEYS", value: `a-fresh-cookie-key,${DEV_COOKIE_KEYS}`, why: "as an older key in the rotation list" },
+  ];
+  for (const { name, value, why } of publishedValues) {
+    test(`production refuses ${name} set explicitly to the development value (${why})`, () => {
+      assertInvalidConfig({ NODE_ENV: "production", ...SECRETS, ...UPSTREAM, [name]: value }, [new RegExp(`${name} is the published development value`)], `${name} ${why}`);
+      // The same value outside production starts, with the development warning naming it.
+      const { warnings } = load({ ...SECRETS, ...UPSTREAM, [name]: value });
+      assert.ok(warnsAbout(warnings, name), warnings.join("\n"));
+      // CERTBRIDGE_ALLOW_DEV_SECRETS=1 is the explicit demo override, as for unset values.
+      assert.equal(load({ NODE_ENV: "production", ...SECRETS, ...UPSTREAM, CERTBRIDGE_ALLOW_DEV_SECRETS: "1", [name]: value }).config.env, "production");
+    });
+  }
 
   test("CERTBRIDGE_ALLOW_DEV_SECRETS=0 still refuses", () => {
     assertInvalidConfig({ NODE_ENV: "production", CERTBRIDGE_ALLOW_DEV_SECRETS: "0" }, [/must be set when NODE_ENV=production/], "=0");

@@ -13,6 +13,7 @@ import { prismaAdapterFactory } from "../lib/oidc/adapter";
 import { findClient, listClients, registerClient, removeClient } from "../lib/oidc/clients";
 import { deleteGrantOfAccount, listGrantsOfAccount } from "../lib/oidc/grants";
 import { createIdentity, findClientRow, findIdentity, listClientRows, recordAudit } from "../lib/db";
+import { TokenVault } from "../lib/oidc/tokenVault";
 
 let portal: TestPortal;
 const A = "gw-alpha";
@@ -33,6 +34,9 @@ before(async () => {
 });
 after(async () => portal?.cleanup());
 
+/** The row id of a bearer artefact (its value's keyed hash). */
+const stored = (value: string) => new TokenVault(portal.config.kek).index(value);
+
 function store(model: string, id: string, payload: AdapterPayload, expiresIn = 3600) {
   const Adapter = prismaAdapterFactory(portal.cb.db, portal.config.kek);
   return new Adapter(model).upsert(id, payload, expiresIn);
@@ -44,7 +48,11 @@ describe("OIDC artefacts by client", () => {
     const row = await portal.cb.db.oidcPayload.findUnique({ where: { model_id: { model: "Grant", id: "g-col" } } });
     assert.equal(row?.clientId, A);
     await store("Session", "s-col", { accountId: "someone", authorizations: { [A]: { grantId: "g-col" } } } as unknown as AdapterPayload);
-    assert.equal((await portal.cb.db.oidcPayload.findUnique({ where: { model_id: { model: "Session", id: "s-col" } } }))?.clientId, null);
+    // A session's id is its cookie value: stored by keyed hash (lib/oidc/tokenVault.ts).
+    assert.equal(await portal.cb.db.oidcPayload.count({ where: { model: "Session", id: "s-col" } }), 0);
+    const session = await portal.cb.db.oidcPayload.findUnique({ where: { model_id: { model: "Session", id: stored("s-col") } } });
+    assert.ok(session);
+    assert.equal(session.clientId, null);
   });
 
   test("removing a client deletes its grants and tokens, and leaves another client's whose JSON contains the first id", async () => {
@@ -61,9 +69,9 @@ describe("OIDC artefacts by client", () => {
     await removeClient(db, A, { actor: "test", reason: "gone" });
 
     assert.equal(await findClient(db, A), null);
-    assert.equal(await db.oidcPayload.count({ where: { id: { in: ["g-a", "at-a", "rt-a", "g-col"] } } }), 0);
-    const left = await db.oidcPayload.findMany({ where: { id: { in: ["g-b", "at-b", "rt-b"] } }, select: { id: true, clientId: true } });
-    assert.deepEqual(left.map((r) => r.id).sort(), ["at-b", "g-b", "rt-b"]);
+    assert.equal(await db.oidcPayload.count({ where: { id: { in: ["g-a", stored("at-a"), stored("rt-a"), "g-col"] } } }), 0);
+    const left = await db.oidcPayload.findMany({ where: { id: { in: ["g-b", stored("at-b"), stored("rt-b")] } }, select: { id: true, clientId: true } });
+    assert.deepEqual(left.map((r) => r.id).sort(), ["g-b", stored("at-b"), stored("rt-b")].sort());
     assert.ok(left.every((r) => r.clientId === B));
     assert.ok(await findClient(db, B));
     const event = await db.auditEvent.findFirst({ where: { action: "client.remove", clientId: A } });

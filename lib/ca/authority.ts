@@ -26,6 +26,7 @@ import {
   type CertificateParts,
 } from "../pki/x509";
 import type { Clock } from "../clock";
+import { removeStaleTemporaries, writeFileExclusive } from "../files";
 
 export interface CertificateAuthority {
   subject: string;
@@ -100,8 +101,60 @@ export async function initCaFiles(files: CaFiles, c: CaCreation, clock: Clock): 
   const certDer = await createCaCertificate(key, c, clock());
   const certPem = der.toPem("CERTIFICATE", certDer);
   fs.mkdirSync(path.dirname(files.certFile), { recursive: true, mode: 0o700 });
-  fs.writeFileSync(files.certFile, certPem, { mode: 0o644, flag: "wx" });
+  await beforeCertificateWrite();
+  writeFileExclusive(files.certFile, certPem, 0o644);
   return authorityFrom(certificateParts(certDer), certPem, key);
+}
+
+/** Test hook: the moment between the key's write and the certificate's (a crash here is what `settleHalfMadeCa` repairs). */
+let beforeCertificateWrite: () => Promise<void> = async () => {};
+export function setBeforeCaCertificateWrite(hook: (() => Promise<void>) | null): void {
+  beforeCertificateWrite = hook ?? (async () => {});
+}
+
+/**
+ * First start writes the CA key, then its certificate, each durably (write, fsync, link). A process
+ * killed in between leaves a key without a certificate; one killed inside a write leaves a `.tmp`
+ * file. Both used to block every later start. This runs before the CA is opened or created:
+ *
+ * - temporary files are removed;
+ * - a key without its certificate, when the database has never registered a CA (`caInUse` false:
+ *   the CA never started, so the key never signed anything), is set aside as
+ *   `<key>.incomplete-<time>` — kept, not deleted — and the caller creates the CA anew;
+ * - any other half (a key without certificate for a CA the database knows, or a certificate whose
+ *   key file is missing) is refused with what to restore: guessing there could replace a trust anchor.
+ *
+ * Returns lines for the log.
+ */
+export async function settleHalfMadeCa(files: CaFiles, caInUse: (() => Promise<boolean>) | null, now: Date): Promise<string[]> {
+  const notes: string[] = [];
+  const keyPath = parseKeyUri(files.keyFile);
+  if (keyPath.scheme !== "file") return notes;
+  for (const f of [files.certFile, keyPath.location]) {
+    for (const t of removeStaleTemporaries(f)) notes.push(`removed ${path.join(path.dirname(f), t)}, left by an interrupted write`);
+  }
+  const hasCert = fs.existsSync(files.certFile);
+  const hasKey = fs.existsSync(keyPath.location);
+  if (hasCert && !hasKey) {
+    throw invalidConfig(
+      `the CA certificate ${files.certFile} exists but its key ${keyPath.location} does not: restore the key from your backup. ` +
+        `Only if this CA never issued anything, remove ${files.certFile} and start again to create a new CA.`,
+    );
+  }
+  if (hasKey && !hasCert) {
+    if (caInUse === null || (await caInUse())) {
+      throw invalidConfig(
+        `the CA key ${keyPath.location} exists but its certificate ${files.certFile} does not` +
+          (caInUse === null ? "" : " and this database already serves a CA") +
+          `: restore ${files.certFile} from your backup (the database's CaRecord holds a copy of the certificate). ` +
+          `If the first start was interrupted and nothing was ever issued, remove ${keyPath.location} and start again.`,
+      );
+    }
+    const aside = `${keyPath.location}.incomplete-${now.toISOString().replace(/[:.]/g, "-")}`;
+    fs.renameSync(keyPath.location, aside);
+    notes.push(`the CA key ${keyPath.location} had no certificate (an interrupted first start): set it aside as ${aside}; creating the CA anew`);
+  }
+  return notes;
 }
 
 function isCaCertificate(cert: pkijs.Certificate): boolean {

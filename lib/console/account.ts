@@ -13,6 +13,7 @@ import { readHostKeyFingerprint, SSH_USER, sshSaveCommand } from "../ssh/server"
 import type { ConsoleGate, Viewer } from "./gate";
 import type { CertificateViews } from "./certificates";
 import { DAY, lifetimeSeconds, parseForm, text, type FormRequest } from "./forms";
+import { displayText } from "../displayText";
 
 /** How long a one-time MyProxy retrieval code stays usable. */
 export const MYPROXY_CODE_MINUTES = 10;
@@ -38,7 +39,7 @@ export class AccountConsole {
       myproxyOn ? listMyProxyRenewers(this.cb.db) : Promise.resolve([]),
       myproxyOn ? listLiveRenewalConsents(this.cb.db, viewer.identity.id, this.cb.clock()) : Promise.resolve([]),
     ]);
-    const clientNames = new Map((await listClients(this.cb.db)).map((c) => [c.id, c.name]));
+    const clientNames = new Map((await listClients(this.cb.db)).map((c) => [c.id, displayText(c.name)]));
     return {
       identity: viewer.identity,
       idp: typeof viewer.claims.idp_name === "string" ? viewer.claims.idp_name : viewer.identity.issuer,
@@ -148,7 +149,7 @@ export class AccountConsole {
     const grant = (await listGrantsOfAccount(this.cb.db, viewer.identity.id, this.cb.clock())).find((g) => g.grantId === grantId);
     if (!grant) throw notFound("no such consent (already revoked?)");
     const client = (await listClients(this.cb.db)).find((c) => c.id === grant.clientId);
-    return { ...grant, clientName: client?.name ?? grant.clientId };
+    return { ...grant, clientName: client ? displayText(client.name) : grant.clientId };
   }
 
   /**
@@ -165,7 +166,7 @@ export class AccountConsole {
     });
     if (!r) throw notFound("no such consent (already revoked?)");
     const clientId = r.clientId ?? "?";
-    const clientName = (await listClients(this.cb.db)).find((c) => c.id === clientId)?.name ?? clientId;
+    const clientName = displayText((await listClients(this.cb.db)).find((c) => c.id === clientId)?.name ?? clientId);
     const n = (model: string) => r.tokens[model] ?? 0;
     const parts = [
       n("RefreshToken") ? `${n("RefreshToken")} refresh token${n("RefreshToken") === 1 ? "" : "s"}` : "",

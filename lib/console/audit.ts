@@ -5,6 +5,7 @@ import { invalidRequest } from "../errors";
 import { findIdentityNames, recordAudit, searchAuditEvents, type AuditFilter, type Db } from "../db";
 import type { Viewer } from "./gate";
 import { DAY, adminActor } from "./forms";
+import { displayText } from "../displayText";
 
 /** Every action the portal records, by family: the audit filter offers each family and each action. */
 export const AUDIT_ACTIONS = {
@@ -72,7 +73,7 @@ export async function describeAuditRows<R extends { actor: string; identityId: s
   return rows.map((r) => {
     const id = idOf(r.actor);
     const kind: AuditActor["kind"] = r.actor.startsWith("user:") ? "person" : r.actor.startsWith("admin:") ? "administrator" : r.actor.startsWith("client:") ? "gateway" : r.actor === "system" ? "system" : "other";
-    const label = id ? `${names.get(id)?.displayName ?? "unknown person"}${kind === "administrator" ? " (admin)" : ""}` : kind === "gateway" ? r.actor.slice("client:".length) : r.actor;
+    const label = id ? `${displayText(names.get(id)?.displayName ?? "unknown person")}${kind === "administrator" ? " (admin)" : ""}` : kind === "gateway" ? r.actor.slice("client:".length) : r.actor;
     let details: Record<string, unknown> = {};
     try {
       const parsed = JSON.parse(r.details) as unknown;
@@ -84,7 +85,7 @@ export async function describeAuditRows<R extends { actor: string; identityId: s
     return {
       ...r,
       actorView: { kind, label, raw: r.actor, identityId: id },
-      person: r.identityId ? (names.get(r.identityId)?.displayName ?? null) : null,
+      person: r.identityId ? displayText(names.get(r.identityId)?.displayName ?? "") || null : null,
       fields: Object.entries(details).map(([k, v]) => [FIELD_LABELS[k] ?? k.replace(/([a-z])([A-Z])/g, "$1 $2").toLowerCase(), detailText(v)] as [string, string]),
     };
   });

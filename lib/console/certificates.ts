@@ -11,6 +11,7 @@ import { pemBlocks, toPem } from "../pki/der";
 import type { ConsoleGate } from "./gate";
 import { describeAuditRows } from "./audit";
 import { adminActor, parseForm, reasonField, type FormRequest } from "./forms";
+import { displayText } from "../displayText";
 
 /** What a certificate's status badge says: a proxy of a revoked user certificate is revoked too. */
 export type CertificateState = "valid" | "expired" | "revoked" | "issuer-revoked";
@@ -78,8 +79,8 @@ export class CertificateViews {
       decoded,
       audit: await describeAuditRows(this.cb.db, audit),
       requestedBy: issuance ? { actor: issuance.actor, ip: issuance.ip, at: issuance.at } : null,
-      owner: owner ? { id: owner.id, displayName: owner.displayName, subject: owner.subject, issuer: owner.issuer } : null,
-      client: client ? { id: client.id, name: client.name } : null,
+      owner: owner ? { id: owner.id, displayName: displayText(owner.displayName), subject: owner.subject, issuer: owner.issuer } : null,
+      client: client ? { id: client.id, name: displayText(client.name) } : null,
     };
   }
 

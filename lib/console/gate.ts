@@ -5,10 +5,11 @@
  * admin role are audited for reads and writes alike, so "who tried to look" has an answer too.
  */
 import { CertbridgeError, accessDenied } from "../errors";
-import { findIdentityClaims, recordAudit, type Db } from "../db";
+import { findIdentityClaims, isConsoleSessionRevoked, recordAudit, revokeConsoleSession, type Db } from "../db";
 import type { Config } from "../config";
 import type { Clock } from "../clock";
 import { csrfMatches, isAdministrator, newSession, openSession, sealSession, cookieValue, SESSION_COOKIE, type ConsoleSession } from "./session";
+import { displayText } from "../displayText";
 
 export interface Viewer {
   session: ConsoleSession;
@@ -39,13 +40,22 @@ export class ConsoleGate {
     return { name: SESSION_COOKIE, value: sealSession(this.deps.config.kek, newSession(identityId, this.deps.clock(), ttl)), maxAge: ttl };
   }
 
+  /** End the session in a Cookie header server-side (logout): its cookie no longer opens the consoles. */
+  async endSession(cookieHeader: string): Promise<void> {
+    const session = openSession(this.deps.config.kek, cookieValue(cookieHeader, SESSION_COOKIE), this.deps.clock());
+    if (session) await revokeConsoleSession(this.deps.db, session.sid, new Date(session.exp * 1000));
+  }
+
   /** The signed-in person behind a Cookie header, or null. */
   async viewer(cookieHeader: string): Promise<Viewer | null> {
     const session = openSession(this.deps.config.kek, cookieValue(cookieHeader, SESSION_COOKIE), this.deps.clock());
     if (!session) return null;
+    // A cookie kept (or stolen) after its logout is dead here, whatever its sealed expiry says.
+    if (await isConsoleSessionRevoked(this.deps.db, session.sid)) return null;
     const row = await findIdentityClaims(this.deps.db, session.identityId);
     if (!row) return null;
-    const { claims: claimsJson, ...identity } = row;
+    const { claims: claimsJson, ...stored } = row;
+    const identity = { ...stored, displayName: displayText(stored.displayName) };
     const claims = JSON.parse(claimsJson) as Record<string, unknown>;
     return { session, identity, claims, admin: isAdministrator(this.deps.config.console, { sub: identity.sub, claims }), csrf: session.csrf };
   }

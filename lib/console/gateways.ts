@@ -10,6 +10,7 @@ import { cookieValue } from "./session";
 import { describeAuditRows } from "./audit";
 import type { ConsoleGate, Viewer } from "./gate";
 import { DAY, adminActor, lifetimeSeconds, optionalText, parseForm, reasonField, text, type FormRequest } from "./forms";
+import { displayText } from "../displayText";
 
 export const SECRET_FLASH_COOKIE = "certbridge_secret";
 const SECRET_FLASH_CONTEXT = "certbridge:client-secret-flash";
@@ -63,7 +64,7 @@ export class GatewayAdmin {
     const since = new Date(this.cb.clock().getTime() - 30 * DAY);
     const [clients, counts] = await Promise.all([listClients(this.cb.db), countProxiesByClient(this.cb.db, since, this.cb.clock())]);
     const byId = new Map(counts.map((c) => [c.clientId, c.count]));
-    return clients.map((c) => ({ ...c, redirectUris: JSON.parse(c.redirectUris) as string[], allowedVos: allowedVosOf(c), proxies30d: byId.get(c.id) ?? 0 }));
+    return clients.map((c) => ({ ...c, name: displayText(c.name), redirectUris: JSON.parse(c.redirectUris) as string[], allowedVos: allowedVosOf(c), proxies30d: byId.get(c.id) ?? 0 }));
   }
 
   async client(id: string) {
@@ -72,6 +73,7 @@ export class GatewayAdmin {
     const recent = await describeAuditRows(this.cb.db, await searchAuditEvents(this.cb.db, { clientId: id, action: "client." }, 20));
     return {
       ...c,
+      name: displayText(c.name),
       redirectUris: JSON.parse(c.redirectUris) as string[],
       allowedVos: allowedVosOf(c),
       scopes: c.scopes.split(" "),

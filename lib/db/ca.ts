@@ -32,6 +32,11 @@ export function findFirstCaRecord(db: Db) {
   return db.caRecord.findFirst({ orderBy: { createdAt: "asc" }, select: { id: true, subject: true } });
 }
 
+/** Whether this database has ever registered a CA (a CA that started has served, and may have issued). */
+export async function hasCaRecord(db: Db): Promise<boolean> {
+  return (await db.caRecord.count()) > 0;
+}
+
 export function getCaRecord(db: Db, fingerprint: string) {
   return db.caRecord.findUnique({ where: { id: fingerprint }, select: caRecordSelect });
 }

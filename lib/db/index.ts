@@ -15,6 +15,7 @@ export * from "./sshKeys";
 export * from "./myproxyRenewers";
 export * from "./clients";
 export * from "./oidcPayloads";
+export * from "./consoleSessions";
 export * from "./crl";
 export * from "./myproxyCodes";
 export * from "./leadership";

@@ -43,9 +43,25 @@ export async function findOidcPayload(db: Db, model: string, id: string): Promis
   return rows[0];
 }
 
-/** One artefact by its interaction uid or device user code. */
+/** One artefact by its session uid or (hashed) device user code, with its stored id. */
 export function findOidcPayloadBy(db: Db, model: string, where: { uid: string } | { userCode: string }) {
-  return db.oidcPayload.findFirst({ where: { model, ...where }, select: { payload: true, expiresAt: true, consumedAt: true } });
+  return db.oidcPayload.findFirst({ where: { model, ...where }, select: { id: true, payload: true, expiresAt: true, consumedAt: true } });
+}
+
+/** Rows of `models` whose id does not start with `hashedPrefix` (written before ids were hashed). */
+export function findUnhashedOidcPayloads(db: Db, models: string[], hashedPrefix: string, take: number) {
+  return db.oidcPayload.findMany({
+    where: { model: { in: models }, NOT: { id: { startsWith: hashedPrefix } } },
+    select: { model: true, id: true, payload: true, userCode: true },
+    take,
+  });
+}
+
+/** Rewrite rows under new ids (and payloads, user codes), all in one transaction. */
+export async function rewriteOidcPayloadIds(db: Db, rows: { model: string; oldId: string; id: string; payload: string; userCode: string | null }[]): Promise<void> {
+  await db.$transaction(
+    rows.map((r) => db.oidcPayload.updateMany({ where: { model: r.model, id: r.oldId }, data: { id: r.id, payload: r.payload, userCode: r.userCode } })),
+  );
 }
 
 /** Marks an artefact used; the first use counts (a refresh token's grace period runs from it). */

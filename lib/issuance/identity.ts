@@ -19,14 +19,16 @@ import {
 import { stableIdentifier, subjectFromClaims, SEQUENCE_MAX, type SubjectPolicy, type VerifiedClaims } from "../identity/subject";
 import type { Clock } from "../clock";
 import { Lru } from "../lru";
+import { displayText } from "../displayText";
 
 export type Identity = NonNullable<Awaited<ReturnType<typeof findIdentityByIdentifierHash>>>;
 
 /** The name as the IdP asserted it (unnormalised), for display only. */
 function displayNameOf(claims: VerifiedClaims): string {
-  const full = typeof claims.name === "string" ? claims.name.trim() : "";
+  // Stored already safe to show (lib/displayText.ts): no bidi or other hidden controls, bounded length.
+  const full = typeof claims.name === "string" ? displayText(claims.name) : "";
   if (full) return full;
-  return [claims.given_name, claims.family_name].filter((p) => typeof p === "string" && p.trim()).join(" ");
+  return displayText([claims.given_name, claims.family_name].filter((p) => typeof p === "string" && p.trim()).join(" "));
 }
 
 const TOUCH_INTERVAL_MS = 5 * 60_000;

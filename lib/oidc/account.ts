@@ -17,6 +17,7 @@
  */
 import type { Account } from "oidc-provider";
 import { findIdentityClaims, type Db } from "../db";
+import { displayText } from "../displayText";
 import { formatRfc4514, parseSlashDn } from "../pki/dn";
 
 const DN_CLAIMS = ["cert_subject_dn", "cert_subject_dn_rfc2253"];
@@ -71,7 +72,7 @@ export async function findAccount(db: Db, id: string, wlcgGroupsOf?: (accountId:
       const wantsGroups = scope.split(" ").includes("wlcg.groups");
       return {
         sub: id,
-        name: identity.displayName,
+        name: displayText(identity.displayName),
         ...(identity.email ? { email: identity.email } : {}),
         ...(givenName ? { given_name: givenName } : {}),
         ...(familyName ? { family_name: familyName } : {}),

@@ -12,11 +12,14 @@ import {
   deleteOidcPayloadsOfGrant,
   findOidcPayload,
   findOidcPayloadBy,
+  findUnhashedOidcPayloads,
+  rewriteOidcPayloadIds,
   upsertOidcPayload,
   type Db,
   type OidcPayloadRow,
 } from "../db";
 import { findGatewayClientMetadata } from "./clients";
+import { HASHED_ID_PREFIX, SECRET_ID_MODELS, TokenVault } from "./tokenVault";
 
 /** How the adapter treats used refresh tokens, and its clock (tests inject one). */
 export interface AdapterOptions {
@@ -34,52 +37,69 @@ export interface AdapterOptions {
 /**
  * @param namespace separates a second provider's rows (the development IdP);
  *   only the portal (no namespace) serves clients from the gateway registry.
+ *
+ * Bearer artefacts (tokens, codes, sessions, interactions) are stored by keyed hash with a sealed
+ * payload (lib/oidc/tokenVault.ts); a find hashes the value it is given.
  */
 export function prismaAdapterFactory(db: Db, kek: Buffer, namespace = "", opts: AdapterOptions = {}) {
   const now = opts.now ?? Date.now;
   const graceMs = (opts.refreshTokenGraceSeconds ?? 0) * 1000;
   const expiry = (expiresIn?: number) => (expiresIn ? new Date(now() + expiresIn * 1000) : null);
+  const vault = new TokenVault(kek);
 
-  function toPayload(model: string, row: OidcPayloadRow | null | undefined): AdapterPayload | undefined {
+  function toPayload(model: string, row: OidcPayloadRow | null | undefined, open: (stored: string) => string): AdapterPayload | undefined {
     if (!row || (row.expiresAt && new Date(row.expiresAt).getTime() <= now())) return undefined;
-    const payload = JSON.parse(row.payload) as AdapterPayload;
+    const payload = JSON.parse(open(row.payload)) as AdapterPayload;
     if (!row.consumedAt) return payload;
     const consumedAt = new Date(row.consumedAt).getTime();
     if (model === "RefreshToken" && now() < consumedAt + graceMs) return payload; // within the grace period
     return { ...payload, consumed: Math.floor(consumedAt / 1000) };
   }
 
-
   return class PrismaOidcAdapter implements Adapter {
     private readonly model: string;
     private readonly kind: string;
     private readonly registryClients: boolean;
+    private readonly protect: boolean;
 
     constructor(model: string) {
       this.kind = model;
       this.model = namespace ? `${namespace}.${model}` : model;
       this.registryClients = !namespace && model === "Client";
+      this.protect = TokenVault.protects(model);
+    }
+
+    private stored(id: string): string {
+      return this.protect ? vault.index(id) : id;
+    }
+
+    private opener(storedId: string) {
+      return (payload: string) => vault.open(this.model, storedId, payload);
     }
 
     async upsert(id: string, payload: AdapterPayload, expiresIn: number): Promise<void> {
-      await upsertOidcPayload(db, this.model, id, {
-        payload: JSON.stringify(payload),
+      const storedId = this.stored(id);
+      const json = JSON.stringify(payload);
+      await upsertOidcPayload(db, this.model, storedId, {
+        payload: this.protect ? vault.seal(this.model, storedId, json) : json,
         grantId: payload.grantId ?? null,
         accountId: payload.accountId ?? null,
         clientId: payload.clientId ?? null,
-        userCode: payload.userCode ?? null,
+        userCode: payload.userCode ? (this.protect ? vault.index(payload.userCode) : payload.userCode) : null,
         uid: payload.uid ?? null,
         expiresAt: expiry(expiresIn),
       });
     }
 
     private async findWhere(where: { uid: string } | { userCode: string }): Promise<AdapterPayload | undefined> {
-      return toPayload(this.kind, await findOidcPayloadBy(db, this.model, where));
+      const row = await findOidcPayloadBy(db, this.model, where);
+      return toPayload(this.kind, row, row ? this.opener(row.id) : (p) => p);
     }
 
     async find(id: string): Promise<AdapterPayload | undefined> {
       if (this.registryClients) return (await findGatewayClientMetadata(db, kek, id)) as AdapterPayload | undefined;
-      return toPayload(this.kind, await findOidcPayload(db, this.model, id));
+      const storedId = this.stored(id);
+      return toPayload(this.kind, await findOidcPayload(db, this.model, storedId), this.opener(storedId));
     }
 
     findByUid(uid: string) {
@@ -87,15 +107,15 @@ export function prismaAdapterFactory(db: Db, kek: Buffer, namespace = "", opts: 
     }
 
     findByUserCode(userCode: string) {
-      return this.findWhere({ userCode });
+      return this.findWhere({ userCode: this.protect ? vault.index(userCode) : userCode });
     }
 
     async consume(id: string): Promise<void> {
-      await consumeOidcPayload(db, this.model, id, new Date(now()));
+      await consumeOidcPayload(db, this.model, this.stored(id), new Date(now()));
     }
 
     async destroy(id: string): Promise<void> {
-      await deleteOidcPayload(db, this.model, id);
+      await deleteOidcPayload(db, this.model, this.stored(id));
     }
 
     /** Revoking a grant takes every token issued under it (RFC 7009 §2.1, cascading). */
@@ -104,6 +124,38 @@ export function prismaAdapterFactory(db: Db, kek: Buffer, namespace = "", opts: 
     }
   };
 }
+
+/**
+ * Rows written before issue 12 (a token's value as the row id, its payload in clear) are rewritten
+ * in place — id hashed, payload sealed, user code hashed — at start, in batches, each in one
+ * transaction. Idempotent: hashed rows are never selected again. Returns how many were rewritten.
+ */
+export async function protectStoredArtefacts(db: Db, kek: Buffer): Promise<number> {
+  const vault = new TokenVault(kek);
+  const models = [...SECRET_ID_MODELS].flatMap((m) => [m, ...ADAPTER_NAMESPACES.map((n) => `${n}.${m}`)]);
+  let total = 0;
+  for (;;) {
+    const rows = await findUnhashedOidcPayloads(db, models, HASHED_ID_PREFIX, 500);
+    if (!rows.length) return total;
+    await rewriteOidcPayloadIds(
+      db,
+      rows.map((r) => {
+        const storedId = vault.index(r.id);
+        return {
+          model: r.model,
+          oldId: r.id,
+          id: storedId,
+          payload: vault.seal(r.model, storedId, vault.open(r.model, r.id, r.payload)),
+          userCode: r.userCode ? vault.index(r.userCode) : null,
+        };
+      }),
+    );
+    total += rows.length;
+  }
+}
+
+/** The namespaces adapters are made with (lib/devIdp.ts: the development IdP's rows). */
+const ADAPTER_NAMESPACES = ["DevIdp"];
 
 /** Housekeeping: drop expired artefacts (called periodically by the server). */
 export { purgeExpiredOidcPayloads } from "../db";

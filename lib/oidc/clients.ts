@@ -24,6 +24,7 @@ import { openSealedKey, sealKey } from "../pki/seal";
 import { CLI_CLIENT_ID, CLI_CLIENT_NAME, CLI_CLIENT_SCOPES, DEVICE_CODE_GRANT } from "./cliClient";
 // the pure policy module only: the CLI loads this file and must not load oidc-provider
 import { parseStoredTokenPolicy, tokenPolicySchema, TOKEN_EXCHANGE_GRANT, TOKEN_POLICY_PROPERTY, WLCG_SCOPES, type TokenPolicy } from "./scopePolicy";
+import { displayText } from "../displayText";
 
 /** Scopes a gateway may be allowed. `proxy` and the MasterPortal name grant /getproxy. */
 export const PROXY_SCOPES = ["proxy", "edu.uiuc.ncsa.myproxy.getcert"] as const;
@@ -40,7 +41,8 @@ const redirectUri = z.url({ protocol: /^https?$/ }).refine((u) => {
 
 export const clientInput = z.object({
   id: z.string().regex(/^[A-Za-z0-9._-]{3,64}$/, "client ids are 3-64 of A-Z a-z 0-9 . _ -").optional(),
-  name: z.string().trim().min(1).max(100),
+  // Shown on consent pages: hidden and bidi controls go (lib/displayText.ts) before the length check.
+  name: z.string().max(1000).transform((s) => displayText(s)).pipe(z.string().min(1).max(100)),
   homepage: z.url({ protocol: /^https?$/ }).optional(),
   contact: z.email().optional(),
   public: z.boolean().default(false),

@@ -13,6 +13,7 @@
  */
 import type { Configuration, KoaContextWithOIDC } from "oidc-provider";
 import { escapeHtml, portalPage } from "./pages";
+import { displayText } from "../displayText";
 
 type DeviceFlowFeature = NonNullable<NonNullable<Configuration["features"]>["deviceFlow"]>;
 
@@ -58,14 +59,15 @@ export function deviceFlowFeature(opts: { devBanner: boolean }): DeviceFlowFeatu
         `<h1>Sign in to a terminal</h1>
 ${message ? `<p class="warning" role="alert">${escapeHtml(message)}</p>` : ""}
 <p>Enter the code that your terminal shows (<code>certbridge-proxy-init</code>, <code>oidc-gen</code>, …).</p>
-${form}
+${withoutInlineHandlers(form)}
 <div class="actions"><button type="submit" form="op.deviceInputForm" class="primary">Continue</button></div>`,
       );
     },
     userCodeConfirmSource(ctx, form, client, deviceInfo, userCode) {
-      const name = client.clientName ?? client.clientId;
+      const name = displayText(client.clientName ?? client.clientId);
       const ip = typeof deviceInfo.ip === "string" ? deviceInfo.ip : null;
-      const ua = typeof deviceInfo.ua === "string" ? deviceInfo.ua : null;
+      // The User-Agent is whatever the requester sent: shown as text, without hidden or bidi controls, bounded.
+      const ua = typeof deviceInfo.ua === "string" ? displayText(deviceInfo.ua, 200) : null;
       render(
         ctx,
         "Confirm terminal login",
@@ -99,4 +101,13 @@ export function formatUserCode(normalized: string): string {
     else out += c;
   }
   return out + normalized.slice(i);
+}
+
+/**
+ * oidc-provider's code entry form selects the field's text with an inline `onfocus` handler, which
+ * the pages' CSP (lib/webHardening.ts: no inline script) refuses: drop the attribute rather than
+ * loosen the policy (the field keeps `autofocus`).
+ */
+function withoutInlineHandlers(form: string): string {
+  return form.replace(/\son[a-z]+="[^"]*"/g, "");
 }

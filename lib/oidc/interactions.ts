@@ -23,6 +23,7 @@ import { LOGIN_COOKIE, type CookieSpec } from "../http";
 import type { ConsoleGate } from "../console/gate";
 import { safeReturnPath, SESSION_COOKIE } from "../console/session";
 import { formatUserCode } from "./deviceFlow";
+import { displayText } from "../displayText";
 
 const LOGIN_COOKIE_CONTEXT = "certbridge:login-cookie";
 
@@ -116,7 +117,7 @@ export class Interactions {
     if (!client) throw invalidRequest("unknown client");
     const terminal = await this.terminalLogin(details.deviceCode);
     if (details.prompt.name === "login") {
-      return { kind: "login", uid, clientName: displayClientName(client), idpName: this.devIdpEnabled ? "the development IdP" : new URL(this.upstream.settings.issuer).host, terminal };
+      return { kind: "login", uid, clientName: displayText(displayClientName(client)), idpName: this.devIdpEnabled ? "the development IdP" : new URL(this.upstream.settings.issuer).host, terminal };
     }
     const identity = details.session?.accountId ? await findIdentity(this.cb.db, details.session.accountId) : null;
     if (!identity) throw invalidRequest("no signed-in person for this request");
@@ -131,7 +132,7 @@ export class Interactions {
       kind: "consent",
       terminal,
       uid,
-      client: { id: client.id, name: displayClientName(client), homepage: client.homepage },
+      client: { id: client.id, name: displayText(displayClientName(client)), homepage: client.homepage },
       scopes,
       proxyAccess: scopes.includes("proxy") || scopes.includes("edu.uiuc.ncsa.myproxy.getcert"),
       maxProxyLifetime: formatDuration(maxSeconds),
@@ -141,7 +142,7 @@ export class Interactions {
       refreshUntil: offline ? new Date(this.cb.clock().getTime() + consentTtlSeconds * 1000).toISOString() : null,
       refreshTokenIdle: offline && refreshTokenTtlSeconds < consentTtlSeconds ? formatDuration(refreshTokenTtlSeconds) : null,
       replaces: earlier ? { grantedAt: earlier.grantedAt?.toISOString() ?? null, scopes: earlier.scopes, refreshTokens: earlier.refreshTokens } : null,
-      person: { name: identity.displayName, subject: identity.subject },
+      person: { name: displayText(identity.displayName), subject: identity.subject },
     };
   }
 
@@ -198,8 +199,13 @@ export class Interactions {
     return { location: url, cookies: [this.loginCookie(state)] };
   }
 
-  /** End the console session; the signed-out page offers to end the upstream IdP's session too. */
-  logout(): Redirect {
+  /**
+   * End the console session — server-side too (the cookie replayed later is refused: ConsoleGate
+   * keeps the ended session ids) — and clear the cookie; the signed-out page offers to end the
+   * upstream IdP's session too.
+   */
+  async logout(cookieHeader: string): Promise<Redirect> {
+    await this.gate.endSession(cookieHeader);
     return { location: "/signed-out", cookies: [{ name: SESSION_COOKIE, value: "", path: "/", maxAge: 0, secure: this.secureCookies }] };
   }
 

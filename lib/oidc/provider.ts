@@ -15,7 +15,7 @@ import { signingJwk } from "./signingKeys";
 import { prismaAdapterFactory } from "./adapter";
 import { adapterWithFaults, mapDatabaseFaults } from "./faults";
 import { GATEWAY_SCOPES } from "./clients";
-import { errorPage } from "./pages";
+import { errorPage, loggedOutPage, logoutConfirmPage } from "./pages";
 import { auditTokenEvents } from "./tokenAudit";
 import { deviceFlowFeature, DEVICE_CODE_TTL_SECONDS } from "./deviceFlow";
 import { WLCG_SCOPES } from "./scopePolicy";
@@ -110,7 +110,18 @@ export async function createProvider(config: Config, db: Db): Promise<Provider> 
         allowedPolicy: (_ctx, client, token) =>
           token.clientId === client.clientId || (policyOfClient(client).introspection && client.clientAuthMethod !== "none"),
       },
-      rpInitiatedLogout: { enabled: true },
+      // Its own pages, not oidc-provider's defaults (inline styles and a web font from another site, which the CSP refuses).
+      rpInitiatedLogout: {
+        enabled: true,
+        async logoutSource(ctx, form) {
+          ctx.type = "html";
+          ctx.body = logoutConfirmPage(form);
+        },
+        async postLogoutSuccessSource(ctx) {
+          ctx.type = "html";
+          ctx.body = loggedOutPage();
+        },
+      },
       // RFC 8628 for certbridge-proxy-init (the built-in CLI client, lib/oidc/clients.ts).
       deviceFlow: deviceFlowFeature({ devBanner: config.devIdp !== null }),
     },

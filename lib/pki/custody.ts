@@ -9,6 +9,7 @@
  */
 import crypto, { type KeyObject } from "node:crypto";
 import * as der from "./der";
+import { encryptPkcs8 } from "./pkcs8";
 
 export const SHA256_WITH_RSA = "1.2.840.113549.1.1.11";
 
@@ -50,9 +51,9 @@ export class SoftwareKey implements KeyCustody {
     return new Uint8Array(this.key.export({ type: "pkcs8", format: "der" }));
   }
 
-  /** PKCS#8 PEM encrypted with PBES2/AES-256-CBC (RFC 8018), as `openssl pkcs8 -topk8 -v2 aes-256-cbc` writes. */
-  exportEncryptedPem(passphrase: string): string {
-    return this.key.export({ type: "pkcs8", format: "pem", cipher: "aes-256-cbc", passphrase }) as string;
+  /** PKCS#8 PEM encrypted with PBES2 (PBKDF2-HMAC-SHA256, 600,000 iterations) and AES-256-CBC: lib/pki/pkcs8.ts. */
+  exportEncryptedPem(passphrase: string): Promise<string> {
+    return encryptPkcs8(this.exportPkcs8(), passphrase);
   }
 
   static async generate(bits: number): Promise<SoftwareKey> {

@@ -18,6 +18,7 @@ import { encodeName, parseSlashDn, formatSlashDn, decodeName } from "../pki/dn";
 import { certificateParts, encodeTbsCertificate, ext, keyIdentifier, KeyUsage, randomSerial, signStructure, OID } from "../pki/x509";
 import type { CertificateAuthority } from "../ca/authority";
 import type { Clock } from "../clock";
+import { removeStaleTemporaries, writeFileExclusive } from "../files";
 import type { AttributeAuthority } from "./ac";
 
 const voEntry = z.object({
@@ -111,6 +112,12 @@ async function createAa(ca: CertificateAuthority, vo: VoConfig, aaBase: string, 
   return { certDer: await buildAaCertificate(ca, key.publicKeySpki, aaSubject(aaBase, vo.name, vo.host), clock()), key };
 }
 
+/** Test hook: the moment between an AA key's write and its certificate's. */
+let beforeAaCertificateWrite: () => Promise<void> = async () => {};
+export function setBeforeAaCertificateWrite(hook: (() => Promise<void>) | null): void {
+  beforeAaCertificateWrite = hook ?? (async () => {});
+}
+
 /** Load (or, in the primary process, create) the AA of every configured VO. */
 export async function openAttributeAuthorities(opts: {
   vos: VoConfig[];
@@ -122,6 +129,7 @@ export async function openAttributeAuthorities(opts: {
   create: boolean;
   /** Module and PIN for AA keys in a token (CERTBRIDGE_PKCS11_*, as for the CA key). */
   pkcs11?: Pkcs11Settings;
+  log?: (msg: string) => void;
 }): Promise<Map<string, ServedVo>> {
   const served = new Map<string, ServedVo>();
   for (const vo of opts.vos) {
@@ -130,22 +138,35 @@ export async function openAttributeAuthorities(opts: {
     const inToken = parseKeyUri(keyFile).scheme === "pkcs11";
     const passphrase = vo.aaKeyFile ? (vo.aaKeyPassphrase ?? "") : opts.passphrase;
     const keyOptions: OpenOptions = { passphrase, ...(opts.pkcs11 ? { pkcs11: opts.pkcs11 } : {}) };
+    // The key just made is used as it is: opening the file again would cost another 600,000 PBKDF2 rounds.
+    let created: KeyCustody | undefined;
     if (!vo.aaCertFile && opts.create && !fs.existsSync(certFile)) {
       if (!passphrase && !inToken) throw invalidConfig(`VO ${vo.name}: CERTBRIDGE_CA_KEY_PASSPHRASE is needed to encrypt the new AA key`);
+      if (!inToken) {
+        for (const f of [certFile, keyFile]) removeStaleTemporaries(f);
+        // A key without its certificate is an interrupted first start: an AA is only ever loaded with
+        // its certificate, so that key never signed anything. Set it aside (kept) and make the AA anew.
+        if (!vo.aaKeyFile && fs.existsSync(keyFile)) {
+          const aside = `${keyFile}.incomplete-${opts.clock().toISOString().replace(/[:.]/g, "-")}`;
+          fs.renameSync(keyFile, aside);
+          opts.log?.(`VO ${vo.name}: the AA key had no certificate (an interrupted first start): set it aside as ${aside}; creating the AA anew`);
+        }
+      }
       let certDer: Uint8Array;
       try {
-        ({ certDer } = await createAa(opts.ca, vo, opts.aaBase, opts.clock, keyFile, keyOptions));
+        ({ certDer, key: created } = await createAa(opts.ca, vo, opts.aaBase, opts.clock, keyFile, keyOptions));
       } catch (e) {
         throw invalidConfig(`VO ${vo.name}: cannot make the AA key ${keyFile}: ${(e as Error).message}`, e);
       }
       fs.mkdirSync(path.dirname(certFile), { recursive: true, mode: 0o755 });
-      fs.writeFileSync(certFile, der.toPem("CERTIFICATE", certDer), { mode: 0o644, flag: "wx" });
+      await beforeAaCertificateWrite();
+      writeFileExclusive(certFile, der.toPem("CERTIFICATE", certDer), 0o644);
     }
     let key: KeyCustody;
     let certDer: Uint8Array;
     try {
       certDer = der.pemBlocks(fs.readFileSync(certFile, "utf8")).find((b) => b.label === "CERTIFICATE")!.der;
-      key = openSigner(keyFile, keyOptions);
+      key = created ?? openSigner(keyFile, keyOptions);
     } catch (e) {
       throw invalidConfig(`VO ${vo.name}: cannot load the AA certificate and key (${certFile}, ${keyFile}): ${(e as Error).message}`, e);
     }
