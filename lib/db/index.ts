@@ -16,3 +16,4 @@ export * from "./clients";
 export * from "./oidcPayloads";
 export * from "./crl";
 export * from "./myproxyCodes";
+export * from "./rateCounters";
