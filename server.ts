@@ -30,6 +30,10 @@ import { myproxyToken } from "./lib/authority/provisioners/myproxyToken";
 import { FORM_FLASH_COOKIE, FORM_FLASH_HEADER } from "./lib/console/forms";
 import { cookieValue } from "./lib/console/session";
 import { startCrlSchedule } from "./lib/ca/revocation";
+import { clientIpOf } from "./lib/limits/clientIp";
+import { installOidcLimits } from "./lib/limits/oidcLimits";
+import { trackRequest, stdoutSink } from "./lib/log";
+import { createMetricsServer, metrics } from "./lib/metrics";
 
 const ROOT = path.dirname(fileURLToPath(import.meta.url));
 const log = (m: string) => console.error(`certbridge: ${m}`);
@@ -75,12 +79,15 @@ async function serve(config: Config, announce: boolean, primary: boolean) {
   const oidc = provider.callback();
   const devOidc = devIdp?.provider.callback();
 
-  const behindProxy = config.publicUrl.startsWith("https:");
+  installOidcLimits(provider, portal.limiter, { devicePollIntervalSeconds: config.operations.devicePollIntervalSeconds });
+  const requestLog = config.operations.requestLog === "json" ? stdoutSink : null;
   const server = http.createServer((req, res) => {
     const url = req.url ?? "/";
-    // The audit trail's IP: the socket's, or behind a TLS proxy the client's as the proxy reports it.
-    const forwarded = behindProxy ? String(req.headers["x-forwarded-for"] ?? "").split(",")[0]?.trim() : "";
-    req.headers["x-certbridge-client-ip"] = forwarded || req.socket.remoteAddress || "";
+    // The client's IP for the audit trail, the limits and the device page: X-Forwarded-For only
+    // through trusted proxies, right-most untrusted hop (lib/limits/clientIp.ts). Always overwritten.
+    const ip = clientIpOf(req.socket.remoteAddress, req.headers["x-forwarded-for"], config.operations.trustedProxies);
+    req.headers["x-certbridge-client-ip"] = ip;
+    trackRequest(req, res, ip, requestLog);
     if (url.startsWith("/oidc/") || url.startsWith("/.well-known/openid-configuration")) return oidc(req, res);
     if (url === "/getproxy" || url.startsWith("/getproxy?")) {
       return void serveGetProxy(portal, req, res, String(req.headers["x-certbridge-client-ip"]) || null).catch((e: unknown) => writeError(res, e, "json"));
@@ -104,8 +111,10 @@ async function serve(config: Config, announce: boolean, primary: boolean) {
   const ssh = primary && config.ssh ? await startSshServer(cb, log) : null;
   const myproxy = primary && config.myproxy ? await startMyProxy(cb, log) : null;
 
+  const metricsServer = await startMetrics(config, cb, primary);
   const purge = setInterval(() => {
     void purgeExpiredOidcPayloads(cb.db).catch(() => {});
+    void portal.limiter.purge().catch(() => {});
     if (primary && config.myproxy) void purgeMyProxyCodes(cb.db, cb.clock()).catch(() => {});
   }, 10 * 60_000);
   purge.unref();
@@ -117,6 +126,7 @@ async function serve(config: Config, announce: boolean, primary: boolean) {
     crlSchedule.stop();
     server.close();
     server.closeAllConnections();
+    metricsServer?.close();
     await ssh?.close();
     await myproxy?.close();
     await cb.close();
@@ -124,6 +134,23 @@ async function serve(config: Config, announce: boolean, primary: boolean) {
   };
   process.once("SIGTERM", stop);
   process.once("SIGINT", stop);
+}
+
+/**
+ * The Prometheus listener (CERTBRIDGE_METRICS_PORT; off unless set, loopback unless told). With
+ * several workers each has its own numbers: worker n listens on port + n − 1 (scrape each).
+ */
+async function startMetrics(config: Config, cb: Certbridge, primary: boolean): Promise<http.Server | null> {
+  const settings = config.operations.metrics;
+  if (!settings) return null;
+  metrics.keyPool.collect(() => cb.keyPool.stats().size, { state: "available" });
+  metrics.keyPool.collect(() => cb.keyPool.stats().capacity, { state: "capacity" });
+  const port = settings.port === 0 || primary ? settings.port : settings.port + (cluster.worker?.id ?? 1) - 1;
+  const server = createMetricsServer();
+  await listenOn(server, port, settings.listenHost, "CERTBRIDGE_METRICS_PORT");
+  const actual = (server.address() as { port: number }).port;
+  log(`metrics at http://${settings.listenHost}:${actual}/metrics`);
+  return server;
 }
 
 /** One MyProxy listener per deployment (like SSH); its channel checks access tokens, so it needs the OpenID provider's store. */

@@ -28,6 +28,7 @@ export const LIMIT_NAMES = [
   "authorize.ip",
   "renewal.ip",
   "renewal.ip_fail",
+  "device_poll",
 ] as const;
 export type LimitName = (typeof LIMIT_NAMES)[number];
 export type LimitRules = Record<LimitName, LimitRule>;
@@ -55,6 +56,8 @@ export const DEFAULT_LIMITS: LimitRules = {
   "authorize.ip": r(120, 60),
   "renewal.ip": r(120, 60),
   "renewal.ip_fail": r(30, 300),
+  // RFC 8628 §3.5 polling pace per device code: 2 polls per 2 × interval (set from CERTBRIDGE_DEVICE_POLL_INTERVAL).
+  "device_poll": r(2, 10),
 };
 
 /** Parse "name=count/window" items (comma- or space-separated; "name=off" turns one off) over the defaults. */

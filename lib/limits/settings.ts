@@ -85,7 +85,7 @@ type OperationsEnv = z.output<z.ZodObject<typeof operationsEnv>>;
 export function operationsConfig(e: OperationsEnv, publicUrl: string): OperationsConfig {
   const https = publicUrl.startsWith("https:");
   return {
-    limits: e.CERTBRIDGE_RATE_LIMITS,
+    limits: { ...e.CERTBRIDGE_RATE_LIMITS, device_poll: { limit: 2, windowSeconds: 2 * e.CERTBRIDGE_DEVICE_POLL_INTERVAL } },
     devicePollIntervalSeconds: e.CERTBRIDGE_DEVICE_POLL_INTERVAL,
     trustedProxies: e.CERTBRIDGE_TRUSTED_PROXIES ?? new TrustedProxies(https ? ["127.0.0.1/32", "::1/128"] : []),
     ssh: {
