@@ -150,7 +150,7 @@ export async function startSshServer(cb: Certbridge, log: (m: string) => void): 
       const reject = () => {
         if (ctx.method !== "none") refusals++;
         ctx.reject(["publickey"]);
-        if (refusals >= limits.maxAuthTries) {
+        if (refusals === limits.maxAuthTries) {
           metrics.sshConnectionsRefused.inc({ reason: "auth_attempts" });
           conn.end();
         }
