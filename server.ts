@@ -76,10 +76,11 @@ async function serve(config: Config, announce: boolean, primary: boolean) {
   const app = next({ dev: false, dir: ROOT, hostname: config.portal.listenHost, port: config.portal.port });
   await app.prepare();
   const nextHandler = app.getRequestHandler();
+  // Before callback(): Koa composes the middleware when the callback is made.
+  installOidcLimits(provider, portal.limiter, { devicePollIntervalSeconds: config.operations.devicePollIntervalSeconds });
   const oidc = provider.callback();
   const devOidc = devIdp?.provider.callback();
 
-  installOidcLimits(provider, portal.limiter, { devicePollIntervalSeconds: config.operations.devicePollIntervalSeconds });
   const requestLog = config.operations.requestLog === "json" ? stdoutSink : null;
   const server = http.createServer((req, res) => {
     const url = req.url ?? "/";

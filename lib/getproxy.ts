@@ -119,7 +119,7 @@ export async function getProxy(authority: Authority, channel: Channel<GatewayTok
     if (err.code === "invalid_token" || err.code === "insufficient_scope" || err.status === 401) {
       // Refusals before issuance are audited here; the authority audits its own.
       const { clientId } = seen;
-      metrics.refusals.inc({ channel: "gatewayToken", reason: err.code });
+      metrics.refusals.inc({ channel: "gateway-token", reason: err.code });
       const failures = limiter ? await limiter.fail("getproxy.ip_fail", ip) : 1;
       // A stranger's refusals (a random token) are counted per IP and window (RateCounter), not each
       // audited: the first of a window is, and the one that reaches the lockout. A known client's always are.

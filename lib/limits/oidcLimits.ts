@@ -12,7 +12,7 @@
  *    lock out (RFC 8628 §5.1);
  *  - /oidc/auth: requests per IP (each stores an interaction).
  * The body of /oidc/token and /oidc/device/auth is read here (client_id,
- * grant_type, device_code are in it) and handed back to the provider unchanged.
+ * grant_type, device_code are in it) and handed to the provider as read.
  */
 import crypto from "node:crypto";
 import type { IncomingMessage } from "node:http";
@@ -29,26 +29,27 @@ const GRANT_LABELS = new Set(["authorization_code", "refresh_token", "client_cre
 const MAX_BODY = 56 * 1024;
 
 /**
- * Read a form body and let the provider read it again: the request's stream is consumed here and
- * its async iterator (what oidc-provider reads with) replays the same bytes.
+ * The form body, read once: the provider then takes it from `req.body` (its documented fallback for
+ * an already-parsed body, which the WLCG token middleware, lib/oidc/wlcgTokens.ts, uses too). When
+ * that middleware has read it already, its result is used.
  */
-async function readReplayableForm(req: IncomingMessage): Promise<URLSearchParams | null> {
+async function readForm(req: IncomingMessage & { body?: unknown }): Promise<URLSearchParams | null> {
   if (!String(req.headers["content-type"] ?? "").startsWith("application/x-www-form-urlencoded")) return null;
+  if (typeof req.body === "string" || Buffer.isBuffer(req.body)) return new URLSearchParams(req.body.toString());
+  if (!req.readable) return null;
   const declared = Number(req.headers["content-length"] ?? NaN);
   if (declared > MAX_BODY) return null; // the provider refuses it itself
   const chunks: Buffer[] = [];
   let size = 0;
-  for await (const chunk of req.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>) {
+  for await (const chunk of req as AsyncIterable<Buffer>) {
     size += chunk.length;
-    chunks.push(chunk);
     if (size > MAX_BODY) break;
+    chunks.push(chunk);
   }
-  const body = Buffer.concat(chunks);
-  Object.defineProperty(req, "readable", { value: true, configurable: true });
-  (req as { iterator: unknown }).iterator = async function* replay() {
-    yield body;
-  };
-  return size > MAX_BODY ? null : new URLSearchParams(body.toString("utf8"));
+  const body = Buffer.concat(chunks).toString("utf8");
+  // Too large: an empty form, which the provider refuses as such.
+  req.body = size > MAX_BODY ? "" : body;
+  return size > MAX_BODY ? null : new URLSearchParams(body);
 }
 
 /** RFC 6749 §2.3.1: client_id from HTTP Basic (form-urlencoded inside), else from the body. */
@@ -106,7 +107,7 @@ export function installOidcLimits(provider: Provider, limiter: RateLimiter, opts
     }
 
     if (c.path === "/oidc/device/auth" && post) {
-      const form = await readReplayableForm(c.req);
+      const form = await readForm(c.req);
       const clientId = clientIdOf(c.get("authorization"), form);
       const d = await limiter.firstRefusal([() => limiter.hit("device_auth.ip", ip), ...(clientId ? [() => limiter.hit("device_auth.client", clientId)] : [])]);
       if (d) return refuseJson(c, d);
@@ -118,7 +119,7 @@ export function installOidcLimits(provider: Provider, limiter: RateLimiter, opts
     }
 
     if (c.path === "/oidc/token" && post) {
-      const form = await readReplayableForm(c.req);
+      const form = await readForm(c.req);
       const clientId = clientIdOf(c.get("authorization"), form);
       const grantType = form?.get("grant_type") ?? "";
       const refused = await limiter.firstRefusal([

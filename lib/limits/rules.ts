@@ -43,9 +43,10 @@ export const DEFAULT_LIMITS: LimitRules = {
   "token.ip_fail": r(20, 300),
   "token.client_fail": r(30, 300),
   // /getproxy: per IP and per client; refused (wrong token, wrong secret) requests per IP lock out.
+  // A gateway meets expired tokens now and then: the lockout is for floods of random tokens.
   "getproxy.ip": r(600, 60),
   "getproxy.client": r(1200, 60),
-  "getproxy.ip_fail": r(30, 300),
+  "getproxy.ip_fail": r(120, 300),
   // RFC 8628 device authorization: each request stores a device code.
   "device_auth.ip": r(30, 600),
   "device_auth.client": r(3000, 600),
