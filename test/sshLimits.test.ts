@@ -10,6 +10,9 @@ import assert from "node:assert/strict";
 import net from "node:net";
 import ssh2 from "ssh2";
 import { startSshServer, type SshService } from "../lib/ssh/server";
+import { startMyProxyServer, type MyProxyService } from "../lib/myproxy/server";
+import { myproxyToken } from "../lib/authority/provisioners/myproxyToken";
+import { createProvider } from "../lib/oidc/provider";
 import { metrics } from "../lib/metrics";
 import { startTestPortal, type TestPortal } from "./helpers";
 import { freePort } from "./portalHarness";
@@ -18,6 +21,7 @@ const { Client, utils } = ssh2;
 
 let portal: TestPortal;
 let ssh: SshService;
+let myproxy: MyProxyService;
 const HANDSHAKE_SECONDS = 2;
 
 before(async () => {
@@ -29,19 +33,24 @@ before(async () => {
       CERTBRIDGE_SSH_MAX_AUTH_TRIES: "3",
       CERTBRIDGE_SSH_MAX_CONNECTIONS_PER_IP: "3",
       CERTBRIDGE_SSH_MAX_CONNECTIONS: "5",
+      CERTBRIDGE_MYPROXY_PORT: String(await freePort()),
+      CERTBRIDGE_MYPROXY_LISTEN_HOST: "127.0.0.1",
     },
   });
   ssh = await startSshServer(portal.cb, () => {});
+  const { cb } = portal;
+  myproxy = await startMyProxyServer(cb, cb.authority.register(myproxyToken({ db: cb.db, provider: await createProvider(cb.config, cb.db), clock: cb.clock })), () => {});
 });
 after(async () => {
+  await myproxy?.close();
   await ssh?.close();
   await portal?.cleanup();
 });
 
 /** A raw TCP peer: what it received, and when it was closed (ms after connecting). */
-function rawPeer(localAddress = "127.0.0.1") {
+function rawPeer(localAddress = "127.0.0.1", port = ssh.port) {
   const started = Date.now();
-  const socket = net.connect({ host: "127.0.0.1", port: ssh.port, localAddress });
+  const socket = net.connect({ host: "127.0.0.1", port, localAddress });
   let received = "";
   socket.on("data", (d: Buffer) => (received += d.toString("latin1")));
   socket.on("error", () => {});
@@ -93,6 +102,13 @@ describe("SSH connection limits", () => {
     assert.ok(closedAfter >= HANDSHAKE_SECONDS * 1000 - 100, `closed after ${closedAfter} ms`);
     assert.ok(closedAfter < HANDSHAKE_SECONDS * 1000 + 3000, `closed after ${closedAfter} ms`);
     assert.equal(metrics.sshConnectionsRefused.get({ reason: "handshake_timeout" }), before + 1);
+  });
+
+  test("the MyProxy listener closes a peer that never starts its TLS handshake at the same deadline", async () => {
+    const silent = rawPeer("127.0.0.1", myproxy.port);
+    await silent.connected;
+    const closedAfter = await silent.closed;
+    assert.ok(closedAfter >= HANDSHAKE_SECONDS * 1000 - 100 && closedAfter < HANDSHAKE_SECONDS * 1000 + 3000, `closed after ${closedAfter} ms`);
   });
 
   test("a client that finished the key exchange is not cut off by the handshake deadline", async () => {
