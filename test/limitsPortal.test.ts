@@ -21,6 +21,7 @@ const LIMITS = [
   "device_auth.ip=4/10m",
   "user_code.ip_fail=3/15m",
   "renewal.ip=4/1m",
+  "authorize.ip=5/1m",
 ].join(",");
 
 let portal: PortalServer;
@@ -213,6 +214,33 @@ describe("device flow (RFC 8628)", () => {
     const elsewhere = await codePage("198.51.100.46");
     const ok = await (await elsewhere(user_code)).text();
     assert.match(ok, /Is this your terminal\?/);
+  });
+});
+
+describe("authorization endpoint", () => {
+  test("requests per address are limited: the one over the limit stores no interaction", async () => {
+    const url = `${portal.url}/oidc/auth?${new URLSearchParams({ client_id: GATEWAY.id, response_type: "code", scope: "openid", redirect_uri: GATEWAY.redirect, code_challenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM", code_challenge_method: "S256" })}`;
+    const interactions = () => db.oidcPayload.count({ where: { model: "Interaction" } });
+    const start = await interactions();
+    for (let i = 1; i <= 5; i++) {
+      const res = await fetch(url, { headers: from("198.51.100.70"), redirect: "manual" });
+      assert.equal(res.status, 303, `request ${i}`);
+      await res.text();
+    }
+    const before = await interactions();
+    assert.equal(before, start + 5, "each allowed request stores an interaction");
+    const res = await fetch(url, { headers: from("198.51.100.70"), redirect: "manual" });
+    await expectLimited(res);
+    assert.equal(await interactions(), before);
+  });
+
+  test("wrong client credentials at introspection count towards the same lockout", async () => {
+    for (let i = 1; i <= 6; i++) {
+      const res = await fetch(`${portal.url}/oidc/token/introspection`, { method: "POST", headers: from("198.51.100.71", { authorization: basic(`nobody-${i}`, "guess") }), body: form({ token: "x" }) });
+      assert.equal(res.status, 401, `attempt ${i}`);
+      await res.text();
+    }
+    await expectLimited(await tokenRequest("198.51.100.71", basic(GATEWAY.id, GATEWAY.secret), { grant_type: "refresh_token", refresh_token: "x" }));
   });
 });
 

@@ -2,8 +2,9 @@
  * Limits and metrics on oidc-provider's endpoints, as one Koa middleware in
  * front of its routes (the provider's configuration stays in
  * lib/oidc/provider.ts):
- *  - /oidc/token: requests per IP and per client; wrong client credentials
- *    (401 invalid_client) lock out the IP and the client_id for the window;
+ *  - /oidc/token (and introspection, revocation): requests per IP and per
+ *    client; wrong client credentials (401 invalid_client) lock out the IP
+ *    and the client_id for the window;
  *    device-code polls faster than the announced interval get RFC 8628 §3.5
  *    `slow_down`;
  *  - /oidc/device/auth: requests per IP and per client (each stores a device
@@ -25,6 +26,7 @@ import { limitedResult, type LimitDecision, type RateLimiter } from "./limiter";
 
 const DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code";
 const GRANT_LABELS = new Set(["authorization_code", "refresh_token", "client_credentials", DEVICE_GRANT, "urn:ietf:params:oauth:grant-type:token-exchange"]);
+const CLIENT_AUTH_PATHS = new Set(["/oidc/token", "/oidc/token/introspection", "/oidc/token/revocation"]);
 /** oidc-provider's own body limit (lib/shared/selective_body.js). */
 const MAX_BODY = 56 * 1024;
 
@@ -118,7 +120,8 @@ export function installOidcLimits(provider: Provider, limiter: RateLimiter, opts
       return;
     }
 
-    if (c.path === "/oidc/token" && post) {
+    // Client authentication happens at the token, introspection and revocation endpoints alike (RFC 6749 §2.3, RFC 7662, RFC 7009).
+    if (CLIENT_AUTH_PATHS.has(c.path) && post) {
       const form = await readForm(c.req);
       const clientId = clientIdOf(c.get("authorization"), form);
       const grantType = form?.get("grant_type") ?? "";
@@ -144,7 +147,7 @@ export function installOidcLimits(provider: Provider, limiter: RateLimiter, opts
         if (clientId) await limiter.fail("token.client_fail", clientId);
         metrics.refusals.inc({ channel: "token", reason: "invalid_client" });
       }
-      metrics.tokenGrants.inc({ grant_type: grantLabel, client: knownClient, outcome: c.status === 200 ? "issued" : "refused" });
+      if (c.path === "/oidc/token") metrics.tokenGrants.inc({ grant_type: grantLabel, client: knownClient, outcome: c.status === 200 ? "issued" : "refused" });
       return;
     }
     return next();
