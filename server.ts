@@ -139,14 +139,15 @@ async function serve(config: Config, announce: boolean, primary: boolean) {
 
 /**
  * The Prometheus listener (CERTBRIDGE_METRICS_PORT; off unless set, loopback unless told). With
- * several workers each has its own numbers: worker n listens on port + n − 1 (scrape each).
+ * several workers each has its own numbers: worker n listens on port + n − 1, the primary (SSH,
+ * MyProxy) on port + workers; scrape each.
  */
-async function startMetrics(config: Config, cb: Certbridge, primary: boolean): Promise<http.Server | null> {
+async function startMetrics(config: Config, cb: Certbridge, primary: boolean, slot = cluster.worker?.id ?? 1): Promise<http.Server | null> {
   const settings = config.operations.metrics;
   if (!settings) return null;
   metrics.keyPool.collect(() => cb.keyPool.stats().size, { state: "available" });
   metrics.keyPool.collect(() => cb.keyPool.stats().capacity, { state: "capacity" });
-  const port = settings.port === 0 || primary ? settings.port : settings.port + (cluster.worker?.id ?? 1) - 1;
+  const port = settings.port === 0 || primary ? settings.port : settings.port + slot - 1;
   const server = createMetricsServer();
   await listenOn(server, port, settings.listenHost, "CERTBRIDGE_METRICS_PORT");
   const actual = (server.address() as { port: number }).port;
@@ -172,6 +173,8 @@ async function main() {
     await bootstrap(config, cb);
     if (config.ssh) ssh = await startSshServer(cb, log);
     if (config.myproxy) myproxy = await startMyProxy(cb, log);
+    // The primary's own numbers (SSH, MyProxy issuance) on port + workers.
+    if (ssh || myproxy) await startMetrics(config, cb, false, config.portal.workers + 1);
   } finally {
     if (!ssh && !myproxy) await cb.close();
   }

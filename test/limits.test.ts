@@ -131,12 +131,28 @@ describe("the rate limiter on the database (injected clock)", () => {
     assert.equal((await b.blocked("token.client_fail", "gw")).allowed, true, "a new window");
   });
 
+  test("request counts are batched: another instance's hits count once written (flush)", async () => {
+    const rules = parseLimitRules("getproxy.client=4/1m");
+    const a = new RateLimiter(portal.cb.db, rules, clock);
+    const b = new RateLimiter(second, rules, clock);
+    now = new Date("2030-01-01T02:00:00Z");
+    for (let i = 0; i < 3; i++) assert.equal((await a.hit("getproxy.client", "gw")).allowed, true);
+    await a.flush();
+    assert.equal(await readRateCounter(second, "getproxy.client:gw", Math.floor(now.getTime() / 1000)), 3, "written as one increment");
+    assert.equal((await b.hit("getproxy.client", "gw")).allowed, true);
+    await b.flush();
+    const refused = await b.hit("getproxy.client", "gw");
+    assert.equal(refused.allowed, false, "b now knows of a's three");
+    assert.equal(refused.count, 5);
+  });
+
   test("concurrent hits from two connections lose no count", async () => {
     const rules = parseLimitRules("token.ip=1000/1h");
     const a = new RateLimiter(portal.cb.db, rules, clock);
     const b = new RateLimiter(second, rules, clock);
     now = new Date("2030-01-02T00:00:00Z");
     await Promise.all(Array.from({ length: 40 }, (_, i) => (i % 2 ? a : b).hit("token.ip", "203.0.113.50")));
+    await Promise.all([a.flush(), b.flush()]);
     assert.equal(await readRateCounter(portal.cb.db, "token.ip:203.0.113.50", Math.floor(now.getTime() / 1000)), 40);
   });
 
@@ -145,6 +161,7 @@ describe("the rate limiter on the database (injected clock)", () => {
     now = new Date("2030-01-03T00:00:00Z");
     const long = "x".repeat(5000);
     await limiter.hit("token.client", long);
+    await limiter.flush();
     const rows = await portal.cb.db.rateCounter.findMany({ where: { key: { startsWith: "token.client:" } }, select: { key: true } });
     assert.ok(rows.every((r) => r.key.length < 100), JSON.stringify(rows));
     const before = await portal.cb.db.rateCounter.count();
@@ -162,9 +179,10 @@ describe("the rate limiter on the database (injected clock)", () => {
     try {
       const limiter = new RateLimiter(unmigrated, parseLimitRules("token.ip=1/1m"), clock);
       const before = metrics.limiterErrors.get();
-      assert.equal((await limiter.hit("token.ip", "1.2.3.4")).allowed, true);
-      assert.equal((await limiter.hit("token.ip", "1.2.3.4")).allowed, true);
       assert.equal((await limiter.blocked("token.ip", "1.2.3.4")).allowed, true);
+      assert.equal(await limiter.fail("token.ip", "1.2.3.4"), 0);
+      await limiter.hit("token.ip", "1.2.3.4");
+      await limiter.flush();
       assert.equal(metrics.limiterErrors.get(), before + 3);
     } finally {
       await unmigrated.$disconnect();

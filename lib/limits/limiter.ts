@@ -9,6 +9,14 @@
  *    requests are refused until the window ends (a lockout).
  * A store failure lets the request through (the database being down fails
  * the request anyway; the limiter must not turn a fault into a lockout).
+ *
+ * Request counts (`hit`) are the hot path (every /getproxy, every token
+ * request): they are added up in the process and written as one increment
+ * per counter every FLUSH_MS, so a busy counter costs a few writes a second
+ * instead of one per request. The decision uses this process's exact count
+ * plus the shared count as of the last write: other instances' requests are
+ * seen at most FLUSH_MS late. Failures (`fail`) are written at once, so
+ * lockouts are exact across instances.
  */
 import crypto from "node:crypto";
 import type { Clock } from "../clock";
@@ -31,7 +39,24 @@ function subjectKey(name: LimitName, subject: string): string {
   return `${name}:${s}`;
 }
 
+/** How often batched request counts are written. */
+export const FLUSH_MS = 250;
+
+interface PendingCount {
+  key: string;
+  start: number;
+  end: number;
+  /** Hits not yet written. */
+  delta: number;
+  /** The shared count after this process's last write. */
+  shared: number;
+}
+
 export class RateLimiter {
+  private readonly pending = new Map<string, PendingCount>();
+  private flushing: Promise<void> | null = null;
+  private timer: NodeJS.Timeout | null = null;
+
   constructor(
     private readonly db: Db,
     readonly rules: LimitRules = DEFAULT_LIMITS,
@@ -50,18 +75,45 @@ export class RateLimiter {
     return { allowed, name, count, retryAfterSeconds: retryAfter };
   }
 
-  /** Count one request of `subject`; refused when the count exceeds the limit. */
+  /** Count one request of `subject`; refused when the count exceeds the limit (written within FLUSH_MS). */
   async hit(name: LimitName, subject: string): Promise<LimitDecision> {
     const rule = this.rules[name];
     if (rule.limit === 0) return { allowed: true, name, count: 0, retryAfterSeconds: 0 };
     const w = this.window(name);
-    try {
-      const count = await incrementRateCounter(this.db, subjectKey(name, subject), w.start, w.end);
-      return this.decide(name, count, count <= rule.limit, w.retryAfter);
-    } catch {
-      metrics.limiterErrors.inc();
-      return { allowed: true, name, count: 0, retryAfterSeconds: 0 };
-    }
+    const key = subjectKey(name, subject);
+    const id = `${key}@${w.start}`;
+    let p = this.pending.get(id);
+    if (!p) this.pending.set(id, (p = { key, start: w.start, end: w.end, delta: 0, shared: 0 }));
+    p.delta++;
+    this.timer ??= setTimeout(() => void this.flush(), FLUSH_MS).unref();
+    const count = p.shared + p.delta;
+    return this.decide(name, count, count <= rule.limit, w.retryAfter);
+  }
+
+  /** Write the batched request counts now (also what the timer does). */
+  async flush(): Promise<void> {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    await this.flushing;
+    this.flushing = (async () => {
+      const now = Math.floor(this.clock().getTime() / 1000);
+      for (const [id, p] of this.pending) {
+        if (p.delta > 0) {
+          const delta = p.delta;
+          p.delta = 0;
+          try {
+            p.shared = await incrementRateCounter(this.db, p.key, p.start, p.end, delta);
+          } catch {
+            metrics.limiterErrors.inc();
+            p.shared += delta;
+          }
+        }
+        if (p.end <= now) this.pending.delete(id);
+      }
+    })();
+    await this.flushing;
+    this.flushing = null;
+    if ([...this.pending.values()].some((p) => p.delta > 0)) this.timer ??= setTimeout(() => void this.flush(), FLUSH_MS).unref();
   }
 
   /** Whether `subject` has already used up its failures in this window (counts nothing). */
