@@ -115,7 +115,6 @@ async function serve(config: Config, announce: boolean, primary: boolean) {
   const metricsServer = await startMetrics(config, cb, primary);
   const purge = setInterval(() => {
     void purgeExpiredOidcPayloads(cb.db).catch(() => {});
-    void portal.limiter.purge().catch(() => {});
     if (primary && config.myproxy) void purgeMyProxyCodes(cb.db, cb.clock()).catch(() => {});
   }, 10 * 60_000);
   purge.unref();

@@ -41,6 +41,8 @@ function subjectKey(name: LimitName, subject: string): string {
 
 /** How often batched request counts are written. */
 export const FLUSH_MS = 250;
+/** How often counters of ended windows are deleted. */
+const PURGE_MS = 10 * 60_000;
 
 interface PendingCount {
   key: string;
@@ -56,6 +58,8 @@ export class RateLimiter {
   private readonly pending = new Map<string, PendingCount>();
   private flushing: Promise<void> | null = null;
   private timer: NodeJS.Timeout | null = null;
+  /** When counters of ended windows were last purged (ms, this process's clock). */
+  private lastPurge = Date.now();
 
   constructor(
     private readonly db: Db,
@@ -113,6 +117,11 @@ export class RateLimiter {
     })();
     await this.flushing;
     this.flushing = null;
+    // Housekeeping rides on the writes: every instance drops ended windows now and then (idempotent).
+    if (Date.now() - this.lastPurge > PURGE_MS) {
+      this.lastPurge = Date.now();
+      void this.purge().catch(() => metrics.limiterErrors.inc());
+    }
     if ([...this.pending.values()].some((p) => p.delta > 0)) this.timer ??= setTimeout(() => void this.flush(), FLUSH_MS).unref();
   }
 
@@ -151,7 +160,7 @@ export class RateLimiter {
     return null;
   }
 
-  /** Housekeeping: drop counters of ended windows. */
+  /** Housekeeping: drop counters of ended windows (done every PURGE_MS by flush). */
   purge(): Promise<number> {
     return purgeRateCounters(this.db, Math.floor(this.clock().getTime() / 1000));
   }
