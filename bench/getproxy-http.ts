@@ -19,6 +19,9 @@
  * Options (environment):
  *   BENCH_REQUESTS="500,3000,4000"   requests per level (1, 16, 64 concurrent)
  *   BENCH_LEVEL_SECONDS=30           a level stops early after this long
+ *   CERTBRIDGE_RATE_LIMITS=…         the portal's limits (default: /getproxy's per-IP and per-client
+ *                                    limits too high to refuse, still counted; "getproxy.ip=off,
+ *                                    getproxy.client=off,getproxy.ip_fail=off" measures without them)
  *   BENCH_CPU_PROF=<dir>             profile the server (node:inspector, preloaded) into <dir>
  *                                    (written when the server stops)
  *
