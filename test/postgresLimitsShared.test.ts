@@ -8,6 +8,7 @@ import "./onPostgres.ts";
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { startPortalServer, GATEWAY, type PortalServer } from "./portalHarness";
+import { FLUSH_MS } from "../lib/limits/limiter";
 
 let a: PortalServer;
 let b: PortalServer;
@@ -43,6 +44,8 @@ describe("limits shared by two instances on one PostgreSQL database", () => {
       assert.equal(res.status, 401, `refusal ${i}`);
       await res.text();
     }
+    // Each instance re-reads a shared failure count at most every FLUSH_MS (lib/limits/limiter.ts).
+    await new Promise((r) => setTimeout(r, FLUSH_MS + 100));
     for (const portal of [a, b]) {
       const res = await getproxy(portal, "198.51.100.60", "random-token-5-xxxxxxxxxxxxxxxxxxxx");
       assert.equal(res.status, 429);
@@ -57,6 +60,7 @@ describe("limits shared by two instances on one PostgreSQL database", () => {
       assert.equal(res.status, 401);
       await res.text();
     }
+    await new Promise((r) => setTimeout(r, FLUSH_MS + 100));
     for (const portal of [a, b]) {
       const res = await wrongSecret(portal, "198.51.100.64");
       assert.equal(res.status, 429);

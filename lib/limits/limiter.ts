@@ -15,8 +15,10 @@
  * per counter every FLUSH_MS, so a busy counter costs a few writes a second
  * instead of one per request. The decision uses this process's exact count
  * plus the shared count as of the last write: other instances' requests are
- * seen at most FLUSH_MS late. Failures (`fail`) are written at once, so
- * lockouts are exact across instances.
+ * seen at most FLUSH_MS late. Failures (`fail`) are written at once; the
+ * lockout check (`blocked`) reads the shared count at most once per FLUSH_MS
+ * per subject (this process's own failures update it at once), so another
+ * instance's failures lock a subject out here at most FLUSH_MS later.
  */
 import crypto from "node:crypto";
 import type { Clock } from "../clock";
@@ -58,6 +60,8 @@ export class RateLimiter {
   private readonly pending = new Map<string, PendingCount>();
   private flushing: Promise<void> | null = null;
   private timer: NodeJS.Timeout | null = null;
+  /** Shared failure counts as last read or written, by counter: the lockout check's cache. */
+  private readonly known = new Map<string, { count: number; at: number }>();
   /** When counters of ended windows were last purged (ms, this process's clock). */
   private lastPurge = Date.now();
 
@@ -92,6 +96,12 @@ export class RateLimiter {
     this.timer ??= setTimeout(() => void this.flush(), FLUSH_MS).unref();
     const count = p.shared + p.delta;
     return this.decide(name, count, count <= rule.limit, w.retryAfter);
+  }
+
+  private remember(id: string, count: number): void {
+    // Bounded: a flood of distinct subjects only costs re-reads.
+    if (this.known.size >= 10_000) this.known.clear();
+    this.known.set(id, { count, at: this.clock().getTime() });
   }
 
   /** Write the batched request counts now (also what the timer does). */
@@ -130,8 +140,13 @@ export class RateLimiter {
     const rule = this.rules[name];
     if (rule.limit === 0) return { allowed: true, name, count: 0, retryAfterSeconds: 0 };
     const w = this.window(name);
+    const key = subjectKey(name, subject);
+    const id = `${key}@${w.start}`;
+    const cached = this.known.get(id);
+    if (cached && this.clock().getTime() - cached.at < FLUSH_MS) return this.decide(name, cached.count, cached.count < rule.limit, w.retryAfter);
     try {
-      const count = await readRateCounter(this.db, subjectKey(name, subject), w.start);
+      const count = await readRateCounter(this.db, key, w.start);
+      this.remember(id, count);
       return this.decide(name, count, count < rule.limit, w.retryAfter);
     } catch {
       metrics.limiterErrors.inc();
@@ -143,8 +158,11 @@ export class RateLimiter {
   async fail(name: LimitName, subject: string): Promise<number> {
     if (this.rules[name].limit === 0) return 0;
     const w = this.window(name);
+    const key = subjectKey(name, subject);
     try {
-      return await incrementRateCounter(this.db, subjectKey(name, subject), w.start, w.end);
+      const count = await incrementRateCounter(this.db, key, w.start, w.end);
+      this.remember(`${key}@${w.start}`, count);
+      return count;
     } catch {
       metrics.limiterErrors.inc();
       return 0;
