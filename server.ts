@@ -33,6 +33,10 @@ import { Health } from "./lib/health";
 import { serveHealth } from "./lib/nodeHealth";
 import { installGracefulShutdown, trackRequests } from "./lib/shutdown";
 import { closeAfterRefusedBody, hasDuplicateAuthorization, setSecurityHeaders } from "./lib/webHardening";
+import { clientIpOf } from "./lib/limits/clientIp";
+import { installOidcLimits } from "./lib/limits/oidcLimits";
+import { trackRequest, stdoutSink } from "./lib/log";
+import { createMetricsServer, metrics } from "./lib/metrics";
 
 const ROOT = path.dirname(fileURLToPath(import.meta.url));
 const log = (m: string) => console.error(`certbridge: ${m}`);
@@ -77,18 +81,24 @@ async function serve(config: Config, announce: boolean, primary: boolean) {
   const app = next({ dev: false, dir: ROOT, hostname: config.portal.listenHost, port: config.portal.port });
   await app.prepare();
   const nextHandler = app.getRequestHandler();
+  // Before callback(): Koa composes the middleware when the callback is made.
+  installOidcLimits(provider, portal.limiter, { devicePollIntervalSeconds: config.operations.devicePollIntervalSeconds });
   const oidc = provider.callback();
   const devOidc = devIdp?.provider.callback();
 
-  const behindProxy = config.publicUrl.startsWith("https:");
+  // HSTS only where the public URL is https (RFC 6797 §7.2: not over plain HTTP).
+  const httpsPublic = config.publicUrl.startsWith("https:");
+  const requestLog = config.operations.requestLog === "json" ? stdoutSink : null;
   const server = http.createServer((req, res) => {
     const url = req.url ?? "/";
-    // The audit trail's IP: the socket's, or behind a TLS proxy the client's as the proxy reports it.
-    const forwarded = behindProxy ? String(req.headers["x-forwarded-for"] ?? "").split(",")[0]?.trim() : "";
-    req.headers["x-certbridge-client-ip"] = forwarded || req.socket.remoteAddress || "";
+    // The client's IP for the audit trail, the limits and the device page: X-Forwarded-For only
+    // through trusted proxies, right-most untrusted hop (lib/limits/clientIp.ts). Always overwritten.
+    const ip = clientIpOf(req.socket.remoteAddress, req.headers["x-forwarded-for"], config.operations.trustedProxies);
+    req.headers["x-certbridge-client-ip"] = ip;
+    trackRequest(req, res, ip, requestLog);
     // Issue 12 (lib/webHardening.ts): framing, CSP and HSTS on every response; 413 ends the connection; one Authorization header.
     const nextRoute = !(url.startsWith("/oidc/") || url.startsWith("/.well-known/") || url === "/getproxy" || url.startsWith("/getproxy?") || url === "/dev-idp" || url.startsWith("/dev-idp/") || url.startsWith("/dev-idp?"));
-    setSecurityHeaders(res, { next: nextRoute, https: behindProxy });
+    setSecurityHeaders(res, { next: nextRoute, https: httpsPublic });
     closeAfterRefusedBody(req, res);
     if (hasDuplicateAuthorization(req)) return writeError(res, invalidRequest("more than one Authorization header"), "json");
     // Liveness and readiness (lib/health.ts); /api/health is readiness with its earlier fields.
@@ -120,6 +130,7 @@ async function serve(config: Config, announce: boolean, primary: boolean) {
 
   // The scheduled jobs (CRL re-signing, purges) run in one process of the deployment: the leader (lib/jobs.ts).
   const jobs = startScheduledJobs(cb, log);
+  const metricsServer = await startMetrics(config, cb, primary);
   // SIGTERM/SIGINT: drain, then close the listeners and the database, exit 0 (lib/shutdown.ts).
   installGracefulShutdown(
     {
@@ -128,6 +139,7 @@ async function serve(config: Config, announce: boolean, primary: boolean) {
       onDrain: () => health.drain(),
       listeners: [async () => ssh?.close(), async () => myproxy?.close()],
       close: async () => {
+        metricsServer?.close();
         await jobs.stop();
         health.stop();
         await cb.close();
@@ -137,6 +149,24 @@ async function serve(config: Config, announce: boolean, primary: boolean) {
     },
     requests,
   );
+}
+
+/**
+ * The Prometheus listener (CERTBRIDGE_METRICS_PORT; off unless set, loopback unless told). With
+ * several workers each has its own numbers: worker n listens on port + n − 1, the primary (SSH,
+ * MyProxy) on port + workers; scrape each.
+ */
+async function startMetrics(config: Config, cb: Certbridge, primary: boolean, slot = cluster.worker?.id ?? 1): Promise<http.Server | null> {
+  const settings = config.operations.metrics;
+  if (!settings) return null;
+  metrics.keyPool.collect(() => cb.keyPool.stats().size, { state: "available" });
+  metrics.keyPool.collect(() => cb.keyPool.stats().capacity, { state: "capacity" });
+  const port = settings.port === 0 || primary ? settings.port : settings.port + slot - 1;
+  const server = createMetricsServer();
+  await listenOn(server, port, settings.listenHost, "CERTBRIDGE_METRICS_PORT");
+  const actual = (server.address() as { port: number }).port;
+  log(`metrics at http://${settings.listenHost}:${actual}/metrics`);
+  return server;
 }
 
 /** One MyProxy listener per deployment (like SSH); its token channel checks access tokens, so it needs the OpenID provider's store. */
@@ -164,6 +194,8 @@ async function main() {
     await bootstrap(config, cb);
     if (config.ssh) ssh = await startSshServer(cb, log);
     if (config.myproxy) myproxy = await startMyProxy(cb, log);
+    // The primary's own numbers (SSH, MyProxy issuance) on port + workers.
+    if (ssh || myproxy) await startMetrics(config, cb, false, config.portal.workers + 1);
   } finally {
     if (!ssh && !myproxy) await cb.close();
   }

@@ -85,7 +85,7 @@ async function main() {
   console.log("client and server share this machine; the client is one Node process (node:http, keep-alive)");
   let portal: PortalServer | undefined;
   try {
-    portal = await startPortalServer({ CERTBRIDGE_ACCESS_TOKEN_TTL: "1h", CERTBRIDGE_KEY_POOL_SIZE: "8", CERTBRIDGE_WORKERS: process.env.CERTBRIDGE_WORKERS ?? "2" }, [
+    portal = await startPortalServer({ CERTBRIDGE_ACCESS_TOKEN_TTL: "1h", CERTBRIDGE_KEY_POOL_SIZE: "8", CERTBRIDGE_WORKERS: process.env.CERTBRIDGE_WORKERS ?? "2", CERTBRIDGE_RATE_LIMITS: process.env.CERTBRIDGE_RATE_LIMITS ?? "token.ip=100000000/1m,token.client=100000000/1m" }, [
       { id: PILOTS.id, name: "Bench pilot factory", secret: PILOTS.secret, scopes: COMPUTE, tokenPolicy: { format: "wlcg", compute: true } },
     ]);
     const url = new URL(portal.url);

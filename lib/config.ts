@@ -12,6 +12,7 @@ import { parseDuration } from "./duration";
 import { parseSlashDn } from "./pki/dn";
 import { MIN_PROXY_SECONDS } from "./limits";
 import type { UpstreamTuning } from "./upstream";
+import { operationsConfig, operationsEnv, type OperationsConfig } from "./limits/settings";
 
 /** Dev-only secrets: harmless on a laptop, fatal in production. */
 export const DEV_CA_PASSPHRASE = "certbridge-dev-ca-passphrase-change-me";
@@ -132,6 +133,8 @@ const envSchema = z.object({
   CERTBRIDGE_MYPROXY_LISTEN_HOST: z.string().min(1).optional(),
   CERTBRIDGE_MYPROXY_HOST_CERT_FILE: z.string().min(1).optional(),
   CERTBRIDGE_MYPROXY_HOST_KEY_FILE: z.string().min(1).optional(),
+  // Limits, client addresses behind proxies, metrics, request logs (lib/limits/settings.ts).
+  ...operationsEnv,
 });
 
 /** A key location: a URI with a scheme (pkcs11:…, file:…) as given, a plain path made absolute. */
@@ -207,6 +210,8 @@ export interface Config {
    * Host certificate: the operator's files, or (null) one the portal's CA issues at start for the public host name.
    */
   myproxy: { port: number; listenHost: string; hostName: string; hostCertFile: string | null; hostKeyFile: string | null } | null;
+  /** Rate limits, trusted proxies, SSH connection limits, metrics listener, request log (lib/limits/settings.ts). */
+  operations: OperationsConfig;
   voms: {
     /** JSON list of VOs (see lib/voms/vos.ts); null: no VOMS attributes. */
     vosFile: string | null;
@@ -433,6 +438,7 @@ export function loadConfig(
           hostKeyFile: e.CERTBRIDGE_MYPROXY_HOST_KEY_FILE ? path.resolve(e.CERTBRIDGE_MYPROXY_HOST_KEY_FILE) : null,
         }
       : null,
+    operations: operationsConfig(e, publicUrl),
     voms: {
       // The development setup serves the example VOs, matching the test users' entitlements.
       vosFile: e.CERTBRIDGE_VOS_FILE ? path.resolve(e.CERTBRIDGE_VOS_FILE) : devIdp ? path.resolve("examples/vos.json") : null,

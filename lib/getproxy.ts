@@ -13,6 +13,8 @@ import type { Authority, Channel } from "./authority/authority";
 import type { GatewayRequester, GatewayTokenInput } from "./authority/provisioners/gatewayToken";
 import { errorResult, type HttpRequestParts, type HttpResult } from "./http";
 import { parseVomsRequests } from "./voms/proxyExtension";
+import { limitedResult, type RateLimiter } from "./limits/limiter";
+import { metrics } from "./metrics";
 
 export type { HttpRequestParts, HttpResult } from "./http";
 
@@ -73,12 +75,18 @@ export function bearerToken(authorization: string | null, param: string | undefi
 export { GetProxyCaches, verifyProxyBearer } from "./authority/provisioners/gatewayToken";
 
 /** HTTP in, HTTP out: the gateway-token provisioner authorizes, the authority issues. */
-export async function getProxy(authority: Authority, channel: Channel<GatewayTokenInput, GatewayRequester>, db: Db, req: HttpRequestParts): Promise<HttpResult> {
+export async function getProxy(authority: Authority, channel: Channel<GatewayTokenInput, GatewayRequester>, db: Db, req: HttpRequestParts, limiter?: RateLimiter): Promise<HttpResult> {
   /** The token's client, once known: named in the audit record of a refusal. */
   const seen = { clientId: null as string | null };
+  const ip = req.ip ?? "unknown";
+  // Per IP: a lockout after too many refusals (random tokens, wrong secrets), and a request rate.
+  const refused = limiter && (await limiter.firstRefusal([() => limiter.blocked("getproxy.ip_fail", ip), () => limiter.hit("getproxy.ip", ip)]));
+  if (refused) return limitedResult(refused);
   try {
     const p = parseParams(req.params);
     const requester = await channel.authorize({ token: bearerToken(req.authorization, p.access_token), clientId: p.client_id, clientSecret: p.client_secret, ip: req.ip, seen });
+    const perClient = limiter && (await limiter.hit("getproxy.client", requester.client.id));
+    if (perClient && !perClient.allowed) return limitedResult(perClient);
     // voname=vo[:fqan] (repeatable, or comma-separated); fqans=/vo/group/Role=r picks within a VO.
     // vomses (the MasterPortal's server line) is accepted and ignored: the portal is its own AA.
     const voms = parseVomsRequests([
@@ -111,7 +119,15 @@ export async function getProxy(authority: Authority, channel: Channel<GatewayTok
     if (err.code === "invalid_token" || err.code === "insufficient_scope" || err.status === 401) {
       // Refusals before issuance are audited here; the authority audits its own.
       const { clientId } = seen;
-      await recordAudit(db, { action: "proxy.refuse", actor: clientId ? `client:${clientId}` : "anonymous", outcome: "refused", clientId, ip: req.ip, details: { error: err.code, reason: err.message } }).catch(() => {});
+      metrics.refusals.inc({ channel: "gateway-token", reason: err.code });
+      const failures = limiter ? await limiter.fail("getproxy.ip_fail", ip) : 1;
+      // A stranger's refusals (a random token) are counted per IP and window (RateCounter), not each
+      // audited: the first of a window is, and the one that reaches the lockout. A known client's always are.
+      const lockout = limiter?.rules["getproxy.ip_fail"].limit ?? 0;
+      if (clientId || failures <= 1 || failures === lockout) {
+        const aggregate = clientId ? {} : { anonymousRefusalsInWindow: failures, countedNotAudited: "later anonymous refusals from this IP in this window are counted in RateCounter getproxy.ip_fail" };
+        await recordAudit(db, { action: "proxy.refuse", actor: clientId ? `client:${clientId}` : "anonymous", outcome: "refused", clientId, ip: req.ip, details: { error: err.code, reason: err.message, ...aggregate } }).catch(() => {});
+      }
     }
     return errorResult(err, "json");
   }

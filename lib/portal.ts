@@ -18,6 +18,7 @@ import { registerSshKey, removeSshKey, sshKeysOf } from "./ssh/registry";
 import { Interactions } from "./oidc/interactions";
 import { lscFile, vomsesLine } from "./voms/vos";
 import { renewalInfoHttp } from "./renewal";
+import { RateLimiter, limitedResult } from "./limits/limiter";
 
 export type { InteractionView, Redirect, TerminalLogin } from "./oidc/interactions";
 
@@ -42,7 +43,11 @@ export class Portal {
     this.console = createConsoles(cb);
     this.gatewayToken = cb.authority.register(gatewayToken({ db: cb.db, kek: cb.config.kek, provider, caches: this.getProxyCaches }));
     this.interactions = new Interactions(cb, provider, this.upstream, this.console.gate, devIdpEnabled);
+    this.limiter = new RateLimiter(cb.db, cb.config.operations.limits, cb.clock);
   }
+
+  /** Rate limits and lockouts, counted in the database so every instance shares them (lib/limits/). */
+  readonly limiter: RateLimiter;
 
   /** The portal's public URL (the OIDC issuer). */
   get publicUrl(): string {
@@ -76,12 +81,18 @@ export class Portal {
   private readonly gatewayToken: Channel<GatewayTokenInput, GatewayRequester>;
 
   getProxy(req: HttpRequestParts): Promise<HttpResult> {
-    return getProxy(this.cb.authority, this.gatewayToken, this.cb.db, req);
+    return getProxy(this.cb.authority, this.gatewayToken, this.cb.db, req, this.limiter);
   }
 
   /** POST /api/renewal-info: until when a refresh token can keep renewing proxies (lib/renewal.ts). */
-  renewalInfo(req: HttpRequestParts): Promise<HttpResult> {
-    return renewalInfoHttp(this.cb, this.provider, req);
+  async renewalInfo(req: HttpRequestParts): Promise<HttpResult> {
+    const ip = req.ip ?? "unknown";
+    const refused = await this.limiter.firstRefusal([() => this.limiter.blocked("renewal.ip_fail", ip), () => this.limiter.hit("renewal.ip", ip)]);
+    if (refused) return limitedResult(refused);
+    const r = await renewalInfoHttp(this.cb, this.provider, req);
+    // Wrong tokens and wrong client secrets count towards the lockout.
+    if (r.status === 400 || r.status === 401) await this.limiter.fail("renewal.ip_fail", ip);
+    return r;
   }
 
   /** Sign-in, consent and the return from the upstream IdP (lib/oidc/interactions.ts). */

@@ -32,6 +32,14 @@ import { exportTrustDirectory, trustDirectoryContents } from "../ca/trustBundle"
 import { UserCredentials } from "./userCredentials";
 import { Lru } from "../lru";
 import type { IssuedProxy, ProxyOrder, Provisioner, Requester } from "./types";
+import { metrics } from "../metrics";
+
+/** Prisma's errors, the pg driver's and better-sqlite3's: a failure of the database rather than of the signer. */
+function isDatabaseError(e: unknown): boolean {
+  const x = e as { name?: string; code?: unknown } | null;
+  if (!x || typeof x !== "object") return false;
+  return /Prisma|DatabaseError|SqliteError|DriverAdapterError/.test(x.name ?? "") || (typeof x.code === "string" && /^(P\d{4}|SQLITE_|57P|08)/.test(x.code));
+}
 
 export interface AuthorityDeps {
   db: Db;
@@ -98,8 +106,32 @@ export class Authority {
     return lifetimeCap(this.deps.config.proxy.maxLifetimeSeconds, clientMaxSeconds);
   }
 
-  /** The one issuance entry. */
+  /** The one issuance entry, measured (lib/metrics.ts): outcome by channel and client, latency, signer and database failures. */
   async issueProxy(requester: Requester, order: ProxyOrder): Promise<IssuedProxy> {
+    const started = performance.now();
+    const labels = { channel: requester.channel, client: requester.client?.id ?? "none" };
+    const stage = { name: "" };
+    try {
+      const proxy = await this.issueProxyUnmeasured(requester, order, stage);
+      metrics.issuance.inc({ ...labels, outcome: "issued" });
+      return proxy;
+    } catch (e) {
+      const err = asCertbridgeError(e);
+      if (err.status < 500) {
+        metrics.issuance.inc({ ...labels, outcome: "refused" });
+        metrics.refusals.inc({ channel: requester.channel, reason: err.code });
+      } else {
+        metrics.issuance.inc({ ...labels, outcome: "error" });
+        if (stage.name === "store" || isDatabaseError(e)) metrics.databaseErrors.inc({ operation: stage.name === "store" ? "issuance_store" : "issuance_read" });
+        else if (stage.name === "sign") metrics.signerErrors.inc({ operation: "proxy_sign" });
+      }
+      throw e;
+    } finally {
+      metrics.issuanceSeconds.observe({ channel: requester.channel }, (performance.now() - started) / 1000);
+    }
+  }
+
+  private async issueProxyUnmeasured(requester: Requester, order: ProxyOrder, reached: { name: string }): Promise<IssuedProxy> {
     const { config, clock, keyPool, issuances, db } = this.deps;
     const { identity } = requester;
     const clientId = requester.client?.id ?? null;
@@ -125,6 +157,7 @@ export class Authority {
       if (requester.notAfterCap && requester.notAfterCap < notAfter) notAfter = wholeSeconds(requester.notAfterCap.getTime()); // the consent ends first
       // 5. sign with the user key; a user certificate that would end first is renewed
       stage = "sign";
+      reached.name = stage;
       const user = await this.userCredentials.ensure(identity, notAfter, { actor: requester.actor, ip: requester.ip, clientId });
       if (user.parts.notAfter < notAfter) notAfter = user.parts.notAfter; // CA ends before the proxy would
       const serverKey = callerKey ? undefined : await keyPool.take();
@@ -140,6 +173,7 @@ export class Authority {
         const subject = `${identity.subject}/CN=${serial}`;
         // 6. store + audit, one transaction
         stage = "store";
+        reached.name = stage;
         try {
           const certificateId = await issuances.store(
             {

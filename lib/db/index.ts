@@ -20,3 +20,4 @@ export * from "./crl";
 export * from "./myproxyCodes";
 export * from "./leadership";
 export { isDatabaseUnavailable, pingDatabase, SQLITE_TRANSACTION_WAIT_MS } from "./faults";
+export * from "./rateCounters";

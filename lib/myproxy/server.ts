@@ -411,6 +411,8 @@ export async function startMyProxyServer(cb: Certbridge, channels: MyProxyChanne
       rejectUnauthorized: false,
       minVersion: "TLSv1.2",
       maxVersion: "TLSv1.2",
+      // A peer that connects and never finishes the TLS handshake is closed (the SSH listener's deadline).
+      handshakeTimeout: cb.config.operations.ssh.handshakeTimeoutSeconds * 1000,
     },
     (socket) => {
       socket.setNoDelay(true); // small protocol messages: no Nagle delay between them
@@ -419,7 +421,10 @@ export async function startMyProxyServer(cb: Certbridge, channels: MyProxyChanne
       void serve(socket);
     },
   );
-  server.on("tlsClientError", () => {});
+  // A failed or timed-out handshake: close the socket (with a listener here, Node leaves that to us).
+  server.on("tlsClientError", (_e, socket) => socket.destroy());
+  // The SSH listener's global cap applies here too: further connections are closed at once.
+  server.maxConnections = cb.config.operations.ssh.maxConnections;
   await listenOn(server, settings.port, settings.listenHost, "CERTBRIDGE_MYPROXY_PORT");
   const port = (server.address() as { port: number }).port;
   log(`MyProxy protocol on ${settings.listenHost}:${port} (host certificate ${host.subject})`);

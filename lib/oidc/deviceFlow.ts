@@ -40,6 +40,9 @@ function inputErrorMessage(err: Error | undefined): string | null {
   }
 }
 
+/** Set on the Koa state when a user code was not found: lib/limits/oidcLimits.ts counts it (RFC 8628 §5.1). */
+export const WRONG_USER_CODE = "certbridgeWrongUserCode";
+
 export function deviceFlowFeature(opts: { devBanner: boolean }): DeviceFlowFeature {
   const render = (ctx: KoaContextWithOIDC, title: string, body: string) => {
     ctx.type = "html";
@@ -50,8 +53,10 @@ export function deviceFlowFeature(opts: { devBanner: boolean }): DeviceFlowFeatu
     enabled: true,
     charset: "base-20",
     mask: USER_CODE_MASK,
-    deviceInfo: (ctx) => ({ ip: ctx.ip, ua: ctx.get("user-agent") }),
+    // The address as the server entry resolved it (trusted proxies only, lib/limits/clientIp.ts), not Koa's left-most X-Forwarded-For.
+    deviceInfo: (ctx) => ({ ip: ctx.get("x-certbridge-client-ip") || ctx.ip, ua: ctx.get("user-agent") }),
     userCodeInputSource(ctx, form, _out, err) {
+      if (err?.name === "NotFoundError") (ctx.state as Record<string, unknown>)[WRONG_USER_CODE] = true;
       const message = inputErrorMessage(err);
       render(
         ctx,

@@ -8,6 +8,7 @@
  * kept sealed under the KEK in the database, shared by every instance.
  */
 import fs from "node:fs";
+import net from "node:net";
 import path from "node:path";
 import ssh2, { type Connection, type ServerChannel } from "ssh2";
 import type { Certbridge } from "../certbridge";
@@ -19,6 +20,8 @@ import { parseDuration } from "../duration";
 import { parseVomsRequests } from "../voms/proxyExtension";
 import { sshFingerprint } from "./keys";
 import { listenOn } from "../nodeHttp";
+import { metrics } from "../metrics";
+import { normalizeIp } from "../limits/clientIp";
 
 const { Server, utils } = ssh2; // CommonJS: named exports via the default import
 
@@ -150,29 +153,45 @@ export async function startSshServer(cb: Certbridge, log: (m: string) => void): 
     channel.end();
   }
 
-  function onConnection(conn: Connection, ip: string) {
+  const limits = cb.config.operations.ssh;
+  /** Sockets by "ip:port", until ssh2 hands over their connection; then the handshake clears the timer. */
+  const pending = new Map<string, { handshook: () => void }>();
+
+  function onConnection(conn: Connection, ip: string, port: number) {
     let person: Person | null = null;
+    conn.once("handshake", () => pending.get(`${ip}:${port}`)?.handshook());
     // Nobody needs more than this to fetch one proxy.
     const idle = setTimeout(() => conn.end(), 60_000);
     conn.on("close", () => clearTimeout(idle));
     conn.on("error", () => {});
+    // OpenSSH's MaxAuthTries: after this many refused attempts the connection is closed, so one
+    // connection cannot probe hundreds of keys to learn which are registered ("none" is not counted).
+    let refusals = 0;
     conn.on("authentication", (ctx) => {
+      const reject = () => {
+        if (ctx.method !== "none") refusals++;
+        ctx.reject(["publickey"]);
+        if (refusals === limits.maxAuthTries) {
+          metrics.sshConnectionsRefused.inc({ reason: "auth_attempts" });
+          conn.end();
+        }
+      };
       // Keys only (RFC 4252 §7); "none", password, keyboard-interactive and hostbased are refused.
-      if (ctx.method !== "publickey" || ctx.username !== SSH_USER) return ctx.reject(["publickey"]);
+      if (ctx.method !== "publickey" || ctx.username !== SSH_USER) return reject();
       const fingerprint = sshFingerprint(ctx.key.data);
       findSshKeyByFingerprint(cb.db, fingerprint)
         .then((row) => {
           const stored = row ? Buffer.from(row.publicKey.split(" ")[1] ?? "", "base64") : null;
-          if (!row || !stored?.equals(ctx.key.data)) return ctx.reject(["publickey"]);
+          if (!row || !stored?.equals(ctx.key.data)) return reject();
           if (!ctx.signature || !ctx.blob) return ctx.accept(); // the client asks whether this key would do
           const key = utils.parseKey(row.publicKey);
-          if (key instanceof Error || !key.verify(ctx.blob, ctx.signature, ctx.hashAlgo)) return ctx.reject(["publickey"]);
+          if (key instanceof Error || !key.verify(ctx.blob, ctx.signature, ctx.hashAlgo)) return reject();
           person = { identityId: row.identityId, keyId: row.id, fingerprint };
           ctx.accept();
         })
         .catch((e: unknown) => {
           log(`ssh: key lookup failed: ${(e as Error).message}`);
-          ctx.reject(["publickey"]);
+          reject();
         });
     });
     conn.on("ready", () => {
@@ -208,7 +227,39 @@ export async function startSshServer(cb: Certbridge, log: (m: string) => void): 
     });
   }
 
-  const server = new Server({ hostKeys: [hostKey], ident: "Certbridge" }, (conn, info) => onConnection(conn, info.ip));
+  const ssh = new Server({ hostKeys: [hostKey], ident: "Certbridge" }, (conn, info) => onConnection(conn, info.ip, info.port));
+  // Sockets are accepted here and handed to ssh2 (injectSocket), so limits apply before a single
+  // byte of SSH: a global cap, a cap per IP, and a deadline for the identification string and key
+  // exchange (RFC 4253 §4.2, §7) — a peer that connects and says nothing is closed.
+  const open = new Set<net.Socket>();
+  const perIp = new Map<string, number>();
+  metrics.sshConnections.collect(() => open.size);
+  const server = net.createServer((socket) => {
+    const ip = normalizeIp(socket.remoteAddress ?? "");
+    const key = `${socket.remoteAddress}:${socket.remotePort}`;
+    socket.on("error", () => {});
+    if (open.size >= limits.maxConnections || (perIp.get(ip) ?? 0) >= limits.maxConnectionsPerIp) {
+      metrics.sshConnectionsRefused.inc({ reason: open.size >= limits.maxConnections ? "global" : "per_ip" });
+      socket.destroy();
+      return;
+    }
+    open.add(socket);
+    perIp.set(ip, (perIp.get(ip) ?? 0) + 1);
+    const deadline = setTimeout(() => {
+      metrics.sshConnectionsRefused.inc({ reason: "handshake_timeout" });
+      socket.destroy();
+    }, limits.handshakeTimeoutSeconds * 1000);
+    pending.set(key, { handshook: () => clearTimeout(deadline) });
+    socket.once("close", () => {
+      clearTimeout(deadline);
+      pending.delete(key);
+      open.delete(socket);
+      const n = (perIp.get(ip) ?? 1) - 1;
+      if (n > 0) perIp.set(ip, n);
+      else perIp.delete(ip);
+    });
+    ssh.injectSocket(socket);
+  });
   await listenOn(server, settings.port, settings.listenHost, "CERTBRIDGE_SSH_PORT");
   const fingerprint = hostKeyFingerprint(hostKey);
   const port = (server.address() as { port: number }).port;

@@ -1,0 +1,12 @@
+-- CreateTable
+CREATE TABLE "RateCounter" (
+    "key" TEXT NOT NULL,
+    "windowStart" BIGINT NOT NULL,
+    "count" INTEGER NOT NULL,
+    "windowEnd" BIGINT NOT NULL,
+
+    PRIMARY KEY ("key", "windowStart")
+);
+
+-- CreateIndex
+CREATE INDEX "RateCounter_windowEnd_idx" ON "RateCounter"("windowEnd");
