@@ -16,7 +16,8 @@ import { loadConfig, type Config } from "./lib/config";
 import { startCertbridge, type Certbridge } from "./lib/certbridge";
 import { createProvider } from "./lib/oidc/provider";
 import { signingJwk } from "./lib/oidc/signingKeys";
-import { ensureCliClientRow, registerClient, type ClientInput } from "./lib/oidc/clients";
+import { compatProfileLookup, ensureCliClientRow, registerClient, type ClientInput } from "./lib/oidc/clients";
+import { isCompatPath, serveCompatRequest } from "./lib/oidc/compatProfile";
 import { purgeExpiredOidcPayloads } from "./lib/oidc/adapter";
 import { createDevIdp } from "./lib/devIdp";
 import { Portal } from "./lib/portal";
@@ -74,6 +75,7 @@ async function serve(config: Config, announce: boolean, primary: boolean) {
   const nextHandler = app.getRequestHandler();
   const oidc = provider.callback();
   const devOidc = devIdp?.provider.callback();
+  const compatProfileOf = compatProfileLookup(cb.db);
 
   const behindProxy = config.publicUrl.startsWith("https:");
   const server = http.createServer((req, res) => {
@@ -81,6 +83,10 @@ async function serve(config: Config, announce: boolean, primary: boolean) {
     // The audit trail's IP: the socket's, or behind a TLS proxy the client's as the proxy reports it.
     const forwarded = behindProxy ? String(req.headers["x-forwarded-for"] ?? "").split(",")[0]?.trim() : "";
     req.headers["x-certbridge-client-ip"] = forwarded || req.socket.remoteAddress || "";
+    // Token, revocation and authorization requests of MasterPortal/OA4MP clients are normalized first (lib/oidc/compatProfile.ts).
+    if (isCompatPath(url.split("?")[0]!)) {
+      return void serveCompatRequest(req, res, { profileOf: compatProfileOf, oidc, notFound: (r, s) => nextHandler(r, s) }).catch((e: unknown) => writeError(res, e, "json"));
+    }
     if (url.startsWith("/oidc/") || url.startsWith("/.well-known/openid-configuration")) return oidc(req, res);
     if (url === "/getproxy" || url.startsWith("/getproxy?")) {
       return void serveGetProxy(portal, req, res, String(req.headers["x-certbridge-client-ip"]) || null).catch((e: unknown) => writeError(res, e, "json"));

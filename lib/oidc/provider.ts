@@ -22,6 +22,7 @@ import { policyOfClient, TOKEN_POLICY_PROPERTY, wlcgTokenHooks } from "./wlcgTok
 import { registerTokenExchange } from "./tokenExchange";
 import { loadTokenKeys } from "./tokenKeys";
 import { loadVoConfig } from "../voms/vos";
+import { COMPAT_PROFILE_PROPERTY, pkceRequiredFor } from "./compatProfile";
 
 /** JWKS cache lifetime for relying parties (WLCG profile: refresh keys every 6 hours). */
 export const JWKS_MAX_AGE_SECONDS = 6 * 3600;
@@ -59,7 +60,7 @@ export async function createProvider(config: Config, db: Db): Promise<Provider> 
     findAccount: (_ctx, id) => findAccount(db, id),
     claims: CLAIMS_BY_SCOPE,
     scopes: [...GATEWAY_SCOPES, ...WLCG_SCOPES],
-    extraClientMetadata: { properties: ["certbridge_max_proxy_lifetime", TOKEN_POLICY_PROPERTY] },
+    extraClientMetadata: { properties: ["certbridge_max_proxy_lifetime", TOKEN_POLICY_PROPERTY, COMPAT_PROFILE_PROPERTY] },
     // AARC-G049 IdP hinting (the MasterPortal's `idphint`), passed on to the upstream IdP.
     extraParams: ["idp_hint", "idphint"],
     interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}`, policy: interactionPolicyWithDeviceConsent() },
@@ -82,7 +83,8 @@ export async function createProvider(config: Config, db: Db): Promise<Provider> 
     cookies: { keys: config.portal.cookieKeys, long: { signed: true }, short: { signed: true } },
     // The ID token key first (it signs ID tokens), then the WLCG token keys (rotated with overlap).
     jwks: { keys: [jwk as never, ...(tokenKeys.jwks as never[])] },
-    pkce: { required: () => true },
+    // Required for every client but a confidential one with the MasterPortal profile (compatProfile.ts).
+    pkce: { required: (_ctx, client) => pkceRequiredFor(client) },
     // Code flow only (OAuth 2.0 Security BCP §2.1.2: no implicit grant).
     responseTypes: ["code"],
     features: {
