@@ -112,9 +112,15 @@ function replayedRequest(original: IncomingMessage, method: string, url: string,
   else delete h["content-length"];
   delete h["transfer-encoding"];
   req.headers = h;
-  if (body.length > 0) req.push(body);
-  req.push(null);
   req.complete = true;
+  // The bytes are handed over when oidc-provider reads them (it reads only a stream still readable).
+  let handed = false;
+  req._read = () => {
+    if (handed) return;
+    handed = true;
+    if (body.length > 0) req.push(body);
+    req.push(null);
+  };
   return req;
 }
 
