@@ -13,7 +13,7 @@ import fs from "node:fs";
 import path from "node:path";
 import * as client from "openid-client";
 import { certificatesOf, run, ROOT } from "./helpers";
-import { startPortalServer, Browser, GATEWAY, type PortalServer } from "./portalHarness";
+import { startPortalServer, consoleLogin, Browser, GATEWAY, type PortalServer } from "./portalHarness";
 
 const MP = { id: "mp-gateway", secret: "mp-gateway-secret-0123456789abcdefgh", redirect: "http://localhost:9/mp/ready" };
 
@@ -252,4 +252,48 @@ describe("setting the profile", () => {
     assert.notEqual(pub.status, 0);
     assert.match(pub.stderr, /confidential clients only/);
   });
+
+  test("the admin console sets it on the gateway's page (audited), and it takes effect: PKCE optional, then required again", async () => {
+    const alice = await consoleLogin(portal.url, "alice", `/admin/clients/${GATEWAY.id}`);
+    assert.match(alice.page.html, /name="compat_profile" checked="" value="none"/);
+    const save = async (profile: string, type = "confidential") => {
+      const cookie = (alice.browser as unknown as { cookieHeader(u: URL): string }).cookieHeader(new URL(`${portal.url}/admin/clients/${GATEWAY.id}/action/update`));
+      const body = new URLSearchParams({ csrf: alice.csrf!, name: "Test Gateway", type, redirect_uris: GATEWAY.redirect, max_lifetime: "1d", compat_profile: profile, reason: `profile ${profile}` });
+      for (const sc of ["openid", "profile", "email", "offline_access", "proxy"]) body.append("scopes", sc);
+      const res = await fetch(`${portal.url}/admin/clients/${GATEWAY.id}/action/update`, { method: "POST", redirect: "manual", headers: { "content-type": "application/x-www-form-urlencoded", cookie }, body });
+      return { status: res.status, location: decodeURIComponent(res.headers.get("location") ?? "") };
+    };
+    const noPkce = async (scope = "+openid+proxy") => {
+      await new Promise((r) => setTimeout(r, 2100)); // the profile lookup's cache
+      const url = `${portal.url}/oidc/auth?response_type=code&client_id=${GATEWAY.id}&redirect_uri=${encodeURIComponent(GATEWAY.redirect)}&scope=${scope}&state=c1`;
+      const res = await fetch(url, { redirect: "manual" });
+      return new URL(res.headers.get("location")!, portal.url);
+    };
+    const saved = await save("masterportal");
+    assert.equal(saved.status, 303);
+    assert.match(saved.location, /Changes saved/);
+    const back = await noPkce();
+    assert.equal(back.searchParams.get("error"), null, back.href);
+    assert.match(back.pathname, /^\/interaction\//, "on to sign-in: the request was accepted");
+    assert.equal(await countEvents("client.update", /"compatProfile":"masterportal"/), 1);
+    const cleared = await save("none");
+    assert.equal(cleared.status, 303);
+    assert.match((await noPkce("openid+proxy")).searchParams.get("error_description") ?? "", /PKCE/);
+    assert.equal((await noPkce()).searchParams.get("error"), "invalid_scope", "strict scope parsing again");
+    const publicWithProfile = await save("masterportal", "public");
+    assert.equal(publicWithProfile.status, 303);
+    assert.doesNotMatch(publicWithProfile.location, /Changes saved/);
+    assert.equal(await countEvents("client.update", /"public":true/), 0, "refused: nothing changed");
+  });
 });
+
+async function countEvents(action: string, details: RegExp): Promise<number> {
+  const { openDatabase } = await import("../lib/db");
+  const { loadConfig } = await import("../lib/config");
+  const db = await openDatabase(loadConfig(portal.env, () => {}).databaseUrl);
+  try {
+    return (await db.auditEvent.findMany({ where: { action, clientId: GATEWAY.id }, select: { details: true } })).filter((e) => details.test(e.details)).length;
+  } finally {
+    await db.$disconnect();
+  }
+}
