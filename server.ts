@@ -16,7 +16,8 @@ import { loadConfig, type Config } from "./lib/config";
 import { startCertbridge, type Certbridge } from "./lib/certbridge";
 import { createProvider } from "./lib/oidc/provider";
 import { signingJwk } from "./lib/oidc/signingKeys";
-import { ensureCliClientRow, registerClient, type ClientInput } from "./lib/oidc/clients";
+import { compatProfileLookup, ensureCliClientRow, registerClient, type ClientInput } from "./lib/oidc/clients";
+import { isCompatPath, serveCompatRequest } from "./lib/oidc/compatProfile";
 import { createDevIdp } from "./lib/devIdp";
 import { Portal } from "./lib/portal";
 import { publishPortal } from "./lib/runtime";
@@ -85,6 +86,7 @@ async function serve(config: Config, announce: boolean, primary: boolean) {
   installOidcLimits(provider, portal.limiter, { devicePollIntervalSeconds: config.operations.devicePollIntervalSeconds });
   const oidc = provider.callback();
   const devOidc = devIdp?.provider.callback();
+  const compatProfileOf = compatProfileLookup(cb.db);
 
   // HSTS only where the public URL is https (RFC 6797 §7.2: not over plain HTTP).
   const httpsPublic = config.publicUrl.startsWith("https:");
@@ -103,6 +105,10 @@ async function serve(config: Config, announce: boolean, primary: boolean) {
     if (hasDuplicateAuthorization(req)) return writeError(res, invalidRequest("more than one Authorization header"), "json");
     // Liveness and readiness (lib/health.ts); /api/health is readiness with its earlier fields.
     if (serveHealth(health, portal, req, res)) return;
+    // Token, revocation and authorization requests of MasterPortal/OA4MP clients are normalized first (lib/oidc/compatProfile.ts).
+    if (isCompatPath(url.split("?")[0]!)) {
+      return void serveCompatRequest(req, res, { profileOf: compatProfileOf, oidc, notFound: (r, s) => nextHandler(r, s) }).catch((e: unknown) => writeError(res, e, "json"));
+    }
     if (url.startsWith("/oidc/") || url.startsWith("/.well-known/openid-configuration")) return oidc(req, res);
     if (url === "/getproxy" || url.startsWith("/getproxy?")) {
       return void serveGetProxy(portal, req, res, String(req.headers["x-certbridge-client-ip"]) || null).catch((e: unknown) => writeError(res, e, "json"));

@@ -21,7 +21,8 @@ import { findCertificate, listAuditEvents, getCaRecord, listMyProxyRenewers, rem
 import { registerRenewer } from "../lib/myproxy/renewers";
 import { searchCertificates } from "../lib/admin/certificates";
 import { systemClock } from "../lib/clock";
-import { registerClient, listClients, removeClient, rotateClientSecret, setClientStatus, type ClientInput } from "../lib/oidc/clients";
+import { registerClient, listClients, removeClient, rotateClientSecret, setClientCompatProfile, setClientStatus, type ClientInput } from "../lib/oidc/clients";
+import { COMPAT_PROFILES, COMPAT_PROFILE_SUMMARY, compatProfileSchema } from "../lib/oidc/compatProfile";
 
 const USAGE = `usage: certbridge <command> [options]
 
@@ -37,10 +38,13 @@ const USAGE = `usage: certbridge <command> [options]
   proxy issue --claims FILE.json [--csr FILE] [--lifetime 12h] [--voms vo[:fqan] ...] --out FILE
   client add --name NAME --redirect-uri URI [--redirect-uri URI ...] [--id ID] [--public]
              [--scope S ...] [--homepage URL] [--contact EMAIL] [--max-lifetime 24h] [--device-grant]
+             [--profile masterportal]
                                    register a gateway; prints its secret once
                                    (--device-grant: RFC 8628 for it, e.g. oidc-agent; no redirect URI needed)
   client list                      gateways, without secrets
   client secret ID                 a new secret for a confidential gateway, printed once (the old one stops working)
+  client profile ID masterportal|none [--comment TEXT]
+                                   set a confidential gateway's compatibility profile (README)
   client suspend ID [--comment TEXT]
   client activate ID
   client remove ID                 remove a gateway with its grants and tokens
@@ -115,6 +119,7 @@ async function run(argv: string[], out: Out): Promise<void> {
       homepage: { type: "string" },
       contact: { type: "string" },
       "max-lifetime": { type: "string" },
+      profile: { type: "string" },
       key: { type: "string" },
       help: { type: "boolean", short: "h" },
     },
@@ -158,7 +163,7 @@ async function run(argv: string[], out: Out): Promise<void> {
 
   const cb = await startCertbridge(config, { log: () => {} });
   try {
-    await dispatch(cb, group, command, arg, values, out);
+    await dispatch(cb, group, command, arg, values, out, positionals.slice(3));
   } finally {
     await cb.close();
   }
@@ -171,6 +176,8 @@ async function dispatch(
   arg: string | undefined,
   values: Record<string, string | boolean | string[] | undefined>,
   out: Out,
+  /** Positional words after the first argument (`client profile ID PROFILE`). */
+  more: string[] = [],
 ) {
   const str = (k: string) => (typeof values[k] === "string" ? (values[k] as string) : undefined);
   const strs = (k: string) => (Array.isArray(values[k]) ? (values[k] as string[]) : []);
@@ -302,11 +309,14 @@ async function dispatch(
       } catch (e) {
         throw new UsageError(`--max-lifetime: ${(e as Error).message}`);
       }
+      const profile = str("profile");
+      if (profile !== undefined && !compatProfileSchema.safeParse(profile).success) throw new UsageError(`--profile: one of ${COMPAT_PROFILES.join(", ")}`);
       const { client, secret } = await registerClient(
         cb.db,
         cb.config.kek,
         {
           id: str("id"),
+          ...(profile ? { compatProfile: profile as ClientInput["compatProfile"] } : {}),
           name,
           homepage: str("homepage"),
           contact: str("contact"),
@@ -320,6 +330,7 @@ async function dispatch(
       );
       out(`registered ${client.isPublic ? "public" : "confidential"} client ${client.id} (${client.name})`);
       out(`client id:     ${client.id}`);
+      if (client.compatProfile) out(`profile:       ${client.compatProfile} (${COMPAT_PROFILE_SUMMARY[client.compatProfile as keyof typeof COMPAT_PROFILE_SUMMARY]})`);
       if (secret) {
         out(`client secret: ${secret}`);
         out("The secret is shown only this once: give it to the gateway now. It cannot be displayed again.");
@@ -336,6 +347,7 @@ async function dispatch(
           maxLifetime: formatDuration(c.maxProxyLifetime),
           redirectUris: (JSON.parse(c.redirectUris) as string[]).join(","),
           scopes: c.scopes.split(" ").join(","),
+          profile: c.compatProfile ?? "-",
         })),
         out,
       );
@@ -353,6 +365,16 @@ async function dispatch(
       const id = clientId();
       await removeClient(cb.db, id, { actor: actor() });
       out(`removed client ${id}, with its grants and tokens`);
+      return;
+    }
+    case "client profile": {
+      const id = clientId();
+      const wanted = more[0];
+      if (wanted === undefined) throw new UsageError(`client profile needs ID and one of ${[...COMPAT_PROFILES, "none"].join(", ")}`);
+      const profile = wanted === "none" ? null : compatProfileSchema.safeParse(wanted).data;
+      if (profile === undefined) throw new UsageError(`unknown profile "${wanted}": one of ${[...COMPAT_PROFILES, "none"].join(", ")}`);
+      await setClientCompatProfile(cb.db, id, profile, { actor: actor(), reason: str("comment")?.trim() || undefined });
+      out(profile ? `client ${id} now has the ${profile} profile: ${COMPAT_PROFILE_SUMMARY[profile]}` : `client ${id} has no compatibility profile: PKCE and strict parsing apply`);
       return;
     }
     case "client suspend":

@@ -187,6 +187,29 @@ test("an administrator registers a gateway and sees its secret exactly once", as
   await expect(page.locator("table.data")).toContainText("client.register");
 });
 
+test("an administrator gives a gateway the MasterPortal profile: it may then log in without PKCE", async ({ page }, info) => {
+  await signIn(page, "Alice Example", `/admin/clients/${GATEWAY.id}`);
+  await expect(page.getByLabel(/None: PKCE required/)).toBeChecked();
+  await page.getByLabel(/MasterPortal \/ OA4MP/).check();
+  await page.getByLabel(/Reason for this change/).fill("a MasterPortal gateway (DIRAC)");
+  await shot(page, info, "14b-admin-gateway-profile");
+  await page.getByRole("button", { name: "Save changes" }).click();
+  await expect(page.getByRole("status")).toContainText("Changes saved");
+  await expect(page.getByLabel(/MasterPortal \/ OA4MP/)).toBeChecked();
+  // DIRAC's authorization request: no code_challenge, a leading + in the scope (the profile lookup is cached 2 s)
+  const url = `${portal.url}/oidc/auth?response_type=code&client_id=${GATEWAY.id}&redirect_uri=${encodeURIComponent(GATEWAY.redirect)}&scope=+openid+proxy&state=pw`;
+  let location = "";
+  for (let i = 0; i < 30 && !location.includes("/interaction/"); i++) {
+    location = (await fetch(url, { redirect: "manual" })).headers.get("location") ?? "";
+    if (!location.includes("/interaction/")) await new Promise((r) => setTimeout(r, 200));
+  }
+  expect(location).toContain("/interaction/");
+  await page.getByLabel(/None: PKCE required/).check();
+  await page.getByLabel(/Reason for this change/).fill("back to the default");
+  await page.getByRole("button", { name: "Save changes" }).click();
+  await expect(page.getByRole("status")).toContainText("Changes saved");
+});
+
 test("a person adds an SSH key on the account page and deletes it again", async ({ page }, info) => {
   const dir = fs.mkdtempSync(path.join(portal.dir, "ssh-"));
   expect(run("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "bob@laptop", "-f", path.join(dir, "id")]).status).toBe(0);

@@ -15,6 +15,9 @@ import { errorResult, type HttpRequestParts, type HttpResult } from "./http";
 import { parseVomsRequests } from "./voms/proxyExtension";
 import { limitedResult, type RateLimiter } from "./limits/limiter";
 import { metrics } from "./metrics";
+import { formatRfc4514, parseSlashDn } from "./pki/dn";
+
+const rfc2253 = (slash: string) => formatRfc4514(parseSlashDn(slash));
 
 export type { HttpRequestParts, HttpResult } from "./http";
 
@@ -57,6 +60,24 @@ function parseParams(list: [string, string][]) {
   return r.data;
 }
 
+/**
+ * HTTP Basic client authentication (RFC 6749 §2.3.1, as the MasterPortal accepts on /getproxy):
+ * the client's id and secret, each form-urlencoded; null when the header is not Basic.
+ */
+export function basicClientCredentials(authorization: string | null): { clientId: string; clientSecret: string } | null {
+  const m = /^Basic\s+(\S+)\s*$/i.exec(authorization?.trim() ?? "");
+  if (!m) return null;
+  const decoded = Buffer.from(m[1]!, "base64").toString("utf8");
+  const colon = decoded.indexOf(":");
+  if (colon < 1) throw invalidRequest("the Basic Authorization header must hold client_id:client_secret");
+  try {
+    const part = (s: string) => decodeURIComponent(s.replace(/\+/g, " "));
+    return { clientId: part(decoded.slice(0, colon)), clientSecret: part(decoded.slice(colon + 1)) };
+  } catch {
+    throw invalidRequest("the Basic Authorization header is not form-urlencoded");
+  }
+}
+
 /** RFC 6750 §2: exactly one way of presenting the token. */
 export function bearerToken(authorization: string | null, param: string | undefined): string {
   let header: string | undefined;
@@ -84,7 +105,19 @@ export async function getProxy(authority: Authority, channel: Channel<GatewayTok
   if (refused) return limitedResult(refused);
   try {
     const p = parseParams(req.params);
-    const requester = await channel.authorize({ token: bearerToken(req.authorization, p.access_token), clientId: p.client_id, clientSecret: p.client_secret, ip: req.ip, seen });
+    // The client may authenticate with Basic (the token then comes as the access_token parameter) or
+    // with client_id/client_secret parameters; never both ways at once.
+    const basic = basicClientCredentials(req.authorization);
+    if (basic && (p.client_id !== undefined || p.client_secret !== undefined)) throw invalidRequest("client credentials were given both in the Authorization header and as parameters");
+    if (basic && !p.access_token) throw new CertbridgeError("invalid_token", "with Basic client authentication the access token goes in the access_token parameter");
+    const requester = await channel.authorize({
+      token: basic ? p.access_token! : bearerToken(req.authorization, p.access_token),
+      clientId: basic?.clientId ?? p.client_id,
+      clientSecret: basic?.clientSecret ?? p.client_secret,
+      requireSecret: basic !== null,
+      ip: req.ip,
+      seen,
+    });
     const perClient = limiter && (await limiter.hit("getproxy.client", requester.client.id));
     if (perClient && !perClient.allowed) return limitedResult(perClient);
     // voname=vo[:fqan] (repeatable, or comma-separated); fqans=/vo/group/Role=r picks within a VO.
@@ -94,10 +127,19 @@ export async function getProxy(authority: Authority, channel: Channel<GatewayTok
       ...(p.fqans ?? "").split(",").filter(Boolean).map((f) => `${f.split("/")[1] ?? ""}:${f}`),
     ]);
     if (p.info !== undefined) {
+      // The MasterPortal's INFO fields (seconds). Its timeleft is what is left of the long-lived
+      // credential it stores; Certbridge renews the user certificate on demand, so what is left is
+      // the longest proxy it would issue now, and no lifetime is refused for being close to it
+      // (tolerance 0).
+      const max = authority.maxLifetimeSeconds(requester.client.maxLifetimeSeconds);
       return json(200, {
         username: requester.identity.subject,
-        default_proxy_lifetime: authority.deps.config.proxy.defaultLifetimeSeconds,
-        max_proxy_lifetime: authority.maxLifetimeSeconds(requester.client.maxLifetimeSeconds),
+        timeleft: max,
+        tolerance: 0,
+        max_proxy_lifetime: max,
+        default_proxy_lifetime: Math.min(authority.deps.config.proxy.defaultLifetimeSeconds, max),
+        subject_rfc2253: rfc2253(requester.identity.subject),
+        client_id: requester.client.id,
         token_expires_in: Math.max(0, requester.tokenExpiresAt - Math.floor(Date.now() / 1000)),
       });
     }

@@ -15,6 +15,7 @@ import { gatewayToken, type GatewayRequester, type GatewayTokenInput } from "./a
 import type { Channel } from "./authority/authority";
 import { createConsoles, type Consoles } from "./console";
 import { registerSshKey, removeSshKey, sshKeysOf } from "./ssh/registry";
+import { masterPortalSshKeys } from "./ssh/masterPortalKeys";
 import { Interactions } from "./oidc/interactions";
 import { lscFile, vomsesLine } from "./voms/vos";
 import { renewalInfoHttp } from "./renewal";
@@ -124,6 +125,19 @@ export class Portal {
       const who = await this.personFromAccessToken(authorization);
       await removeSshKey(this.cb.db, who.identityId, id, { actor: `client:${who.clientId}`, ip, clientId: who.clientId });
     },
+    /** The MasterPortal's /sshkey (lib/ssh/masterPortalKeys.ts): the token as a header or the access_token parameter. */
+    masterPortal: (req: HttpRequestParts): Promise<HttpResult> =>
+      masterPortalSshKeys(
+        {
+          db: this.cb.db,
+          authenticate: async (authorization, param) => {
+            const { at, client } = await verifyProxyBearer(this.cb.db, this.provider, bearerToken(authorization, param));
+            if (!at.accountId) throw new CertbridgeError("invalid_token", "the access token names no person");
+            return { identityId: at.accountId, clientId: client.id };
+          },
+        },
+        req,
+      ),
   };
 
   /** Relying-party trust material per VO: "<vo>.lsc" or "<vo>.vomses"; null when unknown. */

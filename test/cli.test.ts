@@ -158,7 +158,7 @@ describe("client management", () => {
 
     const list = cli("client", "list");
     assert.equal(list.status, 0, list.stderr);
-    assert.match(list.stdout, /^id\s+name\s+type\s+status\s+maxLifetime\s+redirectUris\s+scopes/);
+    assert.match(list.stdout, /^id\s+name\s+type\s+status\s+maxLifetime\s+redirectUris\s+scopes\s+profile/);
     assert.match(listRow(list.stdout, "gw-cli") ?? "", /^gw-cli\s+CLI Gateway\s+confidential\s+active\s+2d\s+https:\/\/gw\.example\.org\/cb,https:\/\/gw\.example\.org\/cb2\s+openid,profile,email,offline_access,proxy/);
     assert.equal(list.stdout.includes(secret), false, "client list must never print a secret");
   });
@@ -169,7 +169,7 @@ describe("client management", () => {
     assert.match(r.stdout, /registered public client gw-public/);
     assert.doesNotMatch(r.stdout, /secret/);
     const list = cli("client", "list");
-    assert.match(listRow(list.stdout, "gw-public") ?? "", /^gw-public\s+Public Gateway\s+public\s+active\s+1d\s+http:\/\/localhost:4000\/cb\s+openid,proxy$/);
+    assert.match(listRow(list.stdout, "gw-public") ?? "", /^gw-public\s+Public Gateway\s+public\s+active\s+1d\s+http:\/\/localhost:4000\/cb\s+openid,proxy\s+-$/);
   });
 
   test("client add refuses bad input with one line: 1 for invalid values, 2 for usage", () => {

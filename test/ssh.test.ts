@@ -120,9 +120,9 @@ describe("SSH public keys (table)", () => {
   });
 
   test("session arguments are key=value words only (table)", () => {
-    assert.deepEqual(parseSshArguments(""), { voms: [], lifetimeSeconds: undefined });
-    assert.deepEqual(parseSshArguments("voms=biomed lifetime=12h"), { voms: ["biomed"], lifetimeSeconds: 43200 });
-    assert.deepEqual(parseSshArguments(" voms=biomed:/biomed/Role=pilot  voms=atlas lifetime=01:30"), { voms: ["biomed:/biomed/Role=pilot", "atlas"], lifetimeSeconds: 5400 });
+    assert.deepEqual(parseSshArguments(""), { action: "proxy", voms: [], lifetimeSeconds: undefined });
+    assert.deepEqual(parseSshArguments("voms=biomed lifetime=12h"), { action: "proxy", voms: ["biomed"], lifetimeSeconds: 43200 });
+    assert.deepEqual(parseSshArguments(" voms=biomed:/biomed/Role=pilot  voms=atlas lifetime=01:30"), { action: "proxy", voms: ["biomed:/biomed/Role=pilot", "atlas"], lifetimeSeconds: 5400 });
     for (const [bad, reason] of [["sh", /unknown argument "sh"/], ["/bin/bash -i", /unknown argument/], ["lifetime=soon", /lifetime: "soon" is not a duration/], ["lifetime=1h lifetime=2h", /twice/], ["scp -t /tmp", /only issues proxies/]] as const) {
       assert.throws(() => parseSshArguments(bad), (e: Error) => reason.test(e.message), bad);
     }

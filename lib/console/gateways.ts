@@ -5,6 +5,7 @@ import { invalidRequest, notFound } from "../errors";
 import { countProxiesByClient, searchAuditEvents } from "../db";
 import { CLI_CLIENT_ID, CLIENT_SCOPES, allowedVosOf, findClient, listClients, registerClient, removeClient, rotateClientSecret, setClientStatus, setClientTokenPolicy, tokenPolicyOf } from "../oidc/clients";
 import { tokenPolicySchema } from "../oidc/scopePolicy";
+import { COMPAT_PROFILES } from "../oidc/compatProfile";
 import { openSealedKey, sealKey } from "../pki/seal";
 import { cookieValue } from "./session";
 import { describeAuditRows } from "./audit";
@@ -27,6 +28,7 @@ const clientForm = z.object({
   vo_policy: z.enum(["any", "listed"]).default("any"),
   allowed_vos: z.array(z.string()).default([]),
   max_lifetime: text(20).min(1, "give a maximum proxy lifetime"),
+  compat_profile: z.enum(["none", ...COMPAT_PROFILES]).default("none"),
   reason: reasonField,
 });
 
@@ -106,6 +108,7 @@ export class GatewayAdmin {
         scopes: f.scopes,
         maxProxyLifetimeSeconds: lifetimeSeconds(f.max_lifetime, "maximum proxy lifetime"),
         allowedVos: f.vo_policy === "listed" ? f.allowed_vos : undefined,
+        compatProfile: f.compat_profile === "none" ? undefined : f.compat_profile,
       },
       clientAudit(viewer, req.ip, f.reason),
       { update: existingId !== undefined },

@@ -16,6 +16,7 @@ export const clientSelect = {
   maxProxyLifetime: true,
   allowedVos: true,
   tokenPolicy: true,
+  compatProfile: true,
   status: true,
   createdAt: true,
   updatedAt: true,
@@ -33,6 +34,8 @@ export interface ClientData {
   allowedVos: string | null;
   /** JSON token policy (lib/oidc/scopePolicy.ts); absent: keep the stored one. */
   tokenPolicy?: string | null;
+  /** Compatibility profile ("masterportal"), or null for the strict default; absent: keep the stored one. */
+  compatProfile?: string | null;
   secretEnc?: string | null;
   status?: string;
 }
@@ -75,6 +78,14 @@ export async function replaceClientSealedSecret(db: Db, id: string, secretEnc: s
 export async function updateClientTokenPolicy(db: Db, id: string, tokenPolicy: string | null, audit: AuditInput): Promise<void> {
   await db.$transaction([
     db.gatewayClient.update({ where: { id }, data: { tokenPolicy }, select: { id: true } }),
+    recordAudit(db, { ...audit, clientId: id }),
+  ]);
+}
+
+/** Set (or with null clear) a client's compatibility profile with its audit event. */
+export async function updateClientCompatProfile(db: Db, id: string, compatProfile: string | null, audit: AuditInput): Promise<void> {
+  await db.$transaction([
+    db.gatewayClient.update({ where: { id }, data: { compatProfile }, select: { id: true } }),
     recordAudit(db, { ...audit, clientId: id }),
   ]);
 }

@@ -41,3 +41,8 @@ export function findSshKeyByFingerprint(db: Db, fingerprint: string) {
 export function touchSshKey(db: Db, id: string, at: Date) {
   return db.sshKey.updateMany({ where: { id }, data: { lastUsedAt: at } });
 }
+
+/** A person's keys with their public key lines (public material: the MasterPortal's key API lists them). */
+export function listSshKeysWithPublicKey(db: Db, identityId: string) {
+  return db.sshKey.findMany({ where: { identityId }, orderBy: { createdAt: "asc" }, select: { ...sshKeySelect, publicKey: true } });
+}

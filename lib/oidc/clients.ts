@@ -15,6 +15,7 @@ import {
   listClientRows,
   replaceClientSealedSecret,
   updateClientStatus,
+  updateClientCompatProfile,
   updateClientTokenPolicy,
   upsertClient,
   type AuditInput,
@@ -23,6 +24,8 @@ import {
 import { openSealedKey, sealKey } from "../pki/seal";
 import { CLI_CLIENT_ID, CLI_CLIENT_NAME, CLI_CLIENT_SCOPES, DEVICE_CODE_GRANT } from "./cliClient";
 // the pure policy module only: the CLI loads this file and must not load oidc-provider
+import { COMPAT_PROFILE_PROPERTY, compatProfileSchema, type CompatProfile } from "./compatProfile";
+import { TtlCache } from "../lru";
 import { parseStoredTokenPolicy, tokenPolicySchema, TOKEN_EXCHANGE_GRANT, TOKEN_POLICY_PROPERTY, WLCG_SCOPES, type TokenPolicy } from "./scopePolicy";
 import { displayText } from "../displayText";
 
@@ -54,6 +57,8 @@ export const clientInput = z.object({
   allowedVos: z.array(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, "VO names are letters, digits, . _ -")).max(64).optional(),
   /** Token format, audiences, compute.* permission, token exchange (scopePolicy.ts); absent: opaque tokens, no compute scopes. */
   tokenPolicy: tokenPolicySchema.optional(),
+  /** Compatibility profile (compatProfile.ts): "masterportal" for a confidential MasterPortal/OA4MP gateway; absent: strict. */
+  compatProfile: compatProfileSchema.optional(),
   /** Only from a clients file: a secret chosen by the operator. */
   secret: z.string().min(24, "client secrets must be at least 24 characters").optional(),
 });
@@ -69,6 +74,8 @@ function parseClient(input: ClientInput) {
   if (!r.success) throw invalidRequest(`invalid client: ${r.error.issues.map((i) => `${i.path.join(".") || "client"}: ${i.message}`).join("; ")}`);
   if (r.data.id === CLI_CLIENT_ID) throw invalidRequest(`invalid client: the id ${CLI_CLIENT_ID} is reserved for the built-in command-line client`);
   if (r.data.public && r.data.secret) throw invalidRequest("invalid client: a public client has no secret");
+  // The profile makes PKCE optional: only a client that authenticates at the token endpoint may have it.
+  if (r.data.public && r.data.compatProfile) throw invalidRequest(`invalid client: the ${r.data.compatProfile} profile is for confidential clients only (a public client must use PKCE)`);
   return r.data;
 }
 
@@ -110,6 +117,8 @@ export async function registerClient(
     allowedVos: c.allowedVos ? JSON.stringify(c.allowedVos) : null,
     // the console's editor leaves the policy alone (it has its own form); a clients file states it
     ...(c.tokenPolicy ? { tokenPolicy: JSON.stringify(c.tokenPolicy) } : opts.upsert ? { tokenPolicy: null } : {}),
+    // every source states the profile (the console's form, a clients file entry, the CLI): absent = none
+    compatProfile: c.compatProfile ?? null,
     ...(c.public ? { secretEnc: null } : secret ? { secretEnc: sealKey(kek, Buffer.from(secret, "utf8"), secretContext(id)) } : {}),
   };
   const client = await upsertClient(db, id, data, {
@@ -124,6 +133,7 @@ export async function registerClient(
       maxProxyLifetimeSeconds: c.maxProxyLifetimeSeconds,
       allowedVos: c.allowedVos ?? null,
       ...(c.tokenPolicy ? { tokenPolicy: c.tokenPolicy } : {}),
+      compatProfile: c.compatProfile ?? null,
       ...(existing ? { changed: changedFields(existing, data) } : {}),
       ...(generated ? { secret: "generated" } : {}),
       ...(audit.reason ? { reason: audit.reason } : {}),
@@ -172,6 +182,20 @@ export async function setClientTokenPolicy(db: Db, id: string, policy: TokenPoli
     actor: audit.actor,
     ip: audit.ip ?? null,
     details: { policy, reason: audit.reason ?? null },
+  });
+}
+
+/** Set (or with null clear) a confidential client's compatibility profile; audited with the reason. */
+export async function setClientCompatProfile(db: Db, id: string, profile: CompatProfile | null, audit: ClientAudit): Promise<void> {
+  refuseBuiltIn(id, "given a compatibility profile");
+  const existing = await findClient(db, id);
+  if (!existing) throw notFound(`no client ${id}`);
+  if (profile && existing.isPublic) throw invalidRequest(`client ${id} is public: the ${profile} profile is for confidential clients only (a public client must use PKCE)`);
+  await updateClientCompatProfile(db, id, profile, {
+    action: "client.compat_profile",
+    actor: audit.actor,
+    ip: audit.ip ?? null,
+    details: { profile, reason: audit.reason ?? null },
   });
 }
 
@@ -261,6 +285,8 @@ export async function findGatewayClientMetadata(db: Db, kek: Buffer, id: string)
     scope: row.scopes,
     certbridge_max_proxy_lifetime: row.maxProxyLifetime,
     ...(row.tokenPolicy ? { [TOKEN_POLICY_PROPERTY]: row.tokenPolicy } : {}),
+    // MasterPortal/OA4MP clients read auth_time from every ID token (OpenID Connect Registration §2).
+    ...(row.compatProfile && !row.isPublic ? { [COMPAT_PROFILE_PROPERTY]: row.compatProfile, require_auth_time: true } : {}),
   };
 }
 
@@ -288,6 +314,7 @@ function cliClientRow() {
     maxProxyLifetime: CLI_CLIENT_MAX_PROXY_LIFETIME,
     allowedVos: null as string | null,
     tokenPolicy: null as string | null,
+    compatProfile: null as string | null,
     status: "active",
     createdAt: new Date(),
     updatedAt: new Date(),
@@ -307,3 +334,20 @@ function cliClientMetadata(): { client_secret?: string } & Record<string, unknow
   };
 }
 // --- end of the built-in command-line client ----------------------------------------------------
+
+/**
+ * The compatibility profile of an active confidential client, for the request pre-processor
+ * (compatProfile.ts); cached for 2 s, like /getproxy's client cache, so a change reaches every
+ * process at once in practice.
+ */
+export function compatProfileLookup(db: Db): (clientId: string) => Promise<CompatProfile | null> {
+  const cache = new TtlCache<{ profile: CompatProfile | null }>(1024, 2_000);
+  return async (clientId) =>
+    (
+      await cache.getOrLoad(clientId, async () => {
+        const row = await findClientRow(db, clientId);
+        const profile = row && row.status === "active" && !row.isPublic ? compatProfileSchema.safeParse(row.compatProfile) : null;
+        return { profile: profile?.success ? profile.data : null };
+      })
+    )?.profile ?? null;
+}

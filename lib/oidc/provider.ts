@@ -26,6 +26,7 @@ import { loadVoConfig } from "../voms/vos";
 import { publicClientBasicAuth } from "./publicClientAuth";
 import { keepConsentedOfflineAccess } from "./offlineAccess";
 import { registrationEndpoint } from "./registration";
+import { COMPAT_PROFILE_PROPERTY, pkceRequiredFor } from "./compatProfile";
 
 /** JWKS cache lifetime for relying parties (WLCG profile: refresh keys every 6 hours). */
 export const JWKS_MAX_AGE_SECONDS = 6 * 3600;
@@ -63,7 +64,7 @@ export async function createProvider(config: Config, db: Db): Promise<Provider> 
     findAccount: (_ctx, id) => findAccount(db, id, (accountId) => wlcg.heldGroups(accountId)),
     claims: CLAIMS_BY_SCOPE,
     scopes: [...GATEWAY_SCOPES, ...WLCG_SCOPES],
-    extraClientMetadata: { properties: ["certbridge_max_proxy_lifetime", TOKEN_POLICY_PROPERTY] },
+    extraClientMetadata: { properties: ["certbridge_max_proxy_lifetime", TOKEN_POLICY_PROPERTY, COMPAT_PROFILE_PROPERTY] },
     // AARC-G049 IdP hinting (the MasterPortal's `idphint`), passed on to the upstream IdP.
     // `prompt`: its check puts back an offline_access the person already consented to (offlineAccess.ts).
     extraParams: { idp_hint: null, idphint: null, prompt: keepConsentedOfflineAccess },
@@ -87,7 +88,8 @@ export async function createProvider(config: Config, db: Db): Promise<Provider> 
     cookies: { keys: config.portal.cookieKeys, long: { signed: true }, short: { signed: true } },
     // The ID token key first (it signs ID tokens), then the WLCG token keys (rotated with overlap).
     jwks: { keys: [jwk as never, ...(tokenKeys.jwks as never[])] },
-    pkce: { required: () => true },
+    // Required for every client but a confidential one with the MasterPortal profile (compatProfile.ts).
+    pkce: { required: (_ctx, client) => pkceRequiredFor(client) },
     // Code flow only (OAuth 2.0 Security BCP §2.1.2: no implicit grant).
     responseTypes: ["code"],
     features: {

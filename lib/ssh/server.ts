@@ -16,7 +16,7 @@ import { asCertbridgeError, invalidRequest } from "../errors";
 import { createSealedSigningKey, findSealedSigningKey, findSshKeyByFingerprint, isUniqueViolation, touchSshKey, type Db } from "../db";
 import { writeFileAtomic } from "../files";
 import { openSealedKey, sealKey } from "../pki/seal";
-import { parseDuration } from "../duration";
+import { formatDuration, parseDuration } from "../duration";
 import { parseVomsRequests } from "../voms/proxyExtension";
 import { sshFingerprint } from "./keys";
 import { listenOn } from "../nodeHttp";
@@ -36,7 +36,22 @@ export function sshSaveCommand(host: string, port = 22, args = "", file = "/tmp/
   return `ssh -T${port === 22 ? "" : ` -p ${port}`} ${SSH_USER}@${host}${args ? ` ${args}` : ""} | install -m 600 /dev/stdin ${file}`;
 }
 const SAVE_HINT = sshSaveCommand("<portal>");
-const USAGE = `usage: ssh -T ${SSH_USER}@<portal> [voms=<vo>[:<fqan>]]... [lifetime=<12h|HH:MM|seconds>] | install -m 600 /dev/stdin proxy.pem`;
+const USAGE = `usage: ssh -T ${SSH_USER}@<portal> [voms=<vo>[:<fqan>]]... [lifetime=<12h|HH:MM|seconds> | time=<hours>] | install -m 600 /dev/stdin proxy.pem
+       ssh -T ${SSH_USER}@<portal> info     your certificate subject and the longest proxy you can get now
+       ssh -T ${SSH_USER}@<portal> help     this text`;
+
+/** What \`help\` prints (stdout, exit 0): the words of both dialects, Certbridge's and the MasterPortal's. */
+export const SSH_HELP = `${USAGE}
+
+  voms=<vo>               VOMS attributes of the VO (its groups); repeatable
+  voms=<vo>:<fqan>        a role or group within the VO, e.g. voms=biomed:/biomed/Role=pilot
+  lifetime=<duration>     the proxy's lifetime: 12h, 1d, 90m, HH:MM or seconds
+  time=<hours>            the same in hours (MasterPortal style), e.g. time=24
+  info                    print your subject and the time left, issue nothing
+  help                    print this text
+
+A lifetime above the portal's maximum is shortened to it, and stderr says so.
+`;
 
 /** Where the sealed host key is kept in the database (beside the OpenID signing keys). */
 const HOST_KEY_MODEL = "CertbridgeSshHostKey";
@@ -91,26 +106,50 @@ export function readHostKeyFingerprint(file: string, kek: Buffer): string | null
   }
 }
 
-/** The session's command line: key=value words only. */
-export function parseSshArguments(command: string): { voms: string[]; lifetimeSeconds?: number } {
+/** The session's command line: key=value words, or one of the words `info` and `help` (MasterPortal). */
+export function parseSshArguments(command: string): { action: "proxy" | "info" | "help"; voms: string[]; lifetimeSeconds?: number } {
   const voms: string[] = [];
   let lifetimeSeconds: number | undefined;
   const words = command.trim().split(/\s+/).filter(Boolean);
   if (words.length > 16) throw invalidRequest(`too many arguments\n${USAGE}`);
-  for (const word of words) {
-    const m = /^(voms|lifetime)=(.+)$/.exec(word);
-    if (!m) throw invalidRequest(`this server only issues proxies; unknown argument ${JSON.stringify(word.slice(0, 60))}\n${USAGE}`);
-    if (m[1] === "voms") voms.push(m[2]!);
-    else {
-      if (lifetimeSeconds !== undefined) throw invalidRequest("lifetime was given twice");
-      try {
-        lifetimeSeconds = parseDuration(m[2]!);
-      } catch (e) {
-        throw invalidRequest(`lifetime: ${(e as Error).message}`);
-      }
-    }
+  if (words.includes("help") || words.includes("--help") || words.includes("-h")) return { action: "help", voms };
+  if (words.includes("info")) {
+    if (words.length > 1) throw invalidRequest(`info takes no other arguments\n${USAGE}`);
+    return { action: "info", voms };
   }
-  return { voms, lifetimeSeconds };
+  const setLifetime = (seconds: () => number, what: string) => {
+    if (lifetimeSeconds !== undefined) throw invalidRequest("the lifetime was given twice (lifetime= or time=)");
+    try {
+      lifetimeSeconds = seconds();
+    } catch (e) {
+      throw invalidRequest(`${what}: ${(e as Error).message}`);
+    }
+  };
+  for (const word of words) {
+    const m = /^(voms|lifetime|time)=(.+)$/.exec(word);
+    if (!m) throw invalidRequest(`this server only issues proxies; unknown argument ${JSON.stringify(word.slice(0, 60))}\n${USAGE}`);
+    const value = m[2]!;
+    if (m[1] === "voms") voms.push(value);
+    else if (m[1] === "lifetime") setLifetime(() => parseDuration(value), "lifetime");
+    else
+      setLifetime(() => {
+        // The MasterPortal's time=: hours, whole or decimal (time=24, time=0.5).
+        if (!/^\d{1,6}(\.\d{1,4})?$/.test(value)) throw new Error("give a number of hours, e.g. time=12");
+        const seconds = Math.round(Number(value) * 3600);
+        if (seconds < 60) throw new Error("at least one minute");
+        return seconds;
+      }, "time");
+  }
+  return { action: "proxy", voms, lifetimeSeconds };
+}
+
+/** `info`'s "HH:MM:SS  (N.N days)", as myproxy-info prints the time left. */
+function timeLeft(seconds: number): string {
+  const h = Math.floor(seconds / 3600);
+  const m = Math.floor((seconds % 3600) / 60);
+  const s = seconds % 60;
+  const pad = (n: number) => String(n).padStart(2, "0");
+  return `${h}:${pad(m)}:${pad(s)}  (${(seconds / 86400).toFixed(1)} days)`;
 }
 
 interface Person {
@@ -133,9 +172,27 @@ export async function startSshServer(cb: Certbridge, log: (m: string) => void): 
   async function serveProxy(channel: ServerChannel, person: Person, command: string, ip: string) {
     try {
       const args = parseSshArguments(command);
+      if (args.action === "help") {
+        channel.write(SSH_HELP);
+        channel.exit(0);
+        channel.end();
+        return;
+      }
       const requester = await cb.channels.sshKey.authorize({ identityId: person.identityId, fingerprint: person.fingerprint, ip });
+      if (args.action === "info") {
+        // Certbridge renews the user certificate on demand: the time left is the longest proxy it issues now.
+        const max = cb.authority.maxLifetimeSeconds();
+        channel.write(`username: ${requester.identity.subject}\nowner: ${requester.identity.subject}\n  timeleft: ${timeLeft(max)}\n  max proxy lifetime: ${formatDuration(max)}\n  default proxy lifetime: ${formatDuration(Math.min(cb.config.proxy.defaultLifetimeSeconds, max))}\n`);
+        channel.exit(0);
+        channel.end();
+        return;
+      }
       const proxy = await cb.authority.issueProxy(requester, { lifetimeSeconds: args.lifetimeSeconds, voms: parseVomsRequests(args.voms) });
       void touchSshKey(cb.db, person.keyId, cb.clock()).catch(() => {});
+      if (proxy.lifetime.clamped) {
+        const note = `certbridge: the requested lifetime ${formatDuration(args.lifetimeSeconds ?? 0)} exceeds the portal's maximum: the proxy is valid for ${formatDuration(proxy.lifetime.seconds)}, until ${proxy.notAfter.toISOString()}\n`;
+        channel.stderr.write(note);
+      }
       channel.write(proxy.pem);
       channel.exit(0);
     } catch (e) {
@@ -202,7 +259,8 @@ export async function startSshServer(cb: Certbridge, log: (m: string) => void): 
         const start = (channel: ServerChannel, command: string) => {
           if (started || !person) return channel.close();
           started = true;
-          if (terminal) return refuseTerminal(channel);
+          // info and help print no key material: a terminal may show them.
+          if (terminal && !/^\s*(info|help|--help|-h)\s*$/.test(command)) return refuseTerminal(channel);
           void serveProxy(channel, person, command, ip);
         };
         // The command gives the arguments; without one, the proxy has the defaults. A client asks for

@@ -29,9 +29,10 @@ export interface ClientFormValues {
   scopes: string[];
   allowedVos: string[] | null;
   maxProxyLifetime: number;
+  compatProfile: string | null;
 }
 
-const FIELDS = ["id", "name", "homepage", "contact", "type", "redirect_uris", "scopes", "vo_policy", "allowed_vos", "max_lifetime", "reason"] as const;
+const FIELDS = ["id", "name", "homepage", "contact", "type", "redirect_uris", "scopes", "vo_policy", "allowed_vos", "max_lifetime", "compat_profile", "reason"] as const;
 
 /**
  * The gateway editor: register (no client) or edit. After a refused submission (`flash`) it shows
@@ -43,6 +44,7 @@ export function ClientForm({ viewer, action, client, servedVos, flash }: { viewe
   const isPublic = typed ? kept(flash, "type") === "public" : (client?.isPublic ?? false);
   const listed = typed ? kept(flash, "vo_policy") === "listed" : !!client?.allowedVos;
   const vos = new Set(typed ? (typed.allowed_vos ?? []) : (client?.allowedVos ?? []));
+  const profile = typed ? (kept(flash, "compat_profile") ?? "none") : (client?.compatProfile ?? "none");
   const value = (name: string, fallback: string | undefined) => (typed ? (kept(flash, name) ?? "") : fallback);
   const described = (field: string) => (flash?.field === field ? { "aria-invalid": true as const, "aria-describedby": `${field}-error` } : {});
   return (
@@ -92,6 +94,15 @@ export function ClientForm({ viewer, action, client, servedVos, flash }: { viewe
         <input name="max_lifetime" required defaultValue={value("max_lifetime", client ? formatDuration(client.maxProxyLifetime) : "1d")} size={8} {...described("max_lifetime")} />
         <FieldError flash={flash} field="max_lifetime" />
       </label>
+      <fieldset>
+        <legend>Compatibility profile</legend>
+        <label><input type="radio" name="compat_profile" value="none" defaultChecked={profile === "none"} /> None: PKCE required, strict request parsing (the default)</label>
+        <label>
+          <input type="radio" name="compat_profile" value="masterportal" defaultChecked={profile === "masterportal"} /> MasterPortal / OA4MP (confidential clients
+          only): PKCE optional, lenient scope separators, GET and query parameters at the token and revocation endpoints, auth_time in ID tokens
+        </label>
+        <FieldError flash={flash} field="compat_profile" />
+      </fieldset>
       <label>
         Reason for this change <span className="hint">(required; recorded in the audit log)</span>
         <input name="reason" required minLength={3} maxLength={500} defaultValue={value("reason", undefined)} {...described("reason")} />

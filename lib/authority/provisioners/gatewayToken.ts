@@ -70,6 +70,8 @@ export interface GatewayTokenInput {
   /** MasterPortal's second factor, when the gateway sends it. */
   clientId?: string;
   clientSecret?: string;
+  /** HTTP Basic client authentication: the secret must be given and right (an empty one is wrong). */
+  requireSecret?: boolean;
   ip: string | null;
   /** Filled as soon as the token names its client, for the audit record of a refusal. */
   seen?: { clientId: string | null };
@@ -91,10 +93,10 @@ export function gatewayToken(deps: { db: Db; kek: Buffer; provider: Provider; ca
         seen: input.seen,
       });
       if (input.clientId && input.clientId !== client.id) throw invalidToken("the token was issued to another client (audience mismatch)");
-      if (input.clientSecret) {
+      if (input.clientSecret || input.requireSecret) {
         const meta = await findGatewayClientMetadata(db, deps.kek, client.id);
         const expected = meta && "client_secret" in meta ? meta.client_secret : undefined;
-        if (!expected || !secretsEqual(expected, input.clientSecret)) throw invalidClient("client authentication failed");
+        if (!expected || !input.clientSecret || !secretsEqual(expected, input.clientSecret)) throw invalidClient("client authentication failed");
       }
       const accountId = at.accountId;
       const row = accountId ? await caches.identities.getOrLoad(accountId, () => findIdentityClaims(db, accountId)) : null;

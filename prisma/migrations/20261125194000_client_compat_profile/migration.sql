@@ -1,0 +1,2 @@
+-- AlterTable
+ALTER TABLE "GatewayClient" ADD COLUMN "compatProfile" TEXT;

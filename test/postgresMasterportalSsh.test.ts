@@ -1,0 +1,4 @@
+/** The MasterPortal SSH words and /sshkey on PostgreSQL (test/onPostgres.ts). */
+import "./onPostgres.ts";
+
+await import("./masterportalSsh.test.ts");
