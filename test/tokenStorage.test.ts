@@ -18,7 +18,8 @@ import { HASHED_ID_PREFIX, SECRET_ID_MODELS, TokenVault } from "../lib/oidc/toke
 let portal: PortalServer;
 
 before(async () => {
-  portal = await startPortalServer();
+  // No refresh-token grace: the rotated-away token must be refused below (reuse detection, as before).
+  portal = await startPortalServer({ CERTBRIDGE_REFRESH_TOKEN_GRACE: "0" });
 });
 after(async () => portal?.cleanup());
 

@@ -38,14 +38,18 @@ const r = (limit: number, windowSeconds: number): LimitRule => ({ limit, windowS
 /** What a busy but honest deployment never reaches, and what stops a guessing attack early. */
 export const DEFAULT_LIMITS: LimitRules = {
   // Token endpoint (/oidc/token): all requests per IP and per client; wrong client credentials lock out.
-  "token.ip": r(600, 60),
-  "token.client": r(1200, 60),
+  // The request ceilings are for runaway clients, set well above a busy gateway (refreshing for many
+  // people from one host); strangers meet the failure lockouts long before them.
+  "token.ip": r(6000, 60),
+  "token.client": r(12000, 60),
   "token.ip_fail": r(20, 300),
   "token.client_fail": r(30, 300),
   // /getproxy: per IP and per client; refused (wrong token, wrong secret) requests per IP lock out.
   // A gateway meets expired tokens now and then: the lockout is for floods of random tokens.
-  "getproxy.ip": r(600, 60),
-  "getproxy.client": r(1200, 60),
+  // A DIRAC-style gateway asks for a proxy per job from one host: the ceilings allow ~1,000/s per IP
+  // and ~2,000/s per gateway (the issuance rate the service is built for), not ten.
+  "getproxy.ip": r(60000, 60),
+  "getproxy.client": r(120000, 60),
   "getproxy.ip_fail": r(120, 300),
   // RFC 8628 device authorization: each request stores a device code.
   "device_auth.ip": r(30, 600),
