@@ -153,6 +153,8 @@ export async function getProxy(authority: Authority, channel: Channel<GatewayTok
         "x-proxy-lifetime": String(proxy.lifetime.seconds),
         "x-proxy-lifetime-clamped": String(proxy.lifetime.clamped),
         "x-proxy-not-after": proxy.notAfter.toISOString(),
+        // e.g. VOMS attributes that end before the proxy (the CLI prints it; gateways may show it).
+        ...(proxy.warnings.length ? { "x-certbridge-warning": proxy.warnings.join("; ") } : {}),
       },
       body: proxy.pem,
     };

@@ -213,6 +213,11 @@ describe("/getproxy with VOMS attributes (the development setup serves examples/
     const tokens = await fresh();
     const res = await getproxy(tokens.access_token, { voname: "biomed", proxylifetime: "3600" });
     assert.equal(res.status, 200, await res.clone().text());
+    assert.equal(res.headers.get("x-certbridge-warning"), null, "the AC covers a 1 h proxy");
+    // biomed caps its AC at 12 h: a 24 h proxy comes with a warning header saying when the attributes end.
+    const long = await getproxy((await fresh()).access_token, { voname: "biomed", proxylifetime: "86400" });
+    assert.equal(long.status, 200, await long.clone().text());
+    assert.match(long.headers.get("x-certbridge-warning") ?? "", /^the VOMS attributes of biomed end at \S+, before the proxy \(\S+\): the VO's maximum AC lifetime is 12h$/);
     const file = path.join(portal.dir, "voms-proxy.pem");
     fs.writeFileSync(file, await res.text(), { mode: 0o600 });
     const vomsdir = path.join(portal.dir, "dl-vomsdir");

@@ -8,6 +8,7 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs";
+import { spawnSync } from "node:child_process";
 import path from "node:path";
 import ssh2 from "ssh2";
 import { openDatabase, type Db } from "../lib/db";
@@ -49,8 +50,9 @@ function ssh(keyFile: string | null, remote: string[] = [], extra: string[] = []
     `${user}@localhost`,
     ...remote,
   ];
-  const r = run("sh", ["-c", `ssh "$@" > ${out}`, "ssh", ...args]);
-  return { status: r.status, stderr: r.stderr, stdout: fs.existsSync(out) ? fs.readFileSync(out, "utf8") : "" };
+  // spawnSync, not run(): stderr matters on success too (a clamped lifetime, an AC ending early).
+  const r = spawnSync("sh", ["-c", `ssh "$@" > ${out}`, "ssh", ...args], { encoding: "utf8", timeout: 60_000 });
+  return { status: r.status ?? 1, stderr: r.stderr ?? "", stdout: fs.existsSync(out) ? fs.readFileSync(out, "utf8") : "" };
 }
 
 const grid = (file: string) => {
@@ -156,6 +158,13 @@ describe("ssh proxy@portal with OpenSSH", () => {
   test("arguments choose VO and lifetime; a VO the person is not in is refused on stderr with exit 1", async () => {
     const r = ssh(ed.file, ["voms=biomed", "lifetime=2h"]);
     assert.equal(r.status, 0, r.stderr);
+    assert.doesNotMatch(r.stderr, /warning/, "the AC (12 h cap) covers a 2 h proxy");
+    // biomed caps its AC at 12 h (examples/vos.json): a 24 h proxy is issued, and stderr says when the attributes end.
+    const long = ssh(ed.file, ["voms=biomed", "lifetime=24h"]);
+    assert.equal(long.status, 0, long.stderr);
+    assert.match(long.stderr, /certbridge: warning: the VOMS attributes of biomed end at \S+, before the proxy \(\S+\): the VO's maximum AC lifetime is 12h/);
+    const longCert = decodeCertificate(pemBlocks(long.stdout)[0]!.der);
+    assert.ok(longCert.attributeCertificates[0]!.notAfter.getTime() < longCert.notAfter.getTime() - 11 * 3600_000);
     const cert = decodeCertificate(pemBlocks(r.stdout)[0]!.der);
     assert.equal(Math.round((cert.notAfter.getTime() - cert.notBefore.getTime()) / 1000), 2 * 3600 + 300);
     // voms=biomed: the groups; a role only when asked for (voms=biomed:/biomed/Role=pilot), then first

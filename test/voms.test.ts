@@ -242,6 +242,19 @@ describe("proxies with VOMS attribute certificates", () => {
     assert.equal(g.status, 0, g.stderr + g.stdout);
   });
 
+  test("an AC that ends before the proxy (the VO's cap) is said as a warning; none when the AC covers the proxy", async () => {
+    const capped = await issue(voms(["biomed"]), alice, 12 * 3600);
+    assert.equal(capped.warnings.length, 1, JSON.stringify(capped.warnings));
+    assert.match(capped.warnings[0]!, /VOMS attributes of biomed end at .* before the proxy .*maximum AC lifetime is 1h/);
+    const env = { X509_CERT_DIR: trust, X509_VOMS_DIR: path.join(trust, "vomsdir") };
+    const acLeft = Number(run("voms-proxy-info2", ["-actimeleft", "-file", capped.file], { env }).stdout.trim());
+    const proxyLeft = Number(run("voms-proxy-info2", ["-timeleft", "-file", capped.file], { env }).stdout.trim());
+    assert.ok(acLeft > 0 && acLeft <= 3600 && proxyLeft > 11 * 3600, `AC ${acLeft} s, proxy ${proxyLeft} s: the warning is true`);
+    assert.deepEqual((await issue(voms(["biomed"]), alice, 1800)).warnings, [], "the AC covers a 30 min proxy");
+    assert.deepEqual((await issue(voms(["atlas"]), alice, 12 * 3600)).warnings, [], "atlas caps at 12 h: the AC ends with the proxy");
+    assert.deepEqual((await issue(voms([]), alice, 12 * 3600)).warnings, [], "no VO, nothing to say");
+  });
+
   test("a requested role comes first, then the groups; a VO asked for without a role gets its groups only; two VOs give two ACs", async () => {
     const p = await issue(voms(["biomed:/biomed/Role=pilot", "atlas"]));
     const s = strict(p.file);

@@ -211,7 +211,7 @@ export class Authority {
           );
           const pem = certPem + (serverKey ? serverKey.privateKeyPem : "") + user.pem;
           this.noteActivity(identity.id);
-          return { certificateId, pem, subject, serial, notBefore, notAfter, lifetime, keySource, keyBits, extension };
+          return { certificateId, pem, subject, serial, notBefore, notAfter, lifetime, keySource, keyBits, extension, warnings: extension?.warnings?.() ?? [] };
         } catch (e) {
           // Proxy serials are 31-bit (Globus style): a repeat under the same user certificate is possible, so draw again.
           if (isUniqueViolation(e) && attempt < 3) continue;

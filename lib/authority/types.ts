@@ -18,6 +18,8 @@ export interface ProxyExtensionHook {
   authorize?(ctx: { identity: RequesterIdentity; claims: VerifiedClaims }): void;
   /** Recorded with the certificate, e.g. the VO. */
   describe(): { vo?: string; fqans?: string[] };
+  /** After extensions(): what the person should know, e.g. an AC that ends before the proxy (voms-proxy-init warns too). */
+  warnings?(): string[];
   extensions(ctx: { identity: RequesterIdentity; claims: VerifiedClaims; issuer: CertificateParts; serial: number; notBefore: Date; notAfter: Date }): Promise<Extension[]>;
 }
 
@@ -67,6 +69,8 @@ export interface IssuedProxy {
   keyBits: number;
   /** The extension hook that ran, if any (describe() names the VOMS attributes). */
   extension?: ProxyExtensionHook;
+  /** Said to the person on every channel that can (HTTP header, SSH stderr, CLI line): e.g. an AC ending before the proxy. */
+  warnings: string[];
 }
 
 /**

@@ -193,6 +193,7 @@ export async function startSshServer(cb: Certbridge, log: (m: string) => void): 
         const note = `certbridge: the requested lifetime ${formatDuration(args.lifetimeSeconds ?? 0)} exceeds the portal's maximum: the proxy is valid for ${formatDuration(proxy.lifetime.seconds)}, until ${proxy.notAfter.toISOString()}\n`;
         channel.stderr.write(note);
       }
+      for (const w of proxy.warnings) channel.stderr.write(`certbridge: warning: ${w}\n`);
       channel.write(proxy.pem);
       channel.exit(0);
     } catch (e) {

@@ -6,6 +6,7 @@
  */
 import crypto from "node:crypto";
 import { accessDenied, invalidRequest } from "../errors";
+import { formatDuration } from "../duration";
 import type { ProxyExtensionHook } from "../authority/types";
 import { buildAttributeCertificate, vomsProxyExtension } from "./ac";
 import { membershipsFromClaims, parseVomsRequest, selectFqans } from "./membership";
@@ -36,6 +37,7 @@ export function parseVomsRequests(texts: readonly string[]): VomsRequest[] {
  */
 export function vomsExtension(vos: Map<string, ServedVo>, requests: readonly VomsRequest[], clock: () => Date, allowedVos: readonly string[] | null = null): ProxyExtensionHook {
   const granted: { vo: ServedVo; fqans: string[] }[] = [];
+  const warnings: string[] = [];
   return {
     authorize({ identity, claims }) {
       for (const r of requests) {
@@ -53,21 +55,31 @@ export function vomsExtension(vos: Map<string, ServedVo>, requests: readonly Vom
     describe() {
       return { vo: granted.map((g) => g.vo.config.name).join(",") || undefined, fqans: granted.flatMap((g) => g.fqans) };
     },
+    warnings() {
+      return [...warnings];
+    },
     async extensions({ issuer, notBefore, notAfter }) {
       if (granted.length === 0) return [];
       const now = clock();
       const acs = await Promise.all(
-        granted.map(({ vo, fqans }) =>
-          buildAttributeCertificate({
+        granted.map(({ vo, fqans }) => {
+          // never past the proxy, the VO's cap, or the AA certificate
+          const acNotAfter = new Date(Math.min(notAfter.getTime(), Math.floor(now.getTime() / 1000) * 1000 + vo.config.acMaxLifetimeSeconds * 1000, vo.aa.cert.notAfter.getTime()));
+          // Services stop honouring the VO's attributes when the AC ends, though the proxy still
+          // authenticates: say so, as voms-proxy-init does ("the validity of this VOMS AC … is shorter").
+          // (A minute's slack: the AC's end is taken from a clock read rounded to the second.)
+          if (acNotAfter.getTime() < notAfter.getTime() - 60_000) {
+            warnings.push(`the VOMS attributes of ${vo.config.name} end at ${acNotAfter.toISOString()}, before the proxy (${notAfter.toISOString()}): the VO's maximum AC lifetime is ${formatDuration(vo.config.acMaxLifetimeSeconds)}`);
+          }
+          return buildAttributeCertificate({
             aa: vo.aa,
             holder: issuer,
             fqans,
             serial: Uint8Array.from([0x01, ...crypto.randomBytes(15)]),
             notBefore,
-            // never past the proxy, the VO's cap, or the AA certificate
-            notAfter: new Date(Math.min(notAfter.getTime(), Math.floor(now.getTime() / 1000) * 1000 + vo.config.acMaxLifetimeSeconds * 1000, vo.aa.cert.notAfter.getTime())),
-          }),
-        ),
+            notAfter: acNotAfter,
+          });
+        }),
       );
       return [vomsProxyExtension(acs)];
     },
