@@ -30,6 +30,7 @@ import { myproxyRenewer } from "./lib/authority/provisioners/myproxyRenewer";
 import { FORM_FLASH_COOKIE, FORM_FLASH_HEADER } from "./lib/console/forms";
 import { cookieValue } from "./lib/console/session";
 import { startScheduledJobs } from "./lib/jobs";
+import { databasePoolState } from "./lib/db";
 import { Health } from "./lib/health";
 import { serveHealth } from "./lib/nodeHealth";
 import { installGracefulShutdown, trackRequests } from "./lib/shutdown";
@@ -167,6 +168,8 @@ async function startMetrics(config: Config, cb: Certbridge, primary: boolean, sl
   if (!settings) return null;
   metrics.keyPool.collect(() => cb.keyPool.stats().size, { state: "available" });
   metrics.keyPool.collect(() => cb.keyPool.stats().capacity, { state: "capacity" });
+  // PostgreSQL only: a pool stuck at its maximum with requests waiting is the first sign of a database in trouble.
+  for (const state of ["total", "idle", "waiting"] as const) metrics.dbPool.collect(() => databasePoolState(cb.db)?.[state] ?? null, { state });
   const port = settings.port === 0 || primary ? settings.port : settings.port + slot - 1;
   const server = createMetricsServer();
   await listenOn(server, port, settings.listenHost, "CERTBRIDGE_METRICS_PORT");

@@ -16,7 +16,7 @@ let b: PortalServer;
 const LIMITS = "getproxy.ip_fail=4/5m,token.client_fail=3/5m";
 
 before(async () => {
-  a = await startPortalServer({ CERTBRIDGE_RATE_LIMITS: LIMITS, CERTBRIDGE_TRUSTED_PROXIES: "127.0.0.1,::1" });
+  a = await startPortalServer({ CERTBRIDGE_RATE_LIMITS: LIMITS, CERTBRIDGE_TRUSTED_PROXIES: "127.0.0.1,::1", CERTBRIDGE_METRICS_PORT: "0" });
   // The second instance: same database, data directory (CA) and secrets; its own port.
   const shared = ["DATABASE_URL", "CERTBRIDGE_DATA_DIR", "CERTBRIDGE_KEK", "CERTBRIDGE_CA_KEY_PASSPHRASE", "CERTBRIDGE_COOKIE_KEYS", "CERTBRIDGE_CLIENTS_FILE"];
   b = await startPortalServer({ ...Object.fromEntries(shared.map((k) => [k, a.env[k]!])), CERTBRIDGE_RATE_LIMITS: LIMITS, CERTBRIDGE_TRUSTED_PROXIES: "127.0.0.1,::1" });
@@ -66,5 +66,15 @@ describe("limits shared by two instances on one PostgreSQL database", () => {
       assert.equal(res.status, 429);
       await res.text();
     }
+  });
+
+  test("metrics of an instance on PostgreSQL report its connection pool (total, idle, waiting)", async () => {
+    const m = /metrics at (http:\/\/127\.0\.0\.1:\d+\/metrics)/.exec(a.output());
+    assert.ok(m, a.output());
+    const text = await (await fetch(m[1]!)).text();
+    const sample = (state: string) => Number(new RegExp(`^certbridge_database_pool_connections\\{state="${state}"\\} (\\d+)$`, "m").exec(text)?.[1] ?? NaN);
+    assert.ok(sample("total") >= 1, text);
+    assert.ok(sample("idle") >= 0 && sample("idle") <= sample("total"), text);
+    assert.ok(sample("waiting") >= 0, text);
   });
 });

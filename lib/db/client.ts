@@ -33,7 +33,9 @@ export async function openDatabase(url: string, opts: { sqliteSlotWaitMs?: numbe
   if (dbKindOf(url) === "postgresql") {
     const pool = guardPgPool(new pg.Pool(pgPoolConfig(url)), logFault);
     // Same models, same generated API: the PostgreSQL client is structurally the SQLite one.
-    return new PgClient({ adapter: guardPgTransactions(new PrismaPg(pool, { disposeExternalPool: true })), transactionOptions: TRANSACTION_OPTIONS }) as unknown as Db;
+    const db = new PgClient({ adapter: guardPgTransactions(new PrismaPg(pool, { disposeExternalPool: true })), transactionOptions: TRANSACTION_OPTIONS }) as unknown as Db;
+    pools.set(db, pool);
+    return db;
   }
   const file = sqliteFilePath(url);
   fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
@@ -43,6 +45,15 @@ export async function openDatabase(url: string, opts: { sqliteSlotWaitMs?: numbe
   await db.$queryRawUnsafe("PRAGMA journal_mode = WAL");
   await db.$queryRawUnsafe("PRAGMA synchronous = NORMAL");
   return db;
+}
+
+/** The PostgreSQL pool behind a client (for the metrics' pool gauge). */
+const pools = new WeakMap<Db, pg.Pool>();
+
+/** Connections of a PostgreSQL client's pool by state; null for SQLite (one connection, no pool). */
+export function databasePoolState(db: Db): { total: number; idle: number; waiting: number } | null {
+  const pool = pools.get(db);
+  return pool ? { total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount } : null;
 }
 
 export async function closeDatabase(db: Db): Promise<void> {
