@@ -110,14 +110,16 @@ describe("fetch-crl keeps an exported trust directory's CRL fresh from the runni
     assert.equal(first.status, 0, `${first.stdout}\n${first.stderr}`);
     for (const h of hashes) assert.equal(crlNumber(path.join(certs, `${h}.r0`)), before, "nothing new yet");
 
+    // fetch-crl keeps a CRL whose lastUpdate (whole seconds) is not newer than the installed one: the
+    // re-signed CRL must be signed at least a second after the installed one, which may be only
+    // moments old (signed as the portal started).
+    await new Promise((r) => setTimeout(r, 1100));
     // Revoke a user certificate: the portal serves the re-signed CRL.
     const csr = opensslCsr(dir).csrPem;
     await issueProxy(cb, { claims: claimsFor("fetch-crl-revokee", "Fetch Revokee"), publicKey: csr, actor: "test" });
     const row = await cb.db.certificate.findFirst({ where: { kind: "user", identity: { sub: "fetch-crl-revokee" } }, select: { id: true } });
     const revoked = await revokeUserCertificate(cb, { id: row!.id }, "keyCompromise", { actor: "test", comment: "fetch-crl test" });
     assert.ok(revoked.crl.number > before);
-    // fetch-crl keeps a CRL whose lastUpdate is not newer than the installed one: let a second pass.
-    await new Promise((r) => setTimeout(r, 1100));
 
     const second = fetchCrl();
     assert.equal(second.status, 0, `${second.stdout}\n${second.stderr}`);
