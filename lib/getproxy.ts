@@ -16,6 +16,7 @@ import { parseVomsRequests } from "./voms/proxyExtension";
 import { limitedResult, type RateLimiter } from "./limits/limiter";
 import { metrics } from "./metrics";
 import { formatRfc4514, parseSlashDn } from "./pki/dn";
+import { parseBasicCredentials, type BasicCredentials } from "./basicAuth";
 
 const rfc2253 = (slash: string) => formatRfc4514(parseSlashDn(slash));
 
@@ -61,24 +62,15 @@ function parseParams(list: [string, string][]) {
 }
 
 /**
- * HTTP Basic client authentication (RFC 6749 §2.3.1, as the MasterPortal accepts on /getproxy):
- * the client's id and secret, each form-urlencoded; null when the header is not Basic.
+ * HTTP Basic client authentication on /getproxy (as the MasterPortal accepts it): the client's id
+ * and secret; null when the header is not Basic (lib/basicAuth.ts decodes).
  */
-export function basicClientCredentials(authorization: string | null): { clientId: string; clientSecret: string } | null {
-  const m = /^Basic\s+(\S+)\s*$/i.exec(authorization?.trim() ?? "");
-  if (!m) return null;
-  const decoded = Buffer.from(m[1]!, "base64").toString("utf8");
-  const colon = decoded.indexOf(":");
-  if (colon < 1) throw invalidRequest("the Basic Authorization header must hold client_id:client_secret");
-  try {
-    const part = (s: string) => decodeURIComponent(s.replace(/\+/g, " "));
-    return { clientId: part(decoded.slice(0, colon)), clientSecret: part(decoded.slice(colon + 1)) };
-  } catch {
-    throw invalidRequest("the Basic Authorization header is not form-urlencoded");
-  }
+export function basicClientCredentials(authorization: string | null): BasicCredentials | null {
+  const basic = parseBasicCredentials(authorization);
+  if (basic === "malformed" || basic?.clientId === "") throw invalidRequest("the Basic Authorization header must hold client_id:client_secret, each form-urlencoded");
+  return basic;
 }
 
-/** RFC 6750 §2: exactly one way of presenting the token. */
 export function bearerToken(authorization: string | null, param: string | undefined): string {
   let header: string | undefined;
   if (authorization) {

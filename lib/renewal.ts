@@ -26,6 +26,7 @@ import { secretsEqual } from "./pki/seal";
 import { findIdentity } from "./db";
 import { findClient, findGatewayClientMetadata } from "./oidc/clients";
 import { errorResult, type HttpRequestParts, type HttpResult } from "./http";
+import { parseBasicCredentials } from "./basicAuth";
 
 export interface RenewalInfo {
   renewable_until: string;
@@ -59,21 +60,14 @@ function parseParams(list: [string, string][]) {
   return r.data;
 }
 
-/** HTTP Basic client credentials (RFC 6749 §2.3.1: form-urlencoded id and secret). */
+/** HTTP Basic client credentials (lib/basicAuth.ts); any other Authorization header is refused here. */
 function basicCredentials(authorization: string | null): { id: string; secret: string } | null {
   if (!authorization) return null;
-  const m = /^Basic +([A-Za-z0-9+/]+=*)$/i.exec(authorization.trim());
-  if (!m) throw new CertbridgeError("invalid_client", "the Authorization header must be HTTP Basic client credentials");
-  const decoded = Buffer.from(m[1]!, "base64").toString("utf8");
-  const colon = decoded.indexOf(":");
-  if (colon < 0) throw new CertbridgeError("invalid_client", "malformed HTTP Basic credentials");
-  try {
-    return { id: decodeURIComponent(decoded.slice(0, colon).replace(/\+/g, " ")), secret: decodeURIComponent(decoded.slice(colon + 1).replace(/\+/g, " ")) };
-  } catch {
-    throw new CertbridgeError("invalid_client", "malformed HTTP Basic credentials");
-  }
+  const basic = parseBasicCredentials(authorization);
+  if (basic === null) throw new CertbridgeError("invalid_client", "the Authorization header must be HTTP Basic client credentials");
+  if (basic === "malformed") throw new CertbridgeError("invalid_client", "malformed HTTP Basic credentials");
+  return { id: basic.clientId, secret: basic.clientSecret };
 }
-
 
 async function authenticateClient(cb: Certbridge, req: HttpRequestParts, p: z.infer<typeof params>): Promise<string> {
   const basic = basicCredentials(req.authorization);

@@ -24,6 +24,7 @@
  */
 import { IncomingMessage, type ServerResponse } from "node:http";
 import { z } from "zod";
+import { parseBasicCredentials } from "../basicAuth";
 
 export const COMPAT_PROFILES = ["masterportal"] as const;
 export type CompatProfile = (typeof COMPAT_PROFILES)[number];
@@ -70,18 +71,10 @@ export function isCompatPath(pathname: string): boolean {
   return pathname === AUTHORIZATION || pathname === TOKEN || pathname === REVOCATION || pathname === OA4MP_TOKEN;
 }
 
-/** client_id and secret of an RFC 6749 §2.3.1 Basic header (form-urlencoded parts), or null. */
+/** client_id and secret of a Basic header (lib/basicAuth.ts), or null: oidc-provider answers a malformed one. */
 function basicCredentials(header: string | undefined): { id: string; secret: string } | null {
-  const m = /^Basic\s+([A-Za-z0-9+/=._~-]+)\s*$/i.exec(header ?? "");
-  if (!m) return null;
-  const decoded = Buffer.from(m[1]!, "base64").toString("utf8");
-  const colon = decoded.indexOf(":");
-  if (colon < 0) return null;
-  try {
-    return { id: decodeURIComponent(decoded.slice(0, colon).replace(/\+/g, " ")), secret: decodeURIComponent(decoded.slice(colon + 1).replace(/\+/g, " ")) };
-  } catch {
-    return null;
-  }
+  const basic = parseBasicCredentials(header);
+  return basic && basic !== "malformed" ? { id: basic.clientId, secret: basic.clientSecret } : null;
 }
 
 const formEncode = (s: string) => encodeURIComponent(s).replace(/%20/g, "+");

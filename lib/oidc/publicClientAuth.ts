@@ -10,26 +10,18 @@
  * client_secret_basic, never `none`).
  */
 import querystring from "node:querystring";
+import { parseBasicCredentials } from "../basicAuth";
 
 /** The back-channel endpoints that authenticate clients (provider.ts routes). */
 export const CLIENT_AUTH_PATHS = ["/oidc/token", "/oidc/device/auth", "/oidc/token/revocation", "/oidc/token/introspection"] as const;
 
 const MAX_BODY = 56 * 1024; // oidc-provider's own limit
 
-/** The client id of a Basic header with an empty secret, or null for any other header. */
+/** The client id of a Basic header with an empty secret (lib/basicAuth.ts), or null for any other header. */
 export function emptySecretClientId(authorization: string | undefined): string | null {
-  if (!authorization) return null;
-  const m = /^basic\s+([A-Za-z0-9+/=_-]+)\s*$/i.exec(authorization);
-  if (!m) return null;
-  const decoded = Buffer.from(m[1]!, "base64").toString("utf8");
-  const colon = decoded.indexOf(":");
-  if (colon <= 0 || colon !== decoded.length - 1) return null;
-  try {
-    // RFC 6749 §2.3.1: the id is form-encoded before it goes into the header
-    return decodeURIComponent(decoded.slice(0, colon).replace(/\+/g, " "));
-  } catch {
-    return null; // badly encoded: oidc-provider answers it
-  }
+  const basic = parseBasicCredentials(authorization);
+  // a malformed header is oidc-provider's to answer
+  return basic && basic !== "malformed" && basic.clientId !== "" && basic.clientSecret === "" ? basic.clientId : null;
 }
 
 interface Ctx {
