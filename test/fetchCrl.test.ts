@@ -66,6 +66,18 @@ describe("fetch-crl keeps an exported trust directory's CRL fresh from the runni
   let server: PortalServer;
   let cb: Certbridge;
   let dir: string;
+
+  /** fetch-crl over one trust directory, with its own (empty) configuration and state directory, no proxy. */
+  function fetchCrlFor(certDir: string, name: string) {
+    const conf = path.join(dir, `fetch-crl-${name}.conf`);
+    fs.writeFileSync(conf, "");
+    const state = path.join(dir, `state-${name}`);
+    const cfgdir = path.join(dir, `fetch-crl-${name}.d`);
+    fs.mkdirSync(state);
+    fs.mkdirSync(cfgdir);
+    const env = { http_proxy: "", https_proxy: "", HTTP_PROXY: "", HTTPS_PROXY: "", no_proxy: "localhost,127.0.0.1" };
+    return () => run("fetch-crl", ["-c", conf, "--cfgdir", cfgdir, "-l", certDir, "-o", certDir, "-s", state, "-T", "20"], { env, timeoutMs: 60_000 });
+  }
   before(async () => {
     server = await startPortalServer({ CERTBRIDGE_CA_EMAIL: "grid-ca@example.org" });
     // A second process on the same database: the operator's CLI (export, revoke) next to the portal.
@@ -96,15 +108,7 @@ describe("fetch-crl keeps an exported trust directory's CRL fresh from the runni
     }
     const before = crlNumber(path.join(certs, `${bundle.hash}.r0`));
 
-    // fetch-crl with its own (empty) configuration and state directory, quiet about nothing.
-    const conf = path.join(dir, "fetch-crl.conf");
-    fs.writeFileSync(conf, "");
-    const state = path.join(dir, "state");
-    const cfgdir = path.join(dir, "fetch-crl.d");
-    fs.mkdirSync(state);
-    fs.mkdirSync(cfgdir);
-    const env = { http_proxy: "", https_proxy: "", HTTP_PROXY: "", HTTPS_PROXY: "", no_proxy: "localhost,127.0.0.1" };
-    const fetchCrl = () => run("fetch-crl", ["-c", conf, "--cfgdir", cfgdir, "-l", certs, "-o", certs, "-s", state, "-T", "20"], { env, timeoutMs: 60_000 });
+    const fetchCrl = fetchCrlFor(certs, "export");
 
     const first = fetchCrl();
     assert.equal(first.status, 0, `${first.stdout}\n${first.stderr}`);
@@ -161,14 +165,7 @@ describe("fetch-crl keeps an exported trust directory's CRL fresh from the runni
     for (const h of [hash, hashOld]) {
       for (const suffix of ["0", "info"]) fs.writeFileSync(path.join(site, `${h}.${suffix}`), await (await fetch(`${server.url}/ca/${h}.${suffix}`)).text());
     }
-    const conf = path.join(dir, "fetch-crl-site.conf");
-    fs.writeFileSync(conf, "");
-    const state = path.join(dir, "state-site");
-    const cfgdir = path.join(dir, "fetch-crl-site.d");
-    fs.mkdirSync(state);
-    fs.mkdirSync(cfgdir);
-    const env = { http_proxy: "", https_proxy: "", HTTP_PROXY: "", HTTPS_PROXY: "", no_proxy: "localhost,127.0.0.1" };
-    const r = run("fetch-crl", ["-c", conf, "--cfgdir", cfgdir, "-l", site, "-o", site, "-s", state, "-T", "20"], { env, timeoutMs: 60_000 });
+    const r = fetchCrlFor(site, "site")();
     assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`);
     for (const h of [hash, hashOld]) {
       const file = path.join(site, `${h}.r0`);
