@@ -17,7 +17,8 @@ export interface AuditInput {
   details?: Record<string, unknown>;
 }
 
-function auditRow(a: AuditInput) {
+/** The stored row of an audit event (a new id; details as JSON). */
+export function auditRow(a: AuditInput) {
   return {
     id: newId(),
     action: a.action,

@@ -2,10 +2,12 @@
  * Certificates: user (end-entity) certificates and proxies. Sealed private
  * keys are selected only by `findUserCertificateWithKey`. Issuance stores a
  * certificate together with its audit event, alone or in group commits
- * (IssuanceWriter).
+ * (IssuanceWriter). The statements of the issuance hot path run on the
+ * driver (lib/db/direct.ts).
  */
-import { recordAudit, type AuditInput } from "./audit";
-import { newId, type Db } from "./client";
+import { auditRow, recordAudit, type AuditInput } from "./audit";
+import { directSqlOf, newId, type Db } from "./client";
+import { statement, type DirectSql, type SqlParam } from "./direct";
 
 export type CertificateKind = "user" | "proxy";
 export type KeySource = "csr" | "spki" | "server" | "ca";
@@ -68,25 +70,81 @@ type PendingIssuance = {
   reject: (e: unknown) => void;
 };
 
+const CERTIFICATE_COLUMNS = ["id", "kind", "serialHex", "serialDec", "subject", "issuer", "identityId", "parentId", "notBefore", "notAfter", "pem", "keyEnc", "keySource", "keyBits", "clientId", "vo", "fqans", "status", "createdAt"] as const;
+const AUDIT_COLUMNS = ["id", "at", "action", "actor", "outcome", "identityId", "certificateId", "clientId", "ip", "details"] as const;
+const quoted = (cols: readonly string[]) => cols.map((c) => `"${c}"`).join(", ");
+const INSERT_CERTIFICATE = statement("insert_certificate", `INSERT INTO "Certificate" (${quoted(CERTIFICATE_COLUMNS)}) VALUES (${CERTIFICATE_COLUMNS.map(() => "?").join(", ")})`);
+const INSERT_AUDIT = statement("insert_audit_event", `INSERT INTO "AuditEvent" (${quoted(AUDIT_COLUMNS)}) VALUES (${AUDIT_COLUMNS.map(() => "?").join(", ")})`);
+/** PostgreSQL: every certificate of a batch and every audit event in one statement (one round trip, atomic), from column arrays. */
+const PG_CERTIFICATE_TYPES = ["text", "text", "text", "text", "text", "text", "text", "text", "timestamp(3)", "timestamp(3)", "text", "text", "text", "int4", "text", "text", "text", "text", "timestamp(3)"];
+const PG_AUDIT_TYPES = ["text", "timestamp(3)", "text", "text", "text", "text", "text", "text", "text", "text"];
+const INSERT_ISSUANCES = statement(
+  "insert_issuances",
+  "",
+  `WITH certificates AS (
+     INSERT INTO "Certificate" (${quoted(CERTIFICATE_COLUMNS)})
+     SELECT * FROM unnest(${PG_CERTIFICATE_TYPES.map((t, i) => `$${i + 1}::${t}[]`).join(", ")}) RETURNING 1)
+   INSERT INTO "AuditEvent" (${quoted(AUDIT_COLUMNS)})
+   SELECT * FROM unnest(${PG_AUDIT_TYPES.map((t, i) => `$${PG_CERTIFICATE_TYPES.length + i + 1}::${t}[]`).join(", ")})`,
+);
+
+function certificateValues(cert: NewCertificate & { id: string }, at: Date): SqlParam[] {
+  const r = certificateRow(cert);
+  return [r.id, r.kind, r.serialHex, r.serialDec, r.subject, r.issuer, r.identityId, r.parentId ?? null, r.notBefore, r.notAfter, r.pem, r.keyEnc ?? null, r.keySource, r.keyBits, r.clientId ?? null, r.vo ?? null, r.fqans, "valid", at];
+}
+
+function auditValues(a: AuditInput, at: Date): SqlParam[] {
+  const r = auditRow(a);
+  return [r.id, at, r.action, r.actor, r.outcome, r.identityId, r.certificateId, r.clientId, r.ip, r.details];
+}
+
+/** Columns of rows (row-major to column-major) for PostgreSQL's unnest. */
+const columnsOf = (rows: SqlParam[][], width: number) => Array.from({ length: width }, (_, c) => rows.map((r) => r[c]));
+
+/** Certificates with their issuance events, all or none, through the driver (lib/db/direct.ts). */
+async function insertIssuances(direct: DirectSql, batch: readonly { cert: NewCertificate & { id: string }; audit: AuditInput }[], at: Date): Promise<void> {
+  const certs = batch.map(({ cert }) => certificateValues(cert, at));
+  const audits = batch.map(({ cert, audit }) => auditValues(issuanceAudit(cert, audit), at));
+  await direct.write({
+    sqlite: [...certs.map((params) => ({ stmt: INSERT_CERTIFICATE, params })), ...audits.map((params) => ({ stmt: INSERT_AUDIT, params }))],
+    pg: { stmt: INSERT_ISSUANCES, params: [...columnsOf(certs, CERTIFICATE_COLUMNS.length), ...columnsOf(audits, AUDIT_COLUMNS.length)] },
+  });
+}
+
 /**
  * Group commit for proxy issuance: certificates stored while a write is in
- * flight are written together in the next transaction (one createMany per
- * table). Each certificate still commits together with its own audit event,
- * so the audit trail never describes state that does not exist. If a batch
- * fails (say, one repeated serial), its members are retried one by one so
- * only the offender sees the error.
+ * flight are written together in the next transaction. Each certificate still
+ * commits together with its own audit event, so the audit trail never
+ * describes state that does not exist, and a caller hears "stored" only after
+ * the COMMIT. If a batch fails (say, one repeated serial), its members are
+ * retried one by one so only the offender sees the error.
  */
 export class IssuanceWriter {
   private queue: PendingIssuance[] = [];
   private writing = false;
+  private readonly direct: DirectSql | undefined;
 
-  constructor(private readonly db: Db, private readonly maxBatch = 256) {}
+  constructor(private readonly db: Db, private readonly maxBatch = 256) {
+    this.direct = directSqlOf(db);
+  }
 
   store(cert: NewCertificate, audit: AuditInput): Promise<string> {
     return new Promise((resolve, reject) => {
       this.queue.push({ cert: { ...cert, id: newId() }, audit, resolve, reject });
       if (!this.writing) void this.drain();
     });
+  }
+
+  private async write(batch: PendingIssuance[]): Promise<void> {
+    if (this.direct) return insertIssuances(this.direct, batch, new Date());
+    if (batch.length === 1) {
+      await storeIssuedCertificate(this.db, batch[0]!.cert, batch[0]!.audit);
+      return;
+    }
+    await this.db.$transaction([
+      this.db.certificate.createMany({ data: batch.map(({ cert }) => certificateRow(cert)) }),
+      recordAudit(this.db, batch.map(({ cert, audit }) => issuanceAudit(cert, audit))),
+    ]);
   }
 
   private async drain(): Promise<void> {
@@ -96,24 +154,14 @@ export class IssuanceWriter {
     while (this.queue.length) {
       const batch = this.queue.splice(0, this.maxBatch);
       try {
-        if (batch.length === 1) {
-          const [one] = batch;
-          one!.resolve(await storeIssuedCertificate(this.db, one!.cert, one!.audit));
-          continue;
-        }
-        await this.db.$transaction([
-          this.db.certificate.createMany({ data: batch.map(({ cert }) => certificateRow(cert)) }),
-          recordAudit(this.db, batch.map(({ cert, audit }) => issuanceAudit(cert, audit))),
-        ]);
+        await this.write(batch);
         for (const p of batch) p.resolve(p.cert.id);
       } catch (e) {
         if (batch.length === 1) {
           batch[0]!.reject(e);
           continue;
         }
-        for (const p of batch) {
-          await storeIssuedCertificate(this.db, p.cert, p.audit).then(p.resolve, p.reject);
-        }
+        for (const p of batch) await this.write([p]).then(() => p.resolve(p.cert.id), p.reject);
       }
     }
     this.writing = false;
@@ -127,12 +175,20 @@ export class IssuanceWriter {
  * statement on SQLite and PostgreSQL, to skip Prisma's per-query compile.
  */
 export async function findCurrentUserCertificateId(db: Db, identityId: string, minNotAfter: Date): Promise<string | null> {
-  const rows = await db.$queryRaw<{ id: string }[]>`
-    SELECT "id" FROM "Certificate"
-    WHERE "identityId" = ${identityId} AND "kind" = 'user' AND "status" = 'valid' AND "notAfter" >= ${minNotAfter}
-    ORDER BY "notAfter" DESC LIMIT 1`;
+  const direct = directSqlOf(db);
+  const rows = direct
+    ? await direct.all<{ id: string }>(FIND_CURRENT_USER_CERTIFICATE_ID, [identityId, minNotAfter])
+    : await db.$queryRaw<{ id: string }[]>`
+        SELECT "id" FROM "Certificate"
+        WHERE "identityId" = ${identityId} AND "kind" = 'user' AND "status" = 'valid' AND "notAfter" >= ${minNotAfter}
+        ORDER BY "notAfter" DESC LIMIT 1`;
   return rows[0]?.id ?? null;
 }
+
+const FIND_CURRENT_USER_CERTIFICATE_ID = statement(
+  "find_current_user_certificate_id",
+  `SELECT "id" FROM "Certificate" WHERE "identityId" = ? AND "kind" = 'user' AND "status" = 'valid' AND "notAfter" >= ? ORDER BY "notAfter" DESC LIMIT 1`,
+);
 
 /** That certificate itself, with its sealed key. */
 export function findUserCertificateWithKey(db: Db, identityId: string, minNotAfter: Date) {

@@ -12,6 +12,7 @@ import { PrismaPg } from "@prisma/adapter-pg";
 import pg from "pg";
 import { PrismaClient as SqliteClient } from "./generated/sqlite/client";
 import { PrismaClient as PgClient } from "./generated/pg/client";
+import { pgDirect, sqliteDirect, type DirectSql, type SqliteConnection } from "./direct";
 import { guardPgPool, guardPgTransactions, guardSqliteTransactions, pgPoolConfig, TRANSACTION_OPTIONS } from "./faults";
 
 export type Db = InstanceType<typeof SqliteClient>;
@@ -35,20 +36,40 @@ export async function openDatabase(url: string, opts: { sqliteSlotWaitMs?: numbe
     // Same models, same generated API: the PostgreSQL client is structurally the SQLite one.
     const db = new PgClient({ adapter: guardPgTransactions(new PrismaPg(pool, { disposeExternalPool: true })), transactionOptions: TRANSACTION_OPTIONS }) as unknown as Db;
     pools.set(db, pool);
+    directs.set(db, pgDirect(pool));
     return db;
   }
   const file = sqliteFilePath(url);
   fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
   // timeout = busy timeout: the CLI and the server may write at the same time.
-  const db = new SqliteClient({ adapter: guardSqliteTransactions(new PrismaBetterSQLite3({ url: file, timeout: 10_000 }), opts.sqliteSlotWaitMs), transactionOptions: TRANSACTION_OPTIONS });
+  let conn: SqliteConnection | null = null;
+  const db = new SqliteClient({
+    adapter: guardSqliteTransactions(new PrismaBetterSQLite3({ url: file, timeout: 10_000 }), opts.sqliteSlotWaitMs, (c) => (conn = c)),
+    transactionOptions: TRANSACTION_OPTIONS,
+  });
   // WAL lets readers (the consoles) run while an issuance commits.
   await db.$queryRawUnsafe("PRAGMA journal_mode = WAL");
   await db.$queryRawUnsafe("PRAGMA synchronous = NORMAL");
+  // Prisma has connected (the PRAGMAs above): the hot path's statements share that connection.
+  directs.set(
+    db,
+    sqliteDirect(() => {
+      if (!conn) throw new Error("the SQLite connection is not open");
+      return conn;
+    }),
+  );
   return db;
 }
 
 /** The PostgreSQL pool behind a client (for the metrics' pool gauge). */
 const pools = new WeakMap<Db, pg.Pool>();
+/** The driver behind a client, for the hot path's prepared statements (lib/db/direct.ts). */
+const directs = new WeakMap<Db, DirectSql>();
+
+/** The driver-level access to a client opened by `openDatabase` (lib/db modules only); undefined for a transaction's client, whose reads must stay in its transaction. */
+export function directSqlOf(db: Db): DirectSql | undefined {
+  return directs.get(db);
+}
 
 /** Connections of a PostgreSQL client's pool by state; null for SQLite (one connection, no pool). */
 export function databasePoolState(db: Db): { total: number; idle: number; waiting: number } | null {
@@ -62,7 +83,8 @@ export async function closeDatabase(db: Db): Promise<void> {
 
 export const newId = () => crypto.randomUUID();
 
-/** A unique constraint refused the write (Prisma P2002). */
+/** A unique constraint refused the write: Prisma's P2002, or the driver's own code (lib/db/direct.ts): SQLite's, PostgreSQL's 23505. */
 export function isUniqueViolation(e: unknown): boolean {
-  return typeof e === "object" && e !== null && (e as { code?: string }).code === "P2002";
+  const code = typeof e === "object" && e !== null ? (e as { code?: unknown }).code : undefined;
+  return code === "P2002" || code === "SQLITE_CONSTRAINT_UNIQUE" || code === "SQLITE_CONSTRAINT_PRIMARYKEY" || code === "23505";
 }

@@ -18,6 +18,7 @@
 import type { PrismaBetterSQLite3 } from "@prisma/adapter-better-sqlite3";
 import type { PrismaPg } from "@prisma/adapter-pg";
 import type pg from "pg";
+import type { SqliteConnection, SqliteHandle as DirectHandle, SqliteSlot } from "./direct";
 
 type SqliteAdapter = Awaited<ReturnType<PrismaBetterSQLite3["connect"]>>;
 type SqliteTransaction = Awaited<ReturnType<SqliteAdapter["startTransaction"]>>;
@@ -36,10 +37,20 @@ export const TRANSACTION_OPTIONS = { maxWait: 10_000, timeout: 15_000 } as const
 /** The message of a refusal made here; `isDatabaseUnavailable` recognises it however Prisma wraps it. */
 const SLOT_TIMEOUT = "database busy: no SQLite transaction slot";
 
-export function guardSqliteTransactions(factory: PrismaBetterSQLite3, waitMs = SQLITE_TRANSACTION_WAIT_MS): PrismaBetterSQLite3 {
+export function guardSqliteTransactions(
+  factory: PrismaBetterSQLite3,
+  waitMs = SQLITE_TRANSACTION_WAIT_MS,
+  /** Told the connection once it is open (lib/db/direct.ts runs the hot path's statements on it). */
+  onConnect?: (conn: SqliteConnection) => void,
+): PrismaBetterSQLite3 {
   return new Proxy(factory, {
     get(target, prop) {
-      if (prop === "connect") return async () => guardAdapter(await target.connect(), waitMs);
+      if (prop === "connect")
+        return async () => {
+          const adapter = guardAdapter(await target.connect(), waitMs);
+          onConnect?.({ handle: (adapter as unknown as { client: DirectHandle }).client, startTransaction: () => adapter.startTransaction() as unknown as Promise<SqliteSlot> });
+          return adapter;
+        };
       const v = Reflect.get(target, prop, target) as unknown;
       return typeof v === "function" ? (v as (...a: unknown[]) => unknown).bind(target) : v;
     },

@@ -5,7 +5,8 @@
  * accountId, clientId, userCode, uid) are what this module queries by.
  */
 import { recordAudit, type AuditInput } from "./audit";
-import type { Db } from "./client";
+import { directSqlOf, type Db } from "./client";
+import { dateOf, statement } from "./direct";
 
 export interface OidcPayloadRow {
   payload: string;
@@ -32,15 +33,22 @@ export async function upsertOidcPayload(db: Db, model: string, id: string, data:
   });
 }
 
+const FIND_OIDC_PAYLOAD = statement("find_oidc_payload", `SELECT "payload", "expiresAt", "consumedAt" FROM "OidcPayload" WHERE "model" = ? AND "id" = ? LIMIT 1`);
+
 /**
- * One artefact by id. Every /getproxy call looks up a token and its grant:
- * raw SQL skips Prisma's per-query compilation (about 40 % of a lookup's CPU
- * here). Same statement on SQLite and PostgreSQL.
+ * One artefact by id. Every /getproxy call looks up a token and its grant: a
+ * prepared statement on the driver (lib/db/direct.ts), the same on SQLite and
+ * PostgreSQL.
  */
 export async function findOidcPayload(db: Db, model: string, id: string): Promise<OidcPayloadRow | undefined> {
-  const rows = await db.$queryRaw<OidcPayloadRow[]>`
-    SELECT "payload", "expiresAt", "consumedAt" FROM "OidcPayload" WHERE "model" = ${model} AND "id" = ${id} LIMIT 1`;
-  return rows[0];
+  const direct = directSqlOf(db);
+  if (!direct) {
+    const rows = await db.$queryRaw<OidcPayloadRow[]>`
+      SELECT "payload", "expiresAt", "consumedAt" FROM "OidcPayload" WHERE "model" = ${model} AND "id" = ${id} LIMIT 1`;
+    return rows[0];
+  }
+  const [row] = await direct.all<{ payload: string; expiresAt: unknown; consumedAt: unknown }>(FIND_OIDC_PAYLOAD, [model, id]);
+  return row && { payload: row.payload, expiresAt: dateOf(row.expiresAt), consumedAt: dateOf(row.consumedAt) };
 }
 
 /** One artefact by its session uid or (hashed) device user code, with its stored id. */

@@ -1,0 +1,169 @@
+/**
+ * The hot path's statements on the driver (lib/db/direct.ts) against a real
+ * database (SQLite here; test/postgresDirectSql.test.ts runs this file on
+ * PostgreSQL): what they write Prisma reads back unchanged and the other way
+ * round, a group commit is all-or-nothing per member, and a write never joins
+ * a Prisma transaction that is open on the same connection.
+ */
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import crypto from "node:crypto";
+import { startTestPortal, type TestPortal } from "./helpers";
+import {
+  createIdentity,
+  directSqlOf,
+  findCurrentUserCertificateId,
+  findOidcPayload,
+  IssuanceWriter,
+  isUniqueViolation,
+  newId,
+  storeIssuedCertificate,
+  upsertOidcPayload,
+  type NewCertificate,
+} from "../lib/db";
+import { dateOf, pgTime, sqliteTime } from "../lib/db/direct";
+
+let portal: TestPortal;
+let identityId: string;
+const ISSUER = "/DC=org/DC=certbridge-test/CN=direct";
+
+before(async () => {
+  portal = await startTestPortal();
+  const sub = `direct-${crypto.randomUUID()}`;
+  const identity = await createIdentity(
+    portal.cb.db,
+    { identifierHash: crypto.createHash("sha256").update(sub).digest("hex"), issuer: "https://idp.test", sub, subject: `/DC=org/CN=${sub}`, displayName: "Direct", email: null, organisation: "test", claims: {} },
+    { action: "identity.create", actor: "test" },
+  );
+  identityId = identity.id;
+});
+after(async () => portal?.cleanup());
+
+const at = (iso: string) => new Date(iso);
+function proxy(serial: number, over: Partial<NewCertificate> = {}): NewCertificate {
+  return {
+    kind: "proxy",
+    serialHex: serial.toString(16),
+    serialDec: String(serial),
+    subject: `/DC=org/CN=direct/CN=${serial}`,
+    issuer: ISSUER,
+    identityId,
+    notBefore: at("2026-11-25T10:00:00.000Z"),
+    notAfter: at("2026-11-25T22:00:07.250Z"),
+    pem: `-----BEGIN CERTIFICATE-----\n${serial}\n-----END CERTIFICATE-----\n`,
+    keySource: "csr",
+    keyBits: 2048,
+    clientId: "gateway",
+    fqans: serial % 2 ? ["/biomed/Role=NULL/Capability=NULL"] : null,
+    vo: serial % 2 ? "biomed" : null,
+    ...over,
+  };
+}
+const audit = (serial: number) => ({ action: "proxy.issue", actor: "client:gateway", clientId: "gateway", ip: "192.0.2.7", details: { serial } });
+
+describe("the driver beside Prisma", () => {
+  test("an opened database has it; the stored time forms are Prisma's adapters'", () => {
+    const direct = directSqlOf(portal.cb.db);
+    assert.ok(direct);
+    assert.equal(direct.kind, portal.config.databaseUrl.startsWith("file:") ? "sqlite" : "postgresql");
+    const t = at("2026-01-02T03:04:05.006Z");
+    assert.equal(sqliteTime(t), "2026-01-02T03:04:05.006+00:00");
+    assert.equal(pgTime(t), "2026-01-02 03:04:05.006");
+    for (const text of [sqliteTime(t), pgTime(t), t.toISOString()]) assert.equal(dateOf(text)?.getTime(), t.getTime(), text);
+    assert.equal(dateOf(null), null);
+  });
+
+  test("a group commit writes what Prisma reads back, field for field, each certificate with its audit event", async () => {
+    const writer = new IssuanceWriter(portal.cb.db);
+    const serials = Array.from({ length: 40 }, (_, i) => 1_000_000 + i);
+    const ids = await Promise.all(serials.map((s) => writer.store(proxy(s), audit(s))));
+    assert.equal(new Set(ids).size, serials.length);
+    const rows = await portal.cb.db.certificate.findMany({ where: { id: { in: ids } }, orderBy: { serialDec: "asc" } });
+    assert.equal(rows.length, serials.length);
+    for (const [i, row] of rows.entries()) {
+      const want = proxy(serials[i]!);
+      assert.equal(row.serialHex, want.serialHex);
+      assert.equal(row.notBefore.getTime(), want.notBefore.getTime());
+      assert.equal(row.notAfter.getTime(), want.notAfter.getTime());
+      assert.equal(row.pem, want.pem);
+      assert.equal(row.keyBits, 2048);
+      assert.equal(row.status, "valid");
+      assert.equal(row.keyEnc, null);
+      assert.deepEqual(row.fqans ? JSON.parse(row.fqans) : null, want.fqans);
+      assert.ok(Math.abs(row.createdAt.getTime() - Date.now()) < 60_000, "createdAt is now");
+    }
+    const events = await portal.cb.db.auditEvent.findMany({ where: { certificateId: { in: ids } } });
+    assert.equal(events.length, serials.length);
+    for (const e of events) {
+      assert.equal(e.action, "proxy.issue");
+      assert.equal(e.identityId, identityId);
+      assert.equal(e.ip, "192.0.2.7");
+      assert.equal(e.outcome, "success");
+      assert.ok(Math.abs(e.at.getTime() - Date.now()) < 60_000);
+    }
+    // Range queries compare the stored text: what the driver wrote sorts with what Prisma writes.
+    const later = await portal.cb.db.certificate.count({ where: { id: { in: ids }, notAfter: { gt: at("2026-11-25T22:00:07.249Z") } } });
+    assert.equal(later, serials.length);
+    const none = await portal.cb.db.certificate.count({ where: { id: { in: ids }, notAfter: { gt: at("2026-11-25T22:00:07.250Z") } } });
+    assert.equal(none, 0);
+  });
+
+  test("a repeated serial fails its own store only; the rest of the batch is stored, with no orphan audit event", async () => {
+    const writer = new IssuanceWriter(portal.cb.db);
+    const taken = 2_000_000;
+    await writer.store(proxy(taken), audit(taken));
+    const before = await portal.cb.db.auditEvent.count({ where: { action: "proxy.issue", identityId } });
+    const results = await Promise.allSettled([2_000_001, taken, 2_000_002].map((s) => writer.store(proxy(s), audit(s))));
+    assert.equal(results[0]!.status, "fulfilled");
+    assert.equal(results[2]!.status, "fulfilled");
+    assert.equal(results[1]!.status, "rejected");
+    assert.ok(isUniqueViolation((results[1] as PromiseRejectedResult).reason), String((results[1] as PromiseRejectedResult).reason));
+    assert.equal(await portal.cb.db.certificate.count({ where: { issuer: ISSUER, serialHex: taken.toString(16) } }), 1);
+    assert.equal(await portal.cb.db.auditEvent.count({ where: { action: "proxy.issue", identityId } }), before + 2);
+  });
+
+  test("the current user certificate: the newest valid one lasting long enough, by the stored end time", async () => {
+    const db = portal.cb.db;
+    const user = (notAfter: string, status = "valid") => ({ ...proxy(Math.floor(Math.random() * 2 ** 30)), kind: "user" as const, keySource: "ca" as const, parentId: null, notAfter: at(notAfter), vo: null, fqans: null, status });
+    const shorter = await storeIssuedCertificate(db, user("2027-01-01T00:00:00.000Z"), { action: "certificate.issue", actor: "test" });
+    const longer = await storeIssuedCertificate(db, user("2027-06-01T00:00:00.500Z"), { action: "certificate.issue", actor: "test" });
+    assert.equal(await findCurrentUserCertificateId(db, identityId, at("2026-12-01T00:00:00.000Z")), longer);
+    assert.equal(await findCurrentUserCertificateId(db, identityId, at("2027-06-01T00:00:00.500Z")), longer, "inclusive at the millisecond");
+    assert.equal(await findCurrentUserCertificateId(db, identityId, at("2027-06-01T00:00:00.501Z")), null);
+    await db.certificate.update({ where: { id: longer }, data: { status: "revoked" } });
+    assert.equal(await findCurrentUserCertificateId(db, identityId, at("2026-12-01T00:00:00.000Z")), shorter);
+    assert.equal(await findCurrentUserCertificateId(db, "nobody", at("2026-12-01T00:00:00.000Z")), null);
+  });
+
+  test("an OpenID artefact written by Prisma is read back by the driver, times included", async () => {
+    const id = `direct-${newId()}`;
+    const expiresAt = at("2031-05-06T07:08:09.010Z");
+    await upsertOidcPayload(portal.cb.db, "AccessToken", id, { payload: '{"kind":"AccessToken"}', grantId: "g", accountId: identityId, clientId: "gateway", userCode: null, uid: null, expiresAt });
+    const row = await findOidcPayload(portal.cb.db, "AccessToken", id);
+    assert.equal(row?.payload, '{"kind":"AccessToken"}');
+    assert.equal(row?.expiresAt?.getTime(), expiresAt.getTime());
+    assert.equal(row?.consumedAt, null);
+    assert.equal(await findOidcPayload(portal.cb.db, "Grant", id), undefined, "model and id both match");
+  });
+
+  test("a group commit waits for a Prisma transaction open on the connection instead of joining it", async () => {
+    const db = portal.cb.db;
+    const writer = new IssuanceWriter(db);
+    const serial = 3_000_000;
+    let stored: Promise<string> | undefined;
+    // The transaction is rolled back after the store was started: a store that joined it would vanish with it.
+    await assert.rejects(
+      db.$transaction(async (tx) => {
+        await tx.auditEvent.create({ data: { action: "test.rollback", actor: "test" } });
+        stored = writer.store(proxy(serial), audit(serial));
+        await new Promise((r) => setTimeout(r, 50));
+        throw new Error("roll back");
+      }),
+      /roll back/,
+    );
+    const id = await stored!;
+    assert.equal(await db.certificate.count({ where: { id } }), 1);
+    assert.equal(await db.auditEvent.count({ where: { certificateId: id } }), 1);
+    assert.equal(await db.auditEvent.count({ where: { action: "test.rollback" } }), 0);
+  });
+});

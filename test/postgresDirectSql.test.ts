@@ -1,0 +1,4 @@
+/** The hot path's driver statements on PostgreSQL (test/onPostgres.ts). */
+import "./onPostgres.ts";
+
+await import("./directSql.test.ts");
