@@ -22,9 +22,12 @@ import {
   type NewCertificate,
 } from "../lib/db";
 import { dateOf, pgTime, sqliteTime } from "../lib/db/direct";
+import { closeDatabase, isDatabaseUnavailable, openDatabase, sqliteFilePath } from "../lib/db";
+import Database from "better-sqlite3";
 
 let portal: TestPortal;
 let identityId: string;
+const TEST_ON_SQLITE = !(process.env.CERTBRIDGE_TEST_DATABASE ?? "").startsWith("postgres");
 const ISSUER = "/DC=org/DC=certbridge-test/CN=direct";
 
 before(async () => {
@@ -165,5 +168,46 @@ describe("the driver beside Prisma", () => {
     assert.equal(await db.certificate.count({ where: { id } }), 1);
     assert.equal(await db.auditEvent.count({ where: { certificateId: id } }), 1);
     assert.equal(await db.auditEvent.count({ where: { action: "test.rollback" } }), 0);
+  });
+
+  test("SQLite: another process's write lock is waited for off the event loop, and for a bounded time", { skip: !TEST_ON_SQLITE }, async () => {
+    const file = sqliteFilePath(portal.config.databaseUrl);
+    // Another process's connection (another worker, the CLI) holding the write lock.
+    const other = new Database(file);
+    const db = await openDatabase(portal.config.databaseUrl, { sqliteSlotWaitMs: 400 });
+    try {
+      const writer = new IssuanceWriter(db);
+      other.exec("BEGIN IMMEDIATE");
+      const started = performance.now();
+      const stored = writer.store(proxy(4_000_000), audit(4_000_000));
+      // While the store waits, timers still fire on time: the thread is not asleep in SQLite's busy handler.
+      const lags: number[] = [];
+      for (let i = 0; i < 10; i++) {
+        const t = performance.now();
+        await new Promise((r) => setTimeout(r, 10));
+        lags.push(performance.now() - t - 10);
+      }
+      other.exec("COMMIT");
+      const id = await stored;
+      assert.ok(performance.now() - started >= 100, "it waited for the lock");
+      assert.ok(Math.max(...lags) < 50, `timer lags ${lags.map((l) => l.toFixed(1)).join(", ")} ms`);
+      assert.equal(await portal.cb.db.auditEvent.count({ where: { certificateId: id } }), 1);
+
+      // Held past the bound: the store gives up with SQLite's busy error, which every transport answers with 503.
+      other.exec("BEGIN IMMEDIATE");
+      const refused = await writer.store(proxy(4_000_001), audit(4_000_001)).then(
+        () => null,
+        (e: unknown) => e,
+      );
+      other.exec("ROLLBACK");
+      assert.ok(refused, "the store failed");
+      assert.ok(isDatabaseUnavailable(refused), String(refused));
+      assert.equal(await portal.cb.db.certificate.count({ where: { serialDec: "4000001" } }), 0);
+      // And the connection is usable again at once.
+      await writer.store(proxy(4_000_002), audit(4_000_002));
+    } finally {
+      other.close();
+      await closeDatabase(db);
+    }
   });
 });

@@ -13,7 +13,7 @@ import pg from "pg";
 import { PrismaClient as SqliteClient } from "./generated/sqlite/client";
 import { PrismaClient as PgClient } from "./generated/pg/client";
 import { pgDirect, sqliteDirect, type DirectSql, type SqliteConnection } from "./direct";
-import { guardPgPool, guardPgTransactions, guardSqliteTransactions, pgPoolConfig, TRANSACTION_OPTIONS } from "./faults";
+import { guardPgPool, guardPgTransactions, guardSqliteTransactions, pgPoolConfig, SQLITE_TRANSACTION_WAIT_MS, TRANSACTION_OPTIONS } from "./faults";
 
 export type Db = InstanceType<typeof SqliteClient>;
 export type DbKind = "sqlite" | "postgresql";
@@ -25,6 +25,9 @@ export function sqliteFilePath(url: string): string {
 }
 
 const logFault = (line: string) => console.error(`certbridge: ${line}`);
+
+/** SQLite's busy timeout: the CLI and the server (or two workers) may write at the same time. */
+const SQLITE_BUSY_TIMEOUT_MS = 10_000;
 
 /**
  * Every wait is bounded (lib/db/faults.ts): connection acquire, statement, transaction start and
@@ -41,10 +44,9 @@ export async function openDatabase(url: string, opts: { sqliteSlotWaitMs?: numbe
   }
   const file = sqliteFilePath(url);
   fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
-  // timeout = busy timeout: the CLI and the server may write at the same time.
   let conn: SqliteConnection | null = null;
   const db = new SqliteClient({
-    adapter: guardSqliteTransactions(new PrismaBetterSQLite3({ url: file, timeout: 10_000 }), opts.sqliteSlotWaitMs, (c) => (conn = c)),
+    adapter: guardSqliteTransactions(new PrismaBetterSQLite3({ url: file, timeout: SQLITE_BUSY_TIMEOUT_MS }), opts.sqliteSlotWaitMs, (c) => (conn = c)),
     transactionOptions: TRANSACTION_OPTIONS,
   });
   // WAL lets readers (the consoles) run while an issuance commits.
@@ -53,10 +55,14 @@ export async function openDatabase(url: string, opts: { sqliteSlotWaitMs?: numbe
   // Prisma has connected (the PRAGMAs above): the hot path's statements share that connection.
   directs.set(
     db,
-    sqliteDirect(() => {
-      if (!conn) throw new Error("the SQLite connection is not open");
-      return conn;
-    }),
+    sqliteDirect(
+      () => {
+        if (!conn) throw new Error("the SQLite connection is not open");
+        return conn;
+      },
+      SQLITE_BUSY_TIMEOUT_MS,
+      opts.sqliteSlotWaitMs ?? SQLITE_TRANSACTION_WAIT_MS,
+    ),
   );
   return db;
 }

@@ -91,7 +91,13 @@ export interface SqliteConnection {
 
 const sqliteValue = (v: SqlParam) => (v instanceof Date ? sqliteTime(v) : v);
 
-export function sqliteDirect(conn: () => SqliteConnection): DirectSql {
+const isSqliteBusy = (e: unknown) => /^SQLITE_(BUSY|LOCKED)/.test(String((e as { code?: unknown } | null)?.code ?? ""));
+
+/**
+ * @param busyTimeoutMs the connection's busy timeout (restored after each write)
+ * @param writeLockWaitMs how long a write retries while another process holds the write lock; then SQLITE_BUSY (503)
+ */
+export function sqliteDirect(conn: () => SqliteConnection, busyTimeoutMs: number, writeLockWaitMs: number): DirectSql {
   const prepared = new Map<string, SqliteStatement>();
   let preparedOn: SqliteHandle | null = null;
   const prepare = (stmt: Statement) => {
@@ -116,17 +122,31 @@ export function sqliteDirect(conn: () => SqliteConnection): DirectSql {
       return prepare(stmt).all(...params.map(sqliteValue)) as T[];
     },
     async write(work) {
-      const slot = await conn().startTransaction();
-      try {
-        // Synchronous from here to COMMIT: nothing else runs on this connection in between.
-        for (const { stmt, params } of work.sqlite) prepare(stmt).run(...params.map(sqliteValue));
-        await slot.executeRaw(raw("COMMIT"));
-        await slot.commit();
-      } catch (e) {
-        // The guard's ROLLBACK releases the slot even when SQLite already ended the transaction.
-        await slot.executeRaw(raw("ROLLBACK")).catch(() => {});
-        await slot.rollback();
-        throw e;
+      const giveUpAt = Date.now() + writeLockWaitMs;
+      for (;;) {
+        const slot = await conn().startTransaction();
+        const { handle } = conn();
+        try {
+          // Synchronous from here to COMMIT: nothing else runs on this connection in between. Another
+          // process holding SQLite's write lock is not waited for here (busy_timeout 0): SQLite's busy
+          // handler would sleep on this thread, stopping every request of the process meanwhile.
+          handle.exec("PRAGMA busy_timeout = 0");
+          try {
+            for (const { stmt, params } of work.sqlite) prepare(stmt).run(...params.map(sqliteValue));
+          } finally {
+            handle.exec(`PRAGMA busy_timeout = ${busyTimeoutMs}`);
+          }
+          await slot.executeRaw(raw("COMMIT"));
+          await slot.commit();
+          return;
+        } catch (e) {
+          // The guard's ROLLBACK releases the slot even when SQLite already ended the transaction.
+          await slot.executeRaw(raw("ROLLBACK")).catch(() => {});
+          await slot.rollback();
+          if (!isSqliteBusy(e) || Date.now() >= giveUpAt) throw e;
+        }
+        // The other process's write takes about a millisecond: try again after one, off this thread.
+        await new Promise((r) => setTimeout(r, 1 + Math.random()));
       }
     },
   };
