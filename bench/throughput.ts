@@ -8,7 +8,9 @@
  * scripts/setup.sh installs it). In order, on one machine:
  *
  *   1. OpenSSL alone: RSA-2048 signatures per second (`openssl speed -multi <cores> rsa2048`) and
- *      key generations per second (`openssl genpkey … rsa_keygen_bits:2048` in <cores> loops).
+ *      key generations per second (`openssl genpkey … rsa_keygen_bits:2048` in <cores> loops); then the
+ *      same through node:crypto, whose OpenSSL (Node's own) is the server's and can be faster than the
+ *      command's (Node 22's OpenSSL 3.5 against Debian's 3.0 on the development machine: RSA key generation about 4× faster).
  *   2. CSR mode: the production server entry (test/portalHarness.ts, CERTBRIDGE_WORKERS=2, a key pool
  *      of 8 that is full before timing) after one OAuth login and a warm-up; `hey` POSTs /getproxy
  *      (form body with certreq, Authorization: Bearer, keep-alive) at 1, 16 and 64 concurrent clients.
@@ -26,11 +28,11 @@
  *      for pools per worker and for one pool they share), a burst of BENCH_BURST requests at 16
  *      concurrent, then, once the pool is drained, a sustained run at 16 concurrent: its rate is key
  *      generation's, compared with OpenSSL's.
- *   6. The ratios: CSR rate / OpenSSL signatures, server-key sustained / OpenSSL key generations,
- *      Certbridge / myproxy-server.
+ *   6. The ratios: CSR rate / OpenSSL signatures, server-key sustained / OpenSSL key generations (and
+ *      both to node:crypto's), Certbridge / myproxy-server.
  *
  * Options (environment):
- *   BENCH_REQUESTS="1000,6000,10000"  CSR-mode requests at 1, 16 and 64 concurrent
+ *   BENCH_REQUESTS="1000,4000,8000"  CSR-mode requests at 1, 16 and 64 concurrent
  *   BENCH_OPENSSL_SECONDS=5           each OpenSSL measurement
  *   BENCH_MYPROXY_LEVEL=16            the CSR level (1, 16 or 64) myproxy-server repeats; 0 skips it
  *   BENCH_ISSUANCES=100000            CSR-mode issuances of the memory run (in 4 steps); 0 skips it
@@ -50,11 +52,13 @@
  * The default run takes about 6–8 minutes on 2 cores, most of it the memory run and the pool fill.
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import crypto from "node:crypto";
 import fs from "node:fs";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
+import { promisify } from "node:util";
 import { pemBlocks } from "../lib/pki/der";
 import { opensslCsr, ROOT, run, tempDir, TEST_DATABASE } from "../test/helpers";
 import { freePort, loginThroughPortal, redeem, startPortalServer, type PortalServer } from "../test/portalHarness";
@@ -63,7 +67,7 @@ import { measure as measureMyProxy, myproxyServerVersion, startRealMyProxyServer
 
 const env = process.env;
 const CSR_LEVELS = [1, 16, 64];
-const REQUESTS = (env.BENCH_REQUESTS ?? "1000,6000,10000").split(",").map(Number);
+const REQUESTS = (env.BENCH_REQUESTS ?? "1000,4000,8000").split(",").map(Number);
 const OPENSSL_SECONDS = Number(env.BENCH_OPENSSL_SECONDS ?? 5);
 const MYPROXY_LEVEL = Number(env.BENCH_MYPROXY_LEVEL ?? 16);
 const ISSUANCES = Number(env.BENCH_ISSUANCES ?? 100_000);
@@ -199,6 +203,33 @@ async function opensslKeygenRate(): Promise<number> {
   return keys / ((performance.now() - start) / 1000);
 }
 
+/**
+ * The same two operations through node:crypto, the OpenSSL the server is linked with (Node's own, often
+ * newer than the command's): <cores> at once on libuv's thread pool.
+ */
+async function nodeCryptoRates(): Promise<{ sign: number; keygen: number }> {
+  const generate = promisify(crypto.generateKeyPair);
+  const { privateKey } = await generate("rsa", { modulusLength: 2048 });
+  const data = crypto.randomBytes(1024);
+  const perSecond = async (op: () => Promise<unknown>) => {
+    const start = performance.now();
+    const deadline = start + OPENSSL_SECONDS * 1000;
+    let n = 0;
+    await Promise.all(
+      Array.from({ length: CORES }, async () => {
+        while (performance.now() < deadline) {
+          await op();
+          n++;
+        }
+      }),
+    );
+    return n / ((performance.now() - start) / 1000);
+  };
+  const sign = await perSecond(() => new Promise((resolve, reject) => crypto.sign("sha256", data, privateKey, (e, sig) => (e ? reject(e) : resolve(sig)))));
+  const keygen = await perSecond(() => generate("rsa", { modulusLength: 2048 }));
+  return { sign, keygen };
+}
+
 // ---- hey
 
 interface HeyRun {
@@ -224,7 +255,8 @@ const failures = (r: HeyRun) => r.requested - (r.statuses.get(200) ?? 0);
 
 /** hey POSTing `bodyFile` to /getproxy with the token, keep-alive; latencies from its CSV output (-o csv). */
 async function hey(portal: PortalServer, token: string, bodyFile: string, concurrency: number, n: number): Promise<HeyRun> {
-  n = Math.max(n, concurrency); // hey refuses fewer requests than workers
+  // hey gives each of its workers n / c requests, rounded down (and refuses n < c): ask a multiple of c.
+  n = Math.max(1, Math.ceil(n / concurrency)) * concurrency;
   const serverPid = portal.process()?.pid;
   const cpu0 = serverPid ? processCpuSeconds(serverPid) : NaN;
   const wall0 = performance.now();
@@ -347,6 +379,8 @@ interface Results {
   sign: number;
   verify: number;
   keygen: number;
+  nodeSign: number;
+  nodeKeygen: number;
   csr: HeyRun[];
   myproxy?: { level: number; certbridge: HeyRun; theirs: MyProxyLevel; version: string };
   memory?: { flat: boolean; text: string };
@@ -433,11 +467,15 @@ async function memoryRun(portal: PortalServer, token: () => Promise<string>, bod
   const snaps = [snapshot()];
   line("before", snaps[0]!);
   let failed = 0;
+  let issued = 0;
+  const counts = [0];
   for (let i = 1; i <= 4; i++) {
     const r = await hey(portal, await token(), bodyFile, 64, step);
     failed += failures(r);
+    issued += r.requested;
+    counts.push(issued);
     snaps.push(snapshot());
-    line(fmt(i * step), snaps[i]!, `   (${fmt(r.perSecond)} /s, p99 ${ms(r.p99)}, failures ${failures(r)})`);
+    line(fmt(issued), snaps[i]!, `   (${fmt(r.perSecond)} /s, p99 ${ms(r.p99)}, failures ${failures(r)})`);
     if (failures(r)) printRun(r);
   }
   // From the first step on: the first step includes the caches, pools and JIT code every process fills once.
@@ -452,8 +490,8 @@ async function memoryRun(portal: PortalServer, token: () => Promise<string>, bod
   const text = growth
     .map((g) => `${g.pid === primary ? "primary" : `worker ${g.pid}`} ${g.a === undefined ? "(new process)" : `${g.b - g.a >= 0 ? "+" : ""}${fmt(g.b - g.a, 1)} MB (${g.pct >= 0 ? "+" : ""}${fmt(g.pct, 1)} %)`}`)
     .join(", ");
-  console.log(`  ${fmt(step)} → ${fmt(4 * step)} issuances: ${text}: ${flat ? "flat (every process within 10 %)" : "NOT flat (a process grew by more than 10 % or was replaced)"}${failed ? `; ${failed} failures` : ""}`);
-  results.memory = { flat, text: `RSS ${fmt(step)} → ${fmt(4 * step)} issuances: ${text}` };
+  console.log(`  ${fmt(counts[1]!)} → ${fmt(counts[4]!)} issuances: ${text}: ${flat ? "flat (every process within 10 %)" : "NOT flat (a process grew by more than 10 % or was replaced)"}${failed ? `; ${failed} failures` : ""}`);
+  results.memory = { flat, text: `RSS ${fmt(counts[1]!)} → ${fmt(counts[4]!)} issuances: ${text}` };
 }
 
 async function serverKeyPhase(dir: string, results: Results, stack: (() => Promise<void> | void)[]) {
@@ -523,8 +561,11 @@ function printSummary(r: Results) {
   console.log("\nsummary (same machine, same run)");
   console.log(`  OpenSSL RSA-2048 signatures (${CORES} processes)            ${fmt(r.sign).padStart(8)} /s   (verifications ${fmt(r.verify)} /s)`);
   console.log(`  OpenSSL RSA-2048 key generation (${CORES} genpkey loops)       ${fmt(r.keygen, 1).padStart(8)} keys/s`);
+  console.log(`  node:crypto RSA-2048 signatures, key generation         ${fmt(r.nodeSign).padStart(8)} /s, ${fmt(r.nodeKeygen, 1)} keys/s`);
   for (const c of r.csr)
-    console.log(`  Certbridge CSR mode, ${String(c.concurrency).padStart(2)} concurrent                   ${fmt(c.perSecond).padStart(8)} /s   p50 ${ms(c.p50)}, p99 ${ms(c.p99)}   = ${pct(c.perSecond, r.sign)} of OpenSSL's signing rate`);
+    console.log(
+      `  Certbridge CSR mode, ${String(c.concurrency).padStart(2)} concurrent                   ${fmt(c.perSecond).padStart(8)} /s   p50 ${ms(c.p50)}, p99 ${ms(c.p99)}   = ${pct(c.perSecond, r.sign)} of OpenSSL's signing rate (${pct(c.perSecond, r.nodeSign)} of node:crypto's)`,
+    );
   if (r.myproxy) {
     const m = r.myproxy;
     console.log(`  myproxy-server ${m.version}, ${m.level} concurrent, ${fmt(m.theirs.n)} proxies          ${fmt(m.theirs.rate, 1).padStart(8)} /s   Certbridge / myproxy-server = ${(m.certbridge.perSecond / m.theirs.rate).toFixed(1)}×`);
@@ -533,7 +574,7 @@ function printSummary(r: Results) {
   if (r.burst) console.log(`  server-key burst, 16 concurrent, ${fmt(r.burst.requested)} requests      ${fmt(r.burst.perSecond).padStart(8)} /s   p50 ${ms(r.burst.p50)}, p99 ${ms(r.burst.p99)}`);
   if (r.sustained)
     console.log(
-      `  server-key sustained (pool empty), 16 concurrent    ${fmt(r.sustained.perSecond, 1).padStart(8)} /s   p99 ${ms(r.sustained.p99)}   = ${(r.sustained.perSecond / r.keygen).toFixed(2)}× OpenSSL genpkey's rate`,
+      `  server-key sustained (pool empty), 16 concurrent    ${fmt(r.sustained.perSecond, 1).padStart(8)} /s   p99 ${ms(r.sustained.p99)}   = ${(r.sustained.perSecond / r.keygen).toFixed(2)}× OpenSSL genpkey's rate (${(r.sustained.perSecond / r.nodeKeygen).toFixed(2)}× node:crypto's)`,
     );
   if (r.memory) console.log(`  memory: ${r.memory.text}: ${r.memory.flat ? "flat" : "NOT flat"}`);
 }
@@ -563,7 +604,7 @@ async function main() {
   const onSignal = () => void cleanup().finally(() => process.exit(130));
   process.once("SIGINT", onSignal);
   process.once("SIGTERM", onSignal);
-  const results: Results = { sign: NaN, verify: NaN, keygen: NaN, csr: [] };
+  const results: Results = { sign: NaN, verify: NaN, keygen: NaN, nodeSign: NaN, nodeKeygen: NaN, csr: [] };
   // profiles of earlier runs in the same directory stay out of this run's summary
   const earlierProfiles = new Set(PROF_DIR && fs.existsSync(PROF_DIR) ? fs.readdirSync(PROF_DIR) : []);
   try {
@@ -572,6 +613,10 @@ async function main() {
     console.log(`  openssl speed -multi ${CORES} rsa2048: ${fmt(results.sign)} signatures/s, ${fmt(results.verify)} verifications/s`);
     results.keygen = await opensslKeygenRate();
     console.log(`  openssl genpkey RSA 2048 in ${CORES} loops: ${fmt(results.keygen, 1)} keys/s`);
+    const node = await nodeCryptoRates();
+    results.nodeSign = node.sign;
+    results.nodeKeygen = node.keygen;
+    console.log(`  node:crypto (OpenSSL ${process.versions.openssl}, the server's), ${CORES} at once: ${fmt(node.sign)} signatures/s, ${fmt(node.keygen, 1)} keys/s`);
 
     await csrPhase(dir, results, stack);
     if (KEY_POOL_SIZE > 0) await serverKeyPhase(dir, results, stack);
