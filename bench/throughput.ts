@@ -10,9 +10,10 @@
  *   1. OpenSSL alone: RSA-2048 signatures per second (`openssl speed -multi <cores> rsa2048`) and
  *      key generations per second (`openssl genpkey … rsa_keygen_bits:2048` in <cores> loops); then the
  *      same through node:crypto, whose OpenSSL (Node's own) is the server's and can be faster than the
- *      command's (Node 22's OpenSSL 3.5 against Debian's 3.0 on the development machine: RSA key generation about 4× faster).
+ *      command's (Node 22's OpenSSL 3.5 against Debian's 3.0 on the development machine: RSA key
+ *      generation about 4× faster).
  *   2. CSR mode: the production server entry (test/portalHarness.ts, CERTBRIDGE_WORKERS=2, a key pool
- *      of 8 that is full before timing) after one OAuth login and a warm-up; `hey` POSTs /getproxy
+ *      of 8, which CSR mode leaves alone) after one OAuth login and a warm-up; `hey` POSTs /getproxy
  *      (form body with certreq, Authorization: Bearer, keep-alive) at 1, 16 and 64 concurrent clients.
  *      Latencies and status codes come from hey's CSV output; every response must be 200, others are
  *      counted and printed with the end of the server's log.
@@ -36,7 +37,8 @@
  *   BENCH_OPENSSL_SECONDS=5           each OpenSSL measurement
  *   BENCH_MYPROXY_LEVEL=16            the CSR level (1, 16 or 64) myproxy-server repeats; 0 skips it
  *   BENCH_ISSUANCES=100000            CSR-mode issuances of the memory run (in 4 steps); 0 skips it
- *   BENCH_KEY_POOL_SIZE=1024          CERTBRIDGE_KEY_POOL_SIZE of the server-key portal; 0 skips server-key mode
+ *   BENCH_KEY_POOL_SIZE=1024          CERTBRIDGE_KEY_POOL_SIZE of the server-key portal (lib/config.ts caps it);
+ *                                     0 skips server-key mode
  *   BENCH_BURST=1000                  server-key burst (16 concurrent)
  *   BENCH_POOL_FILL_SECONDS=600       how long to wait for the pool to fill
  *   BENCH_SUSTAINED_SECONDS=30        the sustained server-key run's expected length (requests =
