@@ -15,11 +15,12 @@ cd "$(dirname "$0")/.."
 # softhsm2: a PKCS#11 token for the HSM-backed CA tests.
 # myproxy-server: only for bench/myproxy.ts, which runs a real MyProxy server beside the portal's listener. On a machine booted
 # with systemd the package enables its own service on 7512 (systemctl disable --now myproxy-server if the portal should have it).
+# hey: the external HTTP load generator bench/throughput.ts drives /getproxy with.
 # oidc-agent-cli: oidc-agent, oidc-gen, oidc-token, the token client grid users run (test/oidcAgent.test.ts).
 # curl, ca-certificates: fetch Node.js from the npm registry (below); make, python3, g++: node-gyp, for native addons.
 packages=(curl ca-certificates make python3 openssl git globus-proxy-utils voms-clients voms-dev g++ myproxy postgresql postgresql-client chromium openssh-client
   xrootd-server xrootd-server-plugins xrootd-plugins xrootd-voms-plugins xrootd-client glewlwyd sqlite3 scitokens-cpp fetch-crl softhsm2
-  oidc-agent-cli myproxy-server)
+  oidc-agent-cli myproxy-server hey)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
