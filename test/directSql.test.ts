@@ -23,10 +23,12 @@ import {
 } from "../lib/db";
 import { dateOf, pgTime, sqliteTime } from "../lib/db/direct";
 import { closeDatabase, isDatabaseUnavailable, openDatabase, sqliteFilePath } from "../lib/db";
-import Database from "better-sqlite3";
+import { createRequire } from "node:module";
 
 let portal: TestPortal;
 let identityId: string;
+/** better-sqlite3 itself (it ships no types), for a second connection that holds the write lock. */
+const Database = createRequire(import.meta.url)("better-sqlite3") as new (file: string) => { exec(sql: string): unknown; close(): void };
 const TEST_ON_SQLITE = !(process.env.CERTBRIDGE_TEST_DATABASE ?? "").startsWith("postgres");
 const ISSUER = "/DC=org/DC=certbridge-test/CN=direct";
 
