@@ -5,7 +5,7 @@
  * probe's wall-clock second. RSA-1024 keeps the generation cheap (the pool does not care).
  * test/postgresKeyPool.test.ts runs the same on PostgreSQL.
  */
-import { after, before, describe, test } from "node:test";
+import { after, before, beforeEach, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import crypto from "node:crypto";
 import { execFileSync } from "node:child_process";
@@ -14,7 +14,11 @@ import path from "node:path";
 import { closeDatabase, countPooledKeys, openDatabase, type Db } from "../lib/db";
 import { openSealedKey } from "../lib/pki/seal";
 import { KeyPool, KEY_POOL_MIN_PAUSE_MS, pooledKeyContext, type CpuTimes, type KeyPoolOptions } from "../lib/pki/keyPool";
-import { startTestPortal, TEST_DATABASE, type TestPortal } from "./helpers";
+import { issueProxy } from "../lib/issuance/issueProxy";
+import { exportTrustDirectory } from "../lib/ca/trustBundle";
+import { certificateParts } from "../lib/pki/x509";
+import { pemBlocks } from "../lib/pki/der";
+import { claimsFor, opensslVerifyProxy, startTestPortal, TEST_DATABASE, type TestPortal } from "./helpers";
 
 const BITS = 1024;
 
@@ -70,8 +74,13 @@ after(async () => {
 });
 
 describe("key pool", () => {
-  test("a taken key is the private key of its public key, and its row is gone", async () => {
+  // Each test starts from an empty table with no filler left running by an earlier one (even a failed one).
+  beforeEach(async () => {
+    await stopAll();
     await emptyPool();
+  });
+
+  test("a taken key is the private key of its public key, and its row is gone", async () => {
     const p = pool().start();
     await p.filled();
     await p.stop();
@@ -91,7 +100,6 @@ describe("key pool", () => {
   });
 
   test("the stored rows hold no clear private key", async () => {
-    await emptyPool();
     const p = pool().start();
     await p.filled();
     await p.stop();
@@ -131,7 +139,6 @@ describe("key pool", () => {
   });
 
   test("a row sealed for another row does not open: the take generates instead", async () => {
-    await emptyPool();
     const p = pool({ capacity: 2 }).start();
     await p.filled();
     await p.stop();
@@ -146,10 +153,11 @@ describe("key pool", () => {
   });
 
   test("filling stops at the configured size", async () => {
-    await emptyPool();
     const cpu = fakeCpu();
     const p = pool({ capacity: 4, cpuTimes: cpu.cpuTimes }).start();
     await p.filled();
+    // The last key's rest (its idle probe) may still be under way when filled() sees the count.
+    await new Promise((r) => setTimeout(r, 50));
     const reads = cpu.state.reads;
     // Let the loop go round a good many times more (each pause is 1 ms): it only recounts.
     await new Promise((r) => setTimeout(r, 300));
@@ -164,7 +172,6 @@ describe("key pool", () => {
   });
 
   test("filling pauses while the machine is busy and resumes when it is idle", async () => {
-    await emptyPool();
     const cpu = fakeCpu();
     cpu.state.busy = true;
     const p = pool({ capacity: 2, cpuTimes: cpu.cpuTimes }).start();
@@ -194,7 +201,6 @@ describe("key pool", () => {
   });
 
   test("only while fillWhen holds (the leader fills)", async () => {
-    await emptyPool();
     let leader = false;
     const cpu = fakeCpu();
     const p = pool({ capacity: 2, cpuTimes: cpu.cpuTimes }).start(() => leader);
@@ -207,7 +213,6 @@ describe("key pool", () => {
   });
 
   test("two fillers on one database overshoot the size by at most one key each", async () => {
-    await emptyPool();
     const other = await openDatabase(portal.config.databaseUrl);
     dbs.push(other);
     const a = pool({ capacity: 10 }).start();
@@ -219,8 +224,29 @@ describe("key pool", () => {
     assert.ok(n >= 10 && n <= 11, `${n} keys for a size of 10`);
   });
 
+  test("a server-key proxy made with a pooled key verifies, and its key is the pooled one", async () => {
+    // The portal's own pool takes; a test pool of its size (RSA-2048) fills the table.
+    const p = pool({ capacity: 1, bits: 2048 }).start();
+    await p.filled();
+    await p.stop();
+    const [row] = await db.$queryRawUnsafe<{ spki: Uint8Array }[]>(`SELECT "spki" FROM "PooledKey"`);
+    const before = portal.cb.keyPool.stats();
+    const issued = await issueProxy(portal.cb, { claims: claimsFor("pooled"), actor: "test" });
+    assert.equal(portal.cb.keyPool.stats().hits, before.hits + 1, "the key came from the pool");
+    assert.equal(await countPooledKeys(db, 2048), 0);
+    const proxyCert = pemBlocks(issued.pem)[0]!.der;
+    assert.ok(Buffer.from(certificateParts(proxyCert).spki).equals(Buffer.from(row!.spki)), "the proxy certifies the pooled public key");
+    const keyPem = issued.pem.match(/-----BEGIN PRIVATE KEY-----[\s\S]+?-----END PRIVATE KEY-----\n/)![0];
+    assert.ok(crypto.createPublicKey(keyPem).export({ type: "spki", format: "der" }).equals(Buffer.from(row!.spki)), "the file's private key is the pooled one");
+    const work = fs.mkdtempSync(path.join(portal.dir, "pooled-"));
+    const trust = (await exportTrustDirectory(portal.cb, path.join(work, "certificates"))).directory;
+    const file = path.join(work, "proxy.pem");
+    fs.writeFileSync(file, issued.pem, { mode: 0o600 });
+    const r = opensslVerifyProxy(file, trust, work);
+    assert.equal(r.status, 0, r.stderr + r.stdout);
+  });
+
   test("each key is handed out once: two processes' pools take 200 keys at once", async () => {
-    await emptyPool();
     const filler = pool({ capacity: 200, cpuShare: 1 }).start();
     await filler.filled();
     await filler.stop();
