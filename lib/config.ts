@@ -80,7 +80,7 @@ const envSchema = z.object({
   CERTBRIDGE_PROXY_DEFAULT_LIFETIME: duration().prefault("12h"),
   CERTBRIDGE_PROXY_MAX_LIFETIME: duration().prefault("10d"),
   CERTBRIDGE_CRL_LIFETIME: duration().prefault("7d"),
-  // Server-made proxy keys kept ready in the database (lib/pki/keyPool.ts): ~450 bytes a row, filled while the machine is idle.
+  // Server-made proxy keys kept ready in the database (lib/pki/keyPool.ts): ~2.5 KB a row, filled while the machine is idle.
   CERTBRIDGE_KEY_POOL_SIZE: z.coerce.number().int().min(0).max(100_000).default(1000),
   // The share of one core the filling may use on average (it also waits for the machine to be idle).
   CERTBRIDGE_KEY_POOL_CPU: z.coerce.number().gt(0, "must be above 0").max(1, "must be at most 1 (one core)").default(0.5),
