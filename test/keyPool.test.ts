@@ -201,6 +201,33 @@ describe("key pool", () => {
     }
   });
 
+  test("a database error pauses filling (said once) and it resumes", async () => {
+    let failures = 3;
+    // The pool's count fails three times, as during a database restart.
+    const flaky = new Proxy(db, {
+      get(target, prop, receiver) {
+        const value = Reflect.get(target, prop, receiver) as unknown;
+        if (prop !== "pooledKey") return value;
+        return new Proxy(value as object, {
+          get: (model, name) =>
+            name === "count" && failures > 0
+              ? async () => {
+                  failures--;
+                  throw new Error("the database is restarting (test)");
+                }
+              : (Reflect.get(model, name) as unknown),
+        });
+      },
+    });
+    const logs: string[] = [];
+    const p = pool({ capacity: 2, db: flaky, log: (m) => logs.push(m) }).start();
+    await p.filled();
+    await p.stop();
+    assert.equal(failures, 0);
+    assert.deepEqual(logs, ["key pool: filling failed (retrying every 5 s): the database is restarting (test)"]);
+    assert.equal(await countPooledKeys(db, BITS), 2);
+  });
+
   test("only while fillWhen holds (the leader fills)", async () => {
     let leader = false;
     const cpu = fakeCpu();

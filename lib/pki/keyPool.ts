@@ -218,39 +218,57 @@ export class KeyPool {
     return total > 0 ? (after.idleMs - before.idleMs) / total : 0;
   }
 
+  /** The filling loop; a database error pauses it (logged once per distinct error) rather than ending it. */
   private async fill(): Promise<void> {
-    const db = this.opts.db!;
-    let idle = 0;
+    const state = { idle: 0 };
+    let lastError = "";
     while (!this.stopped) {
-      if (!this.fillWhen()) {
-        this.available = await countPooledKeys(db, this.bits);
+      try {
+        await this.fillStep(state);
+        lastError = "";
+      } catch (e) {
+        const message = (e as Error).message;
+        if (message !== lastError) this.log(`key pool: filling failed (retrying every ${KEY_POOL_RECOUNT_MS / 1000} s): ${message}`);
+        lastError = message;
+        state.idle = 0;
         await this.pause(KEY_POOL_RECOUNT_MS);
-        continue;
       }
-      const count = await countPooledKeys(db, this.bits);
-      this.available = count;
-      if (count >= this.capacity) {
-        await this.pause(KEY_POOL_RECOUNT_MS, true);
-        idle = 0;
-        continue;
-      }
-      if (idle < this.idleThreshold) {
-        idle = await this.idleOver(KEY_POOL_PROBE_MS);
-        continue;
-      }
-      const started = this.now();
-      const privateKey = await generate(this.bits);
-      const spent = this.now() - started;
-      if (this.stopped) break;
-      const id = newId();
-      const pkcs8 = privateKey.export({ type: "pkcs8", format: "der" });
-      const spki = new Uint8Array(crypto.createPublicKey(privateKey).export({ type: "spki", format: "der" }));
-      await insertPooledKey(db, { id, bits: this.bits, spki, keyEnc: sealKey(this.opts.kek, pkcs8, pooledKeyContext(id)) });
-      this.available = count + 1;
-      // Duty cycle: `spent` ms of one core, then rest so that spent / (spent + rest) ≤ cpuShare. The
-      // rest is also the window the idle probe measures, free of the filler's own work.
-      const rest = Math.max(KEY_POOL_MIN_PAUSE_MS, (spent * (1 - this.cpuShare)) / this.cpuShare);
-      idle = await this.idleOver(rest);
     }
+  }
+
+  /** One round: wait (not the filler, full, or busy) or make one key. `state.idle`: the idle share seen by the last probe. */
+  private async fillStep(state: { idle: number }): Promise<void> {
+    const db = this.opts.db!;
+    // Let timers and I/O run between rounds even when every await below resolves at once (an injected pause, SQLite).
+    await new Promise((r) => setImmediate(r));
+    if (!this.fillWhen()) {
+      this.available = await countPooledKeys(db, this.bits);
+      await this.pause(KEY_POOL_RECOUNT_MS);
+      return;
+    }
+    const count = await countPooledKeys(db, this.bits);
+    this.available = count;
+    if (count >= this.capacity) {
+      await this.pause(KEY_POOL_RECOUNT_MS, true);
+      state.idle = 0;
+      return;
+    }
+    if (state.idle < this.idleThreshold) {
+      state.idle = await this.idleOver(KEY_POOL_PROBE_MS);
+      return;
+    }
+    const started = this.now();
+    const privateKey = await generate(this.bits);
+    const spent = this.now() - started;
+    if (this.stopped) return;
+    const id = newId();
+    const pkcs8 = privateKey.export({ type: "pkcs8", format: "der" });
+    const spki = new Uint8Array(crypto.createPublicKey(privateKey).export({ type: "spki", format: "der" }));
+    await insertPooledKey(db, { id, bits: this.bits, spki, keyEnc: sealKey(this.opts.kek, pkcs8, pooledKeyContext(id)) });
+    this.available = count + 1;
+    // Duty cycle: `spent` ms of one core, then rest so that spent / (spent + rest) ≤ cpuShare. The
+    // rest is also the window the idle probe measures, free of the filler's own work.
+    const rest = Math.max(KEY_POOL_MIN_PAUSE_MS, (spent * (1 - this.cpuShare)) / this.cpuShare);
+    state.idle = await this.idleOver(rest);
   }
 }
