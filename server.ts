@@ -66,7 +66,8 @@ async function bootstrap(config: Config, cb: Certbridge) {
 /** Serve on the port. `primary`: also do the one-time work (a single process, or the cluster's primary did it). */
 async function serve(config: Config, announce: boolean, primary: boolean) {
   // Only the process that bootstraps may create the CA and the AA keys.
-  const cb = await startCertbridge(config, { keyPool: true, log, createCa: primary });
+  // The key pool is filled by the leader only (below), once leadership is known.
+  const cb = await startCertbridge(config, { keyPool: false, log, createCa: primary });
   if (primary) await bootstrap(config, cb);
   const provider = await createProvider(config, cb.db);
   const devIdp = config.devIdp
@@ -137,6 +138,8 @@ async function serve(config: Config, announce: boolean, primary: boolean) {
 
   // The scheduled jobs (CRL re-signing, purges) run in one process of the deployment: the leader (lib/jobs.ts).
   const jobs = startScheduledJobs(cb, log);
+  // So does filling the server-key pool: one filler per deployment on PostgreSQL (on SQLite every worker, each with its part of the CPU share).
+  cb.keyPool.start(() => jobs.isLeader());
   const metricsServer = await startMetrics(config, cb, primary);
   // SIGTERM/SIGINT: drain, then close the listeners and the database, exit 0 (lib/shutdown.ts).
   installGracefulShutdown(

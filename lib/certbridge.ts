@@ -10,7 +10,7 @@ import { webcrypto } from "node:crypto";
 import type { Config } from "./config";
 import { systemClock, type Clock } from "./clock";
 import { invalidConfig } from "./errors";
-import { closeDatabase, findFirstCaRecord, hasCaRecord, openDatabase, openMigratedDatabase, upsertCaRecord, IssuanceWriter, type Db } from "./db";
+import { closeDatabase, dbKindOf, findFirstCaRecord, hasCaRecord, openDatabase, openMigratedDatabase, upsertCaRecord, IssuanceWriter, type Db } from "./db";
 import { initCaFiles, loadCaFiles, settleHalfMadeCa, type CertificateAuthority } from "./ca/authority";
 import { KeyPool } from "./pki/keyPool";
 import { IdentityCache } from "./issuance/identity";
@@ -47,7 +47,10 @@ export interface Certbridge {
 
 export interface StartOptions {
   clock?: Clock;
-  /** Fill the server-key pool in the background (the server does; one-shot CLI commands don't). */
+  /**
+   * Fill the server-key pool in the background (one-shot CLI commands don't; the server starts it
+   * itself once it knows its leadership). Every process takes from the pool either way.
+   */
   keyPool?: boolean;
   /** Create the CA when none exists (first start). */
   createCa?: boolean;
@@ -107,7 +110,11 @@ export async function startCertbridge(config: Config, opts: StartOptions = {}): 
       pkcs11: config.pkcs11,
       log,
     });
-    const keyPool = new KeyPool(opts.keyPool ? config.proxy.keyPoolSize : 0);
+    // The pool is in the database: every process takes from it, the ones asked to (the server) fill it.
+    // SQLite has no leadership (every worker leads, lib/db/leadership.ts), so each of the workers
+    // filling gets its part of the CPU share and together they stay within it.
+    const fillers = dbKindOf(config.databaseUrl) === "sqlite" ? config.portal.workers : 1;
+    const keyPool = new KeyPool({ db, kek: config.kek, capacity: config.proxy.keyPoolSize, cpuShare: config.proxy.keyPoolCpu / fillers, log });
     if (opts.keyPool) keyPool.start();
     const identities = new IdentityCache();
     const issuances = new IssuanceWriter(db);
@@ -130,7 +137,7 @@ export async function startCertbridge(config: Config, opts: StartOptions = {}): 
       authority,
       channels,
       async close() {
-        keyPool.stop();
+        await keyPool.stop();
         await closeDatabase(db);
       },
     };

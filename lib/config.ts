@@ -80,7 +80,10 @@ const envSchema = z.object({
   CERTBRIDGE_PROXY_DEFAULT_LIFETIME: duration().prefault("12h"),
   CERTBRIDGE_PROXY_MAX_LIFETIME: duration().prefault("10d"),
   CERTBRIDGE_CRL_LIFETIME: duration().prefault("7d"),
-  CERTBRIDGE_KEY_POOL_SIZE: z.coerce.number().int().min(0).max(1024).default(16),
+  // Server-made proxy keys kept ready in the database (lib/pki/keyPool.ts): ~2.5 KB a row, filled while the machine is idle.
+  CERTBRIDGE_KEY_POOL_SIZE: z.coerce.number().int().min(0).max(100_000).default(1000),
+  // The share of one core the filling may use on average (it also waits for the machine to be idle).
+  CERTBRIDGE_KEY_POOL_CPU: z.coerce.number().gt(0, "must be above 0").max(1, "must be at most 1 (one core)").default(0.5),
   CERTBRIDGE_ALLOW_DEV_SECRETS: z.enum(["0", "1"]).default("0"),
   CERTBRIDGE_PORT: z.coerce.number().int().min(1).max(65535).default(3000),
   CERTBRIDGE_LISTEN_HOST: z.string().min(1).default("localhost"),
@@ -167,7 +170,8 @@ export interface Config {
   kek: Buffer;
   subject: { base: string; defaultOrganisation: string };
   userCert: { keyBits: number; lifetimeSeconds: number; renewBeforeSeconds: number; policyOid: string };
-  proxy: { defaultLifetimeSeconds: number; maxLifetimeSeconds: number; keyPoolSize: number };
+  /** keyPoolCpu: the share of one core the key pool's filling may use, 0 < share ≤ 1. */
+  proxy: { defaultLifetimeSeconds: number; maxLifetimeSeconds: number; keyPoolSize: number; keyPoolCpu: number };
   portal: {
     port: number;
     listenHost: string;
@@ -382,6 +386,7 @@ export function loadConfig(
       defaultLifetimeSeconds: e.CERTBRIDGE_PROXY_DEFAULT_LIFETIME,
       maxLifetimeSeconds: e.CERTBRIDGE_PROXY_MAX_LIFETIME,
       keyPoolSize: e.CERTBRIDGE_KEY_POOL_SIZE,
+      keyPoolCpu: e.CERTBRIDGE_KEY_POOL_CPU,
     },
     portal: {
       port: e.CERTBRIDGE_PORT,

@@ -269,6 +269,32 @@ describe("parsed values", () => {
     assert.equal(config.proxy.keyPoolSize, 0);
   });
 
+  test("the server-key pool: size and CPU share, with their bounds", () => {
+    const { config } = load({ ...SECRETS });
+    assert.deepEqual([config.proxy.keyPoolSize, config.proxy.keyPoolCpu], [1000, 0.5], "defaults");
+    const cases: [Record<string, string>, [number, number] | RegExp][] = [
+      [{ CERTBRIDGE_KEY_POOL_SIZE: "0" }, [0, 0.5]],
+      [{ CERTBRIDGE_KEY_POOL_SIZE: "2" }, [2, 0.5]],
+      [{ CERTBRIDGE_KEY_POOL_SIZE: "100000" }, [100_000, 0.5]],
+      [{ CERTBRIDGE_KEY_POOL_SIZE: "100001" }, /CERTBRIDGE_KEY_POOL_SIZE: /],
+      [{ CERTBRIDGE_KEY_POOL_SIZE: "-1" }, /CERTBRIDGE_KEY_POOL_SIZE: /],
+      [{ CERTBRIDGE_KEY_POOL_SIZE: "1.5" }, /CERTBRIDGE_KEY_POOL_SIZE: /],
+      [{ CERTBRIDGE_KEY_POOL_CPU: "0.25" }, [1000, 0.25]],
+      [{ CERTBRIDGE_KEY_POOL_CPU: "1" }, [1000, 1]],
+      [{ CERTBRIDGE_KEY_POOL_CPU: "0" }, /CERTBRIDGE_KEY_POOL_CPU: must be above 0/],
+      [{ CERTBRIDGE_KEY_POOL_CPU: "-0.5" }, /CERTBRIDGE_KEY_POOL_CPU: must be above 0/],
+      [{ CERTBRIDGE_KEY_POOL_CPU: "1.5" }, /CERTBRIDGE_KEY_POOL_CPU: must be at most 1/],
+      [{ CERTBRIDGE_KEY_POOL_CPU: "half" }, /CERTBRIDGE_KEY_POOL_CPU: /],
+    ];
+    for (const [env, want] of cases) {
+      if (want instanceof RegExp) assertInvalidConfig({ ...SECRETS, ...env }, [/^invalid configuration: /, want], JSON.stringify(env));
+      else {
+        const { config } = load({ ...SECRETS, ...env });
+        assert.deepEqual([config.proxy.keyPoolSize, config.proxy.keyPoolCpu], want, JSON.stringify(env));
+      }
+    }
+  });
+
   test("DATABASE_URL defaults to a SQLite file in the data directory", () => {
     const { config } = load({ ...SECRETS, CERTBRIDGE_DATA_DIR: DATA_DIR });
     assert.equal(config.dataDir, DATA_DIR);

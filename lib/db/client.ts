@@ -83,6 +83,11 @@ export function databasePoolState(db: Db): { total: number; idle: number; waitin
   return pool ? { total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount } : null;
 }
 
+/** Which engine an open client talks to (for the few statements whose SQL differs between the two). */
+export function dbKindOfClient(db: Db): DbKind {
+  return pools.has(db) ? "postgresql" : "sqlite";
+}
+
 export async function closeDatabase(db: Db): Promise<void> {
   await db.$disconnect();
 }

@@ -21,3 +21,4 @@ export * from "./myproxyCodes";
 export * from "./leadership";
 export { isDatabaseUnavailable, pingDatabase, SQLITE_TRANSACTION_WAIT_MS } from "./faults";
 export * from "./rateCounters";
+export * from "./pooledKeys";

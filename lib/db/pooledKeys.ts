@@ -1,0 +1,49 @@
+/**
+ * The persistent server-key pool (lib/pki/keyPool.ts): RSA keys generated
+ * ahead of demand, sealed at rest, shared by every instance on this
+ * database. A key is handed out once: the take deletes the row in the
+ * statement that returns it, so two processes can never get the same key.
+ * The sealed key is selected by the take only.
+ */
+import { dbKindOfClient, type Db } from "./client";
+
+export interface PooledKeyRow {
+  id: string;
+  bits: number;
+  spki: Uint8Array;
+  /** Sealed PKCS#8 (lib/pki/seal.ts). */
+  keyEnc: string;
+}
+
+/** Add one generated key to the pool. */
+export async function insertPooledKey(db: Db, row: PooledKeyRow): Promise<void> {
+  await db.pooledKey.create({ data: { id: row.id, bits: row.bits, spki: new Uint8Array(row.spki), keyEnc: row.keyEnc }, select: { id: true } });
+}
+
+/** Keys of `bits` in the pool now. */
+export async function countPooledKeys(db: Db, bits: number): Promise<number> {
+  return db.pooledKey.count({ where: { bits } });
+}
+
+/**
+ * Remove one key of `bits` from the pool and return it (oldest first), or null when the pool has none.
+ * PostgreSQL: the inner SELECT locks the row it picks and skips rows other takers have locked, so
+ * concurrent takes get different rows without waiting on each other, and a row is returned by the
+ * one DELETE that removed it. SQLite runs one writer at a time, which makes the same statement
+ * (DELETE … RETURNING, SQLite ≥ 3.35) atomic without the row lock it does not have.
+ */
+export async function takePooledKey(db: Db, bits: number): Promise<PooledKeyRow | null> {
+  type Raw = { id: string; bits: number | bigint; spki: Uint8Array; keyEnc: string };
+  const rows =
+    dbKindOfClient(db) === "postgresql"
+      ? await db.$queryRaw<Raw[]>`
+          DELETE FROM "PooledKey" WHERE "id" = (
+            SELECT "id" FROM "PooledKey" WHERE "bits" = ${bits} ORDER BY "createdAt" LIMIT 1 FOR UPDATE SKIP LOCKED
+          ) RETURNING "id", "bits", "spki", "keyEnc"`
+      : await db.$queryRaw<Raw[]>`
+          DELETE FROM "PooledKey" WHERE "id" = (
+            SELECT "id" FROM "PooledKey" WHERE "bits" = ${bits} ORDER BY "createdAt" LIMIT 1
+          ) RETURNING "id", "bits", "spki", "keyEnc"`;
+  const row = rows[0];
+  return row ? { id: row.id, bits: Number(row.bits), spki: new Uint8Array(row.spki), keyEnc: row.keyEnc } : null;
+}
