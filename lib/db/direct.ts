@@ -49,6 +49,8 @@ export interface DirectSql {
    * statement (a data-modifying WITH, for example), which PostgreSQL runs atomically by itself.
    */
   write(work: { sqlite: readonly { stmt: Statement; params: readonly SqlParam[] }[]; pg: { stmt: Statement; params: readonly unknown[] } }): Promise<void>;
+  /** One writing statement that returns rows (DELETE … RETURNING), atomic on both dialects. */
+  writeReturning<T>(stmt: Statement, params: readonly SqlParam[]): Promise<T[]>;
 }
 
 /** A stored timestamp as a Date, from either dialect's text (or a Date already). */
@@ -116,38 +118,48 @@ export function sqliteDirect(conn: () => SqliteConnection, busyTimeoutMs: number
     return s;
   };
   const raw = (sql: string) => ({ sql, args: [], argTypes: [] });
+  /** Run `work` (synchronous statements) in one transaction in the adapter's slot, waiting for another process's write lock off the event loop. */
+  const locked = async <R>(work: () => R): Promise<R> => {
+    const giveUpAt = Date.now() + writeLockWaitMs;
+    for (;;) {
+      const slot = await conn().startTransaction();
+      const { handle } = conn();
+      try {
+        // Synchronous from here to COMMIT: nothing else runs on this connection in between. Another
+        // process holding SQLite's write lock is not waited for here (busy_timeout 0): SQLite's busy
+        // handler would sleep on this thread, stopping every request of the process meanwhile.
+        handle.exec("PRAGMA busy_timeout = 0");
+        let result: R;
+        try {
+          result = work();
+        } finally {
+          handle.exec(`PRAGMA busy_timeout = ${busyTimeoutMs}`);
+        }
+        await slot.executeRaw(raw("COMMIT"));
+        await slot.commit();
+        return result;
+      } catch (e) {
+        // The guard's ROLLBACK releases the slot even when SQLite already ended the transaction.
+        await slot.executeRaw(raw("ROLLBACK")).catch(() => {});
+        await slot.rollback();
+        if (!isSqliteBusy(e) || Date.now() >= giveUpAt) throw e;
+      }
+      // The other process's write takes about a millisecond: try again after one, off this thread.
+      await new Promise((r) => setTimeout(r, 1 + Math.random()));
+    }
+  };
   return {
     kind: "sqlite",
     async all<T>(stmt: Statement, params: readonly SqlParam[]) {
       return prepare(stmt).all(...params.map(sqliteValue)) as T[];
     },
     async write(work) {
-      const giveUpAt = Date.now() + writeLockWaitMs;
-      for (;;) {
-        const slot = await conn().startTransaction();
-        const { handle } = conn();
-        try {
-          // Synchronous from here to COMMIT: nothing else runs on this connection in between. Another
-          // process holding SQLite's write lock is not waited for here (busy_timeout 0): SQLite's busy
-          // handler would sleep on this thread, stopping every request of the process meanwhile.
-          handle.exec("PRAGMA busy_timeout = 0");
-          try {
-            for (const { stmt, params } of work.sqlite) prepare(stmt).run(...params.map(sqliteValue));
-          } finally {
-            handle.exec(`PRAGMA busy_timeout = ${busyTimeoutMs}`);
-          }
-          await slot.executeRaw(raw("COMMIT"));
-          await slot.commit();
-          return;
-        } catch (e) {
-          // The guard's ROLLBACK releases the slot even when SQLite already ended the transaction.
-          await slot.executeRaw(raw("ROLLBACK")).catch(() => {});
-          await slot.rollback();
-          if (!isSqliteBusy(e) || Date.now() >= giveUpAt) throw e;
-        }
-        // The other process's write takes about a millisecond: try again after one, off this thread.
-        await new Promise((r) => setTimeout(r, 1 + Math.random()));
-      }
+      await locked(() => {
+        for (const { stmt, params } of work.sqlite) prepare(stmt).run(...params.map(sqliteValue));
+      });
+    },
+    async writeReturning<T>(stmt: Statement, params: readonly SqlParam[]) {
+      return locked(() => prepare(stmt).all(...params.map(sqliteValue)) as T[]);
     },
   };
 }
@@ -173,6 +185,9 @@ export function pgDirect(pool: pg.Pool): DirectSql {
     },
     async write(work) {
       await run(work.pg.stmt, work.pg.params);
+    },
+    async writeReturning<T>(stmt: Statement, params: readonly SqlParam[]) {
+      return (await run(stmt, params)) as T[];
     },
   };
 }

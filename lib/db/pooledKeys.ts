@@ -5,7 +5,8 @@
  * statement that returns it, so two processes can never get the same key.
  * The sealed key is selected by the take only.
  */
-import { dbKindOfClient, type Db } from "./client";
+import { dbKindOfClient, directSqlOf, type Db } from "./client";
+import { statement } from "./direct";
 
 export interface PooledKeyRow {
   id: string;
@@ -34,8 +35,10 @@ export async function countPooledKeys(db: Db, bits: number): Promise<number> {
  */
 export async function takePooledKey(db: Db, bits: number): Promise<PooledKeyRow | null> {
   type Raw = { id: string; bits: number | bigint; spki: Uint8Array; keyEnc: string };
-  const rows =
-    dbKindOfClient(db) === "postgresql"
+  const direct = directSqlOf(db);
+  const rows = direct
+    ? await direct.writeReturning<Raw>(TAKE_POOLED_KEY, [bits])
+    : dbKindOfClient(db) === "postgresql"
       ? await db.$queryRaw<Raw[]>`
           DELETE FROM "PooledKey" WHERE "id" = (
             SELECT "id" FROM "PooledKey" WHERE "bits" = ${bits} ORDER BY "createdAt" LIMIT 1 FOR UPDATE SKIP LOCKED
@@ -47,3 +50,10 @@ export async function takePooledKey(db: Db, bits: number): Promise<PooledKeyRow 
   const row = rows[0];
   return row ? { id: row.id, bits: Number(row.bits), spki: new Uint8Array(row.spki), keyEnc: row.keyEnc } : null;
 }
+
+/** Every server-key request takes one: on the driver (lib/db/direct.ts), like the rest of the hot path. */
+const TAKE_POOLED_KEY = statement(
+  "take_pooled_key",
+  `DELETE FROM "PooledKey" WHERE "id" = (SELECT "id" FROM "PooledKey" WHERE "bits" = ? ORDER BY "createdAt" LIMIT 1) RETURNING "id", "bits", "spki", "keyEnc"`,
+  `DELETE FROM "PooledKey" WHERE "id" = (SELECT "id" FROM "PooledKey" WHERE "bits" = $1 ORDER BY "createdAt" LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING "id", "bits", "spki", "keyEnc"`,
+);
