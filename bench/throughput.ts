@@ -37,7 +37,8 @@
  *   BENCH_OPENSSL_SECONDS=5           each OpenSSL measurement
  *   BENCH_MYPROXY_LEVEL=16            the CSR level (1, 16 or 64) myproxy-server repeats; 0 skips it
  *   BENCH_ISSUANCES=100000            CSR-mode issuances of the memory run (in 4 steps); 0 skips it
- *   BENCH_KEY_POOL_SIZE=1024          CERTBRIDGE_KEY_POOL_SIZE of the server-key portal (lib/config.ts caps it);
+ *   BENCH_KEY_POOL_SIZE=1024          CERTBRIDGE_KEY_POOL_SIZE of the server-key portal (filled with
+ *                                     CERTBRIDGE_KEY_POOL_CPU=1: the bench waits for it);
  *                                     0 skips server-key mode
  *   BENCH_BURST=1000                  server-key burst (16 concurrent)
  *   BENCH_POOL_FILL_SECONDS=600       how long to wait for the pool to fill
@@ -498,7 +499,8 @@ async function memoryRun(portal: PortalServer, token: () => Promise<string>, bod
 
 async function serverKeyPhase(dir: string, results: Results, stack: (() => Promise<void> | void)[]) {
   const metricsBase = await freePorts(WORKERS);
-  const { portal, token, stop } = await startSession({ CERTBRIDGE_KEY_POOL_SIZE: String(KEY_POOL_SIZE), CERTBRIDGE_METRICS_PORT: String(metricsBase) });
+  // The bench waits for the fill: the filler may use a whole core (the default is half of one).
+  const { portal, token, stop } = await startSession({ CERTBRIDGE_KEY_POOL_SIZE: String(KEY_POOL_SIZE), CERTBRIDGE_KEY_POOL_CPU: "1", CERTBRIDGE_METRICS_PORT: String(metricsBase) });
   stack.push(stop);
   const started = performance.now();
   const csrBody = path.join(dir, "csr-body");
