@@ -29,6 +29,9 @@
  *      for pools per worker and for one pool they share), a burst of BENCH_BURST requests at 16
  *      concurrent, then, once the pool is drained, a sustained run at 16 concurrent: its rate is key
  *      generation's, compared with OpenSSL's.
+ *      Then HTTP alone: the same POST against a bare node:http server (as many workers) that answers
+ *      with as many bytes as a proxy; with node:crypto's signing rate it bounds what one signature and
+ *      one HTTP exchange per request allow on this machine.
  *   6. The ratios: CSR rate / OpenSSL signatures, server-key sustained / OpenSSL key generations (and
  *      both to node:crypto's), Certbridge / myproxy-server.
  *
@@ -257,15 +260,18 @@ interface HeyRun {
 const failures = (r: HeyRun) => r.requested - (r.statuses.get(200) ?? 0);
 
 /** hey POSTing `bodyFile` to /getproxy with the token, keep-alive; latencies from its CSV output (-o csv). */
-async function hey(portal: PortalServer, token: string, bodyFile: string, concurrency: number, n: number): Promise<HeyRun> {
+function hey(portal: PortalServer, token: string, bodyFile: string, concurrency: number, n: number): Promise<HeyRun> {
+  return heyAt(portal.url, portal.process()?.pid, token, bodyFile, concurrency, n);
+}
+
+async function heyAt(url: string, serverPid: number | undefined, token: string, bodyFile: string, concurrency: number, n: number): Promise<HeyRun> {
   // hey gives each of its workers n / c requests, rounded down (and refuses n < c): ask a multiple of c.
   n = Math.max(1, Math.ceil(n / concurrency)) * concurrency;
-  const serverPid = portal.process()?.pid;
   const cpu0 = serverPid ? processCpuSeconds(serverPid) : NaN;
   const wall0 = performance.now();
   const r = await spawnCollect("hey", [
     ...["-m", "POST", "-T", "application/x-www-form-urlencoded", "-D", bodyFile, "-H", `Authorization: Bearer ${token}`],
-    ...["-c", String(concurrency), "-n", String(n), "-t", "60", "-o", "csv", `${portal.url}/getproxy`],
+    ...["-c", String(concurrency), "-n", String(n), "-t", "60", "-o", "csv", `${url}/getproxy`],
   ]);
   const wall = (performance.now() - wall0) / 1000;
   const serverCpuSeconds = serverPid ? processCpuSeconds(serverPid) - cpu0 : NaN;
@@ -311,6 +317,49 @@ function printRun(r: HeyRun, label = `${String(r.concurrency).padStart(3)} concu
   if (r.heyError) console.log(`      ${r.heyError}`);
 }
 
+// ---- the HTTP floor
+
+/**
+ * A bare node:http server, as many workers as the portal, that reads the same POST and answers with
+ * as many bytes as a proxy: what HTTP alone costs hey and Node on this machine. With the signing
+ * rate it bounds what any Node server issuing one signature per request can do here.
+ */
+const BARE_SERVER = `
+import cluster from "node:cluster";
+import http from "node:http";
+const [workers, bytes] = process.argv.slice(1).map(Number);
+if (cluster.isPrimary) {
+  for (let i = 0; i < workers; i++) cluster.fork();
+  let listening = 0;
+  cluster.on("listening", (_w, address) => { if (++listening === workers) console.log("port " + address.port); });
+} else {
+  const answer = Buffer.alloc(bytes, 65);
+  const server = http.createServer((req, res) => {
+    req.on("data", () => {});
+    req.on("end", () => { res.writeHead(200, { "content-type": "application/x-pem-file", "cache-control": "no-store" }); res.end(answer); });
+  });
+  server.keepAliveTimeout = 65000;
+  server.listen(Number(process.env.BARE_PORT), "127.0.0.1");
+}
+`;
+
+async function httpFloor(bodyFile: string, answerBytes: number, n: number): Promise<HeyRun> {
+  const port = await freePort();
+  const child = spawn(process.execPath, ["--input-type=module", "-e", BARE_SERVER, String(WORKERS), String(answerBytes)], { env: { ...env, BARE_PORT: String(port) }, stdio: ["ignore", "pipe", "inherit"] });
+  running.add(child);
+  try {
+    await new Promise<void>((resolve, reject) => {
+      child.stdout!.on("data", (d: Buffer) => (String(d).includes("port") ? resolve() : undefined));
+      child.once("exit", (code) => reject(new Error(`the bare HTTP server exited (${code})`)));
+    });
+    await heyAt(`http://127.0.0.1:${port}`, child.pid, "bench", bodyFile, 64, 2000);
+    return await heyAt(`http://127.0.0.1:${port}`, child.pid, "bench", bodyFile, 64, n);
+  } finally {
+    child.kill("SIGTERM");
+    running.delete(child);
+  }
+}
+
 // ---- the portal
 
 interface Session {
@@ -334,9 +383,16 @@ async function startSession(extraEnv: Record<string, string>): Promise<Session> 
   return { portal, stop, token: async () => (await redeem(await loginThroughPortal(portal.url))).access_token };
 }
 
+/** The cluster's workers: the server's node children (not tsx's esbuild service, also its child). */
 function workerPids(portal: PortalServer): number[] {
   const pid = portal.process()?.pid;
-  return pid ? childrenOf(pid) : [];
+  return (pid ? childrenOf(pid) : []).filter((c) => {
+    try {
+      return !fs.readFileSync(`/proc/${c}/cmdline`, "utf8").includes("esbuild");
+    } catch {
+      return false;
+    }
+  });
 }
 
 /** A free port with the next `count − 1` free too (the workers' metrics ports). */
@@ -385,6 +441,8 @@ interface Results {
   nodeSign: number;
   nodeKeygen: number;
   csr: HeyRun[];
+  /** hey against the bare server (64 concurrent) and the proxy's size. */
+  floor?: { run: HeyRun; bytes: number };
   myproxy?: { level: number; certbridge: HeyRun; theirs: MyProxyLevel; version: string };
   memory?: { flat: boolean; text: string };
   fill?: { seconds: number; full: boolean; text: string };
@@ -428,6 +486,12 @@ async function csrPhase(dir: string, results: Results, stack: (() => Promise<voi
     for (const pid of profiled) process.kill(pid, "SIGUSR2");
     for (let i = 0; i < 100 && fs.readdirSync(PROF_DIR!).filter((f) => f.endsWith(".cpuprofile") && !before.has(f)).length < profiled.length; i++) await sleep(100);
   }
+  // HTTP alone, same request, an answer the size of this proxy, at 64 concurrent (the portal idles meanwhile).
+  const sample = await fetch(`${portal.url}/getproxy`, { method: "POST", headers: { authorization: `Bearer ${access}`, "content-type": "application/x-www-form-urlencoded" }, body: fs.readFileSync(bodyFile) });
+  const bytes = (await sample.arrayBuffer()).byteLength;
+  const floor = await httpFloor(bodyFile, bytes, REQUESTS.at(-1)! * 2);
+  results.floor = { run: floor, bytes };
+  printRun(floor, `bare node:http, same POST, ${fmt(bytes)} bytes back, 64 concurrent`);
   const failed = results.csr.reduce((s, r) => s + failures(r), failures(warm));
   if (failed) console.log(`${failed} requests did not get 200; the server's log ends:\n${portal.output().slice(-4000).replace(/^/gm, "  | ")}`);
 
@@ -570,6 +634,12 @@ function printSummary(r: Results) {
     console.log(
       `  Certbridge CSR mode, ${String(c.concurrency).padStart(2)} concurrent                   ${fmt(c.perSecond).padStart(8)} /s   p50 ${ms(c.p50)}, p99 ${ms(c.p99)}   = ${pct(c.perSecond, r.sign)} of OpenSSL's signing rate (${pct(c.perSecond, r.nodeSign)} of node:crypto's)`,
     );
+  if (r.floor) {
+    // Per request a proxy needs one signature and one HTTP exchange: on these cores, the two alone allow this many.
+    const bound = 1 / (1 / r.nodeSign + 1 / r.floor.run.perSecond);
+    console.log(`  HTTP alone (bare node:http, hey, 64 concurrent)         ${fmt(r.floor.run.perSecond).padStart(8)} /s`);
+    console.log(`  bound: one node:crypto signature + that HTTP exchange   ${fmt(bound).padStart(8)} /s   (Certbridge at 64 concurrent: ${pct(r.csr.at(-1)?.perSecond ?? NaN, bound)} of it)`);
+  }
   if (r.myproxy) {
     const m = r.myproxy;
     console.log(`  myproxy-server ${m.version}, ${m.level} concurrent, ${fmt(m.theirs.n)} proxies          ${fmt(m.theirs.rate, 1).padStart(8)} /s   Certbridge / myproxy-server = ${(m.certbridge.perSecond / m.theirs.rate).toFixed(1)}×`);
