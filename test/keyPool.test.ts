@@ -298,4 +298,16 @@ describe("key pool", () => {
     await takers[0]!.take();
     assert.equal(takers[0]!.stats().misses, 1, "the 201st is a miss");
   });
+
+  test("a burst bigger than the pool: the pool's keys go in one group take, the other requests make their own", async () => {
+    await emptyPool();
+    const filler = pool({ capacity: 5, cpuShare: 1 }).start();
+    await filler.filled();
+    await filler.stop();
+    const taker = pool({ capacity: 0 });
+    const keys = await Promise.all(Array.from({ length: 20 }, () => taker.take()));
+    assert.equal(new Set(keys.map((k) => k.privateKeyPem)).size, 20, "20 different keys");
+    assert.deepEqual({ hits: taker.stats().hits, misses: taker.stats().misses }, { hits: 5, misses: 15 });
+    assert.equal(await countPooledKeys(db, BITS), 0);
+  });
 });

@@ -27,33 +27,32 @@ export async function countPooledKeys(db: Db, bits: number): Promise<number> {
 }
 
 /**
- * Remove one key of `bits` from the pool and return it (oldest first), or null when the pool has none.
- * PostgreSQL: the inner SELECT locks the row it picks and skips rows other takers have locked, so
- * concurrent takes get different rows without waiting on each other, and a row is returned by the
- * one DELETE that removed it. SQLite runs one writer at a time, which makes the same statement
- * (DELETE … RETURNING, SQLite ≥ 3.35) atomic without the row lock it does not have.
+ * Remove up to `count` keys of `bits` from the pool and return them (oldest first); fewer, or none,
+ * when the pool has fewer. PostgreSQL: the inner SELECT locks the rows it picks and skips rows
+ * other takers have locked, so concurrent takes get different rows without waiting on each other,
+ * and a row is returned by the one DELETE that removed it. SQLite runs one writer at a time, which
+ * makes the same statement (DELETE … RETURNING, SQLite ≥ 3.35) atomic without the row lock it does
+ * not have. On the driver (lib/db/direct.ts), like the rest of the hot path.
  */
-export async function takePooledKey(db: Db, bits: number): Promise<PooledKeyRow | null> {
+export async function takePooledKeys(db: Db, bits: number, count: number): Promise<PooledKeyRow[]> {
   type Raw = { id: string; bits: number | bigint; spki: Uint8Array; keyEnc: string };
   const direct = directSqlOf(db);
   const rows = direct
-    ? await direct.writeReturning<Raw>(TAKE_POOLED_KEY, [bits])
+    ? await direct.writeReturning<Raw>(TAKE_POOLED_KEYS, [bits, count])
     : dbKindOfClient(db) === "postgresql"
       ? await db.$queryRaw<Raw[]>`
-          DELETE FROM "PooledKey" WHERE "id" = (
-            SELECT "id" FROM "PooledKey" WHERE "bits" = ${bits} ORDER BY "createdAt" LIMIT 1 FOR UPDATE SKIP LOCKED
+          DELETE FROM "PooledKey" WHERE "id" IN (
+            SELECT "id" FROM "PooledKey" WHERE "bits" = ${bits} ORDER BY "createdAt" LIMIT ${count} FOR UPDATE SKIP LOCKED
           ) RETURNING "id", "bits", "spki", "keyEnc"`
       : await db.$queryRaw<Raw[]>`
-          DELETE FROM "PooledKey" WHERE "id" = (
-            SELECT "id" FROM "PooledKey" WHERE "bits" = ${bits} ORDER BY "createdAt" LIMIT 1
+          DELETE FROM "PooledKey" WHERE "id" IN (
+            SELECT "id" FROM "PooledKey" WHERE "bits" = ${bits} ORDER BY "createdAt" LIMIT ${count}
           ) RETURNING "id", "bits", "spki", "keyEnc"`;
-  const row = rows[0];
-  return row ? { id: row.id, bits: Number(row.bits), spki: new Uint8Array(row.spki), keyEnc: row.keyEnc } : null;
+  return rows.map((row) => ({ id: row.id, bits: Number(row.bits), spki: new Uint8Array(row.spki), keyEnc: row.keyEnc }));
 }
 
-/** Every server-key request takes one: on the driver (lib/db/direct.ts), like the rest of the hot path. */
-const TAKE_POOLED_KEY = statement(
-  "take_pooled_key",
-  `DELETE FROM "PooledKey" WHERE "id" = (SELECT "id" FROM "PooledKey" WHERE "bits" = ? ORDER BY "createdAt" LIMIT 1) RETURNING "id", "bits", "spki", "keyEnc"`,
-  `DELETE FROM "PooledKey" WHERE "id" = (SELECT "id" FROM "PooledKey" WHERE "bits" = $1 ORDER BY "createdAt" LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING "id", "bits", "spki", "keyEnc"`,
+const TAKE_POOLED_KEYS = statement(
+  "take_pooled_keys",
+  `DELETE FROM "PooledKey" WHERE "id" IN (SELECT "id" FROM "PooledKey" WHERE "bits" = ? ORDER BY "createdAt" LIMIT ?) RETURNING "id", "bits", "spki", "keyEnc"`,
+  `DELETE FROM "PooledKey" WHERE "id" IN (SELECT "id" FROM "PooledKey" WHERE "bits" = $1 ORDER BY "createdAt" LIMIT $2 FOR UPDATE SKIP LOCKED) RETURNING "id", "bits", "spki", "keyEnc"`,
 );

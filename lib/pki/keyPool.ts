@@ -20,7 +20,7 @@
  */
 import crypto from "node:crypto";
 import os from "node:os";
-import { countPooledKeys, insertPooledKey, newId, takePooledKey, type Db } from "../db";
+import { countPooledKeys, insertPooledKey, newId, takePooledKeys, type Db, type PooledKeyRow } from "../db";
 import { openSealedKey, sealKey } from "./seal";
 
 export interface PooledKey {
@@ -80,6 +80,9 @@ export const KEY_POOL_PROBE_MS = 1_000;
 export const KEY_POOL_MIN_PAUSE_MS = 50;
 /** How often a full pool (or an instance that does not fill) recounts: other instances take keys too. */
 export const KEY_POOL_RECOUNT_MS = 5_000;
+
+/** The most keys one take statement removes. */
+export const KEY_POOL_MAX_TAKE = 64;
 
 export const pooledKeyContext = (id: string) => `certbridge:pooled-key:${id}`;
 
@@ -151,10 +154,42 @@ export class KeyPool {
     this.loop = null;
   }
 
+  /**
+   * Takes waiting for the statement in flight: they are served together by the next one (a group
+   * take, like the issuances' group commit), so a burst costs one round trip and one commit per
+   * batch, not per request.
+   */
+  private takers: { resolve: (row: PooledKeyRow | null) => void; reject: (e: unknown) => void }[] = [];
+  private taking = false;
+
+  private takeRow(db: Db): Promise<PooledKeyRow | null> {
+    return new Promise((resolve, reject) => {
+      this.takers.push({ resolve, reject });
+      if (!this.taking) void this.drainTakers(db);
+    });
+  }
+
+  private async drainTakers(db: Db): Promise<void> {
+    this.taking = true;
+    // Let the requests that are ready in this turn of the event loop join.
+    await new Promise((r) => setImmediate(r));
+    while (this.takers.length) {
+      const batch = this.takers.splice(0, KEY_POOL_MAX_TAKE);
+      try {
+        const rows = await takePooledKeys(db, this.bits, batch.length);
+        // Fewer rows than takers: the pool ran out, the rest generate their own keys.
+        batch.forEach((t, i) => t.resolve(rows[i] ?? null));
+      } catch (e) {
+        for (const t of batch) t.reject(e);
+      }
+    }
+    this.taking = false;
+  }
+
   async take(): Promise<PooledKey> {
     const db = this.opts.db;
     if (db) {
-      const row = await takePooledKey(db, this.bits);
+      const row = await this.takeRow(db);
       if (row) {
         this.available = Math.max(0, this.available - 1);
         this.wake();
