@@ -22,7 +22,7 @@ import {
   type NewCertificate,
 } from "../lib/db";
 import { dateOf, pgTime, sqliteTime } from "../lib/db/direct";
-import { closeDatabase, isDatabaseUnavailable, openDatabase, sqliteFilePath } from "../lib/db";
+import { closeDatabase, isDatabaseUnavailable, newTimeOrderedId, openDatabase, sqliteFilePath } from "../lib/db";
 import { createRequire } from "node:module";
 
 let portal: TestPortal;
@@ -65,6 +65,29 @@ function proxy(serial: number, over: Partial<NewCertificate> = {}): NewCertifica
   };
 }
 const audit = (serial: number) => ({ action: "proxy.issue", actor: "client:gateway", clientId: "gateway", ip: "192.0.2.7", details: { serial } });
+
+describe("time-ordered ids (UUID version 7, RFC 9562 §5.7)", () => {
+  test("known answers: the milliseconds, then the version and variant bits over the random ones", () => {
+    const ms = 0x0123456789ab;
+    assert.equal(newTimeOrderedId(ms, new Uint8Array(10).fill(0xff)), "01234567-89ab-7fff-bfff-ffffffffffff");
+    assert.equal(newTimeOrderedId(ms, new Uint8Array(10)), "01234567-89ab-7000-8000-000000000000");
+    assert.match(newTimeOrderedId(), /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+  });
+
+  test("they sort by time as text, whatever their random bits", () => {
+    const ids = Array.from({ length: 50 }, (_, i) => newTimeOrderedId(1_795_000_000_000 + i * 7));
+    assert.deepEqual([...ids].sort(), ids);
+    assert.equal(new Set(Array.from({ length: 1000 }, () => newTimeOrderedId(1_795_000_000_000))).size, 1000, "random within a millisecond");
+  });
+
+  test("the rows of an issuance get them", async () => {
+    const writer = new IssuanceWriter(portal.cb.db);
+    const id = await writer.store(proxy(5_000_000), audit(5_000_000));
+    const event = await portal.cb.db.auditEvent.findFirst({ where: { certificateId: id }, select: { id: true } });
+    for (const x of [id, event!.id]) assert.match(x, /^[0-9a-f]{8}-[0-9a-f]{4}-7/);
+    assert.ok(Math.abs(parseInt(id.replace(/-/g, "").slice(0, 12), 16) - Date.now()) < 60_000, "its time is now");
+  });
+});
 
 describe("the driver beside Prisma", () => {
   test("an opened database has it; the stored time forms are Prisma's adapters'", () => {

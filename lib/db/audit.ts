@@ -4,7 +4,7 @@
  * the state change it describes it commits with that change (Prisma's queries
  * are lazy until awaited or batched). Given a list it writes all in one insert.
  */
-import { newId, type Db } from "./client";
+import { newTimeOrderedId, type Db } from "./client";
 
 export interface AuditInput {
   action: string;
@@ -20,7 +20,7 @@ export interface AuditInput {
 /** The stored row of an audit event (a new id; details as JSON). */
 export function auditRow(a: AuditInput) {
   return {
-    id: newId(),
+    id: newTimeOrderedId(),
     action: a.action,
     actor: a.actor,
     outcome: a.outcome ?? "success",

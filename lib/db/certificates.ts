@@ -6,7 +6,7 @@
  * driver (lib/db/direct.ts).
  */
 import { auditRow, recordAudit, type AuditInput } from "./audit";
-import { directSqlOf, newId, type Db } from "./client";
+import { directSqlOf, newId, newTimeOrderedId, type Db } from "./client";
 import { statement, type DirectSql, type SqlParam } from "./direct";
 
 export type CertificateKind = "user" | "proxy";
@@ -130,7 +130,7 @@ export class IssuanceWriter {
 
   store(cert: NewCertificate, audit: AuditInput): Promise<string> {
     return new Promise((resolve, reject) => {
-      this.queue.push({ cert: { ...cert, id: newId() }, audit, resolve, reject });
+      this.queue.push({ cert: { ...cert, id: newTimeOrderedId() }, audit, resolve, reject });
       if (!this.writing) void this.drain();
     });
   }

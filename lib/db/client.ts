@@ -94,6 +94,22 @@ export async function closeDatabase(db: Db): Promise<void> {
 
 export const newId = () => crypto.randomUUID();
 
+/**
+ * A UUID version 7 (RFC 9562 §5.7): 48 bits of Unix milliseconds, then 74 random bits. For the rows
+ * written on every issuance (certificates, audit events): ids that follow time are appended at the
+ * right edge of the primary-key index (and of AuditEvent's certificateId index) instead of landing
+ * on a random page of it, which is a page fewer to write per index and row. Not for secrets.
+ */
+export function newTimeOrderedId(nowMs: number = Date.now(), random: Uint8Array = crypto.randomBytes(10)): string {
+  const b = Buffer.alloc(16);
+  b.writeUIntBE(nowMs, 0, 6);
+  b.set(random.subarray(0, 10), 6);
+  b[6] = (b[6]! & 0x0f) | 0x70; // version 7
+  b[8] = (b[8]! & 0x3f) | 0x80; // variant 10
+  const h = b.toString("hex");
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
+
 /** A unique constraint refused the write: Prisma's P2002, or the driver's own code (lib/db/direct.ts): SQLite's, PostgreSQL's 23505. */
 export function isUniqueViolation(e: unknown): boolean {
   const code = typeof e === "object" && e !== null ? (e as { code?: unknown }).code : undefined;
