@@ -42,7 +42,7 @@ export function statement(name: string, sqlite: string, pgText?: string): Statem
 
 export interface DirectSql {
   readonly kind: DbKind;
-  /** The rows of a read. Timestamp columns come back as Date (see `dateOf`). */
+  /** The rows of a read. Timestamp columns come back as the dialect's text: read them with `dateOf`. */
   all<T>(stmt: Statement, params: readonly SqlParam[]): Promise<T[]>;
   /**
    * Writes, all or none. `sqlite` runs statement by statement inside one transaction; `pg` is one
