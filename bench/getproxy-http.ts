@@ -34,6 +34,7 @@ import path from "node:path";
 import { pathToFileURL } from "node:url";
 import { opensslCsr, ROOT, TEST_DATABASE } from "../test/helpers";
 import { startPortalServer, loginThroughPortal, redeem, type PortalServer } from "../test/portalHarness";
+import { childrenOf, processCpuSeconds } from "./lib/proc";
 
 const LEVELS = [1, 16, 64];
 const REQUESTS = (process.env.BENCH_REQUESTS ?? "500,3000,4000").split(",").map(Number);
@@ -78,37 +79,6 @@ interface LevelResult {
   clientCpu: number;
   serverCpu: number;
   serverCpuMsPerRequest: number;
-}
-
-/** Child processes of this one (Linux /proc), to read the server's CPU time; empty elsewhere. */
-function childPids(): number[] {
-  try {
-    return fs
-      .readdirSync(`/proc/${process.pid}/task`)
-      .flatMap((t) => fs.readFileSync(`/proc/${process.pid}/task/${t}/children`, "utf8").trim().split(/\s+/))
-      .filter(Boolean)
-      .map(Number);
-  } catch {
-    return [];
-  }
-}
-
-/** CPU seconds (user + system, all threads) used so far by a process and its worker processes, or NaN. */
-function processCpuSeconds(pid: number): number {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    const own = (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100 on Linux)
-    // CERTBRIDGE_WORKERS > 1: the cluster workers are this process's children.
-    const children = fs
-      .readdirSync(`/proc/${pid}/task`)
-      .flatMap((t) => fs.readFileSync(`/proc/${pid}/task/${t}/children`, "utf8").trim().split(/\s+/))
-      .filter(Boolean)
-      .map(Number);
-    return own + children.reduce((sum, c) => sum + processCpuSeconds(c), 0);
-  } catch {
-    return NaN;
-  }
 }
 
 /** One POST /getproxy on a keep-alive socket; resolves with status and (for failures) body. */
@@ -256,7 +226,7 @@ async function main() {
     const csr = opensslCsr(portal.dir, "bench");
     const target = new URL(`${portal.url}/getproxy`);
     // the portal among this process's children (tsx's esbuild service is another)
-    const serverPid = childPids().find((pid) => {
+    const serverPid = childrenOf(process.pid).find((pid) => {
       try {
         return fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").includes("server.ts");
       } catch {

@@ -69,6 +69,7 @@ import { pemBlocks } from "../lib/pki/der";
 import { opensslCsr, ROOT, run, tempDir, TEST_DATABASE } from "../test/helpers";
 import { freePort, loginThroughPortal, redeem, startPortalServer, type PortalServer } from "../test/portalHarness";
 import { formatSummary, summarizeFiles } from "./lib/cpuProfile";
+import { childrenOf, processCpuSeconds, rssMb } from "./lib/proc";
 import { measure as measureMyProxy, myproxyServerVersion, startRealMyProxyServer, type Level as MyProxyLevel } from "./lib/myproxyServer";
 
 const env = process.env;
@@ -140,42 +141,6 @@ function spawnCollect(cmd: string, args: string[]): Promise<{ status: number | n
       resolve({ status, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() });
     });
   });
-}
-
-// ---- /proc: the server's processes, their CPU time and resident size (Linux; NaN elsewhere)
-
-function childrenOf(pid: number): number[] {
-  try {
-    return fs
-      .readdirSync(`/proc/${pid}/task`)
-      .flatMap((t) => fs.readFileSync(`/proc/${pid}/task/${t}/children`, "utf8").trim().split(/\s+/))
-      .filter(Boolean)
-      .map(Number);
-  } catch {
-    return [];
-  }
-}
-
-/** CPU seconds (user + system) used so far by a process and its descendants (the cluster's workers). */
-function processCpuSeconds(pid: number): number {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    const own = (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100 on Linux)
-    return own + childrenOf(pid).reduce((sum, c) => sum + processCpuSeconds(c), 0);
-  } catch {
-    return NaN;
-  }
-}
-
-/** VmRSS in MB, or NaN. */
-function rssMb(pid: number): number {
-  try {
-    const kb = /^VmRSS:\s+(\d+) kB/m.exec(fs.readFileSync(`/proc/${pid}/status`, "utf8"))?.[1];
-    return kb ? Number(kb) / 1024 : NaN;
-  } catch {
-    return NaN;
-  }
 }
 
 // ---- OpenSSL

@@ -18,15 +18,10 @@
 import type { PrismaBetterSQLite3 } from "@prisma/adapter-better-sqlite3";
 import type { PrismaPg } from "@prisma/adapter-pg";
 import type pg from "pg";
-import type { SqliteConnection, SqliteHandle as DirectHandle, SqliteSlot } from "./direct";
+import type { SqliteConnection, SqliteHandle, SqliteSlot } from "./direct";
 
 type SqliteAdapter = Awaited<ReturnType<PrismaBetterSQLite3["connect"]>>;
 type SqliteTransaction = Awaited<ReturnType<SqliteAdapter["startTransaction"]>>;
-/** better-sqlite3's Database, as far as the guard needs it. */
-interface SqliteHandle {
-  readonly inTransaction: boolean;
-  exec(sql: string): unknown;
-}
 
 /** How long a write waits for SQLite's one transaction slot before it is refused (503), below Prisma's maxWait. */
 export const SQLITE_TRANSACTION_WAIT_MS = 8_000;
@@ -48,7 +43,7 @@ export function guardSqliteTransactions(
       if (prop === "connect")
         return async () => {
           const adapter = guardAdapter(await target.connect(), waitMs);
-          onConnect?.({ handle: (adapter as unknown as { client: DirectHandle }).client, startTransaction: () => adapter.startTransaction() as unknown as Promise<SqliteSlot> });
+          onConnect?.({ handle: (adapter as unknown as { client: SqliteHandle }).client, startTransaction: () => adapter.startTransaction() as unknown as Promise<SqliteSlot> });
           return adapter;
         };
       const v = Reflect.get(target, prop, target) as unknown;
