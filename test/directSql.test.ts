@@ -90,9 +90,9 @@ describe("time-ordered ids (UUID version 7, RFC 9562 §5.7)", () => {
 });
 
 describe("the driver beside Prisma", () => {
-  test("an opened database has it; the stored time forms are Prisma's adapters'", () => {
+  test("an opened database has it, a transaction's client has not; the stored time forms are Prisma's adapters'", async () => {
     const direct = directSqlOf(portal.cb.db);
-    assert.ok(direct);
+    await portal.cb.db.$transaction(async (tx) => assert.throws(() => directSqlOf(tx as typeof portal.cb.db), /not a transaction's/));
     assert.equal(direct.kind, portal.config.databaseUrl.startsWith("file:") ? "sqlite" : "postgresql");
     const t = at("2026-01-02T03:04:05.006Z");
     assert.equal(sqliteTime(t), "2026-01-02T03:04:05.006+00:00");

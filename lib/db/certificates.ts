@@ -122,9 +122,9 @@ async function insertIssuances(direct: DirectSql, batch: readonly { cert: NewCer
 export class IssuanceWriter {
   private queue: PendingIssuance[] = [];
   private writing = false;
-  private readonly direct: DirectSql | undefined;
+  private readonly direct: DirectSql;
 
-  constructor(private readonly db: Db, private readonly maxBatch = 256) {
+  constructor(db: Db, private readonly maxBatch = 256) {
     this.direct = directSqlOf(db);
   }
 
@@ -135,17 +135,6 @@ export class IssuanceWriter {
     });
   }
 
-  private async write(batch: PendingIssuance[]): Promise<void> {
-    if (this.direct) return insertIssuances(this.direct, batch, new Date());
-    if (batch.length === 1) {
-      await storeIssuedCertificate(this.db, batch[0]!.cert, batch[0]!.audit);
-      return;
-    }
-    await this.db.$transaction([
-      this.db.certificate.createMany({ data: batch.map(({ cert }) => certificateRow(cert)) }),
-      recordAudit(this.db, batch.map(({ cert, audit }) => issuanceAudit(cert, audit))),
-    ]);
-  }
 
   private async drain(): Promise<void> {
     this.writing = true;
@@ -154,14 +143,14 @@ export class IssuanceWriter {
     while (this.queue.length) {
       const batch = this.queue.splice(0, this.maxBatch);
       try {
-        await this.write(batch);
+        await insertIssuances(this.direct, batch, new Date());
         for (const p of batch) p.resolve(p.cert.id);
       } catch (e) {
         if (batch.length === 1) {
           batch[0]!.reject(e);
           continue;
         }
-        for (const p of batch) await this.write([p]).then(() => p.resolve(p.cert.id), p.reject);
+        for (const p of batch) await insertIssuances(this.direct, [p], new Date()).then(() => p.resolve(p.cert.id), p.reject);
       }
     }
     this.writing = false;
@@ -175,13 +164,7 @@ export class IssuanceWriter {
  * statement on SQLite and PostgreSQL, to skip Prisma's per-query compile.
  */
 export async function findCurrentUserCertificateId(db: Db, identityId: string, minNotAfter: Date): Promise<string | null> {
-  const direct = directSqlOf(db);
-  const rows = direct
-    ? await direct.all<{ id: string }>(FIND_CURRENT_USER_CERTIFICATE_ID, [identityId, minNotAfter])
-    : await db.$queryRaw<{ id: string }[]>`
-        SELECT "id" FROM "Certificate"
-        WHERE "identityId" = ${identityId} AND "kind" = 'user' AND "status" = 'valid' AND "notAfter" >= ${minNotAfter}
-        ORDER BY "notAfter" DESC LIMIT 1`;
+  const rows = await directSqlOf(db).all<{ id: string }>(FIND_CURRENT_USER_CERTIFICATE_ID, [identityId, minNotAfter]);
   return rows[0]?.id ?? null;
 }
 

@@ -72,20 +72,21 @@ const pools = new WeakMap<Db, pg.Pool>();
 /** The driver behind a client, for the hot path's prepared statements (lib/db/direct.ts). */
 const directs = new WeakMap<Db, DirectSql>();
 
-/** The driver-level access to a client opened by `openDatabase` (lib/db modules only); undefined for a transaction's client, whose reads must stay in its transaction. */
-export function directSqlOf(db: Db): DirectSql | undefined {
-  return directs.get(db);
+/**
+ * The driver-level access to a client opened by `openDatabase` (lib/db modules only). A
+ * transaction's client has none: its statements must stay in its transaction, so passing one to a
+ * hot-path function is a bug, said at once.
+ */
+export function directSqlOf(db: Db): DirectSql {
+  const direct = directs.get(db);
+  if (!direct) throw new Error("the hot path's statements need a client opened by openDatabase, not a transaction's");
+  return direct;
 }
 
 /** Connections of a PostgreSQL client's pool by state; null for SQLite (one connection, no pool). */
 export function databasePoolState(db: Db): { total: number; idle: number; waiting: number } | null {
   const pool = pools.get(db);
   return pool ? { total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount } : null;
-}
-
-/** Which engine an open client talks to (for the few statements whose SQL differs between the two). */
-export function dbKindOfClient(db: Db): DbKind {
-  return pools.has(db) ? "postgresql" : "sqlite";
 }
 
 export async function closeDatabase(db: Db): Promise<void> {

@@ -41,13 +41,7 @@ const FIND_OIDC_PAYLOAD = statement("find_oidc_payload", `SELECT "payload", "exp
  * PostgreSQL.
  */
 export async function findOidcPayload(db: Db, model: string, id: string): Promise<OidcPayloadRow | undefined> {
-  const direct = directSqlOf(db);
-  if (!direct) {
-    const rows = await db.$queryRaw<OidcPayloadRow[]>`
-      SELECT "payload", "expiresAt", "consumedAt" FROM "OidcPayload" WHERE "model" = ${model} AND "id" = ${id} LIMIT 1`;
-    return rows[0];
-  }
-  const [row] = await direct.all<{ payload: string; expiresAt: unknown; consumedAt: unknown }>(FIND_OIDC_PAYLOAD, [model, id]);
+  const [row] = await directSqlOf(db).all<{ payload: string; expiresAt: unknown; consumedAt: unknown }>(FIND_OIDC_PAYLOAD, [model, id]);
   return row && { payload: row.payload, expiresAt: dateOf(row.expiresAt), consumedAt: dateOf(row.consumedAt) };
 }
 

@@ -5,7 +5,7 @@
  * statement that returns it, so two processes can never get the same key.
  * The sealed key is selected by the take only.
  */
-import { dbKindOfClient, directSqlOf, type Db } from "./client";
+import { directSqlOf, type Db } from "./client";
 import { statement } from "./direct";
 
 export interface PooledKeyRow {
@@ -36,18 +36,7 @@ export async function countPooledKeys(db: Db, bits: number): Promise<number> {
  */
 export async function takePooledKeys(db: Db, bits: number, count: number): Promise<PooledKeyRow[]> {
   type Raw = { id: string; bits: number | bigint; spki: Uint8Array; keyEnc: string };
-  const direct = directSqlOf(db);
-  const rows = direct
-    ? await direct.writeReturning<Raw>(TAKE_POOLED_KEYS, [bits, count])
-    : dbKindOfClient(db) === "postgresql"
-      ? await db.$queryRaw<Raw[]>`
-          DELETE FROM "PooledKey" WHERE "id" IN (
-            SELECT "id" FROM "PooledKey" WHERE "bits" = ${bits} ORDER BY "createdAt" LIMIT ${count} FOR UPDATE SKIP LOCKED
-          ) RETURNING "id", "bits", "spki", "keyEnc"`
-      : await db.$queryRaw<Raw[]>`
-          DELETE FROM "PooledKey" WHERE "id" IN (
-            SELECT "id" FROM "PooledKey" WHERE "bits" = ${bits} ORDER BY "createdAt" LIMIT ${count}
-          ) RETURNING "id", "bits", "spki", "keyEnc"`;
+  const rows = await directSqlOf(db).writeReturning<Raw>(TAKE_POOLED_KEYS, [bits, count]);
   return rows.map((row) => ({ id: row.id, bits: Number(row.bits), spki: new Uint8Array(row.spki), keyEnc: row.keyEnc }));
 }
 
