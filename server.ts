@@ -39,6 +39,7 @@ import { clientIpOf } from "./lib/limits/clientIp";
 import { installOidcLimits } from "./lib/limits/oidcLimits";
 import { trackRequest, stdoutSink } from "./lib/log";
 import { createMetricsServer, metrics } from "./lib/metrics";
+import { servingExecArgv } from "./lib/nodeFlags";
 
 const ROOT = path.dirname(fileURLToPath(import.meta.url));
 const log = (m: string) => console.error(`certbridge: ${m}`);
@@ -214,6 +215,7 @@ async function main() {
   // Several event loops share the port: the main thread, not the CPU, limits one process.
   let stopping = false;
   const listening = new Set<number>();
+  cluster.setupPrimary({ execArgv: servingExecArgv(process.execArgv) });
   for (let i = 0; i < config.portal.workers; i++) cluster.fork();
   cluster.on("listening", (worker) => listening.add(worker.id));
   // Every worker meets the same start-up problem: say it once.

@@ -13,6 +13,8 @@ if (!fs.existsSync(path.join(root, ".next", "BUILD_ID"))) {
   const build = spawnSync(process.execPath, [path.join(root, "node_modules/next/dist/bin/next"), "build"], { cwd: root, stdio: "inherit" });
   if (build.status !== 0) process.exit(build.status ?? 1);
 }
-const server = spawn(process.execPath, ["--import", "tsx", path.join(root, "server.ts")], { cwd: root, stdio: "inherit" });
+// A single serving process gets the flags server.ts gives its workers (lib/nodeFlags.ts): AsyncContextFrame where Node 22 offers it.
+const flags = process.allowedNodeEnvironmentFlags.has("--experimental-async-context-frame") ? ["--experimental-async-context-frame"] : [];
+const server = spawn(process.execPath, [...flags, "--import", "tsx", path.join(root, "server.ts")], { cwd: root, stdio: "inherit" });
 for (const sig of ["SIGINT", "SIGTERM"]) process.on(sig, () => server.kill(sig));
 server.on("exit", (code) => process.exit(code ?? 1));

@@ -7,12 +7,15 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { once } from "node:events";
+import fs from "node:fs";
 import net from "node:net";
 import path from "node:path";
 import { opensslCsr, testEnvironment, ROOT } from "./helpers";
 import { startPortalServer, loginThroughPortal, redeem, Browser, GATEWAY, freePort, type PortalServer } from "./portalHarness";
 import * as client from "openid-client";
 import { loadConfig } from "../lib/config";
+import { servingExecArgv } from "../lib/nodeFlags";
+import { childrenOf } from "../bench/lib/proc";
 import { openDatabase, type Db } from "../lib/db";
 
 let portal: PortalServer;
@@ -228,6 +231,10 @@ describe("several worker processes", () => {
         assert.equal(res.status, 200);
       }
       assert.match(multi.output(), /2 workers/);
+      // The workers run with the serving flags (lib/nodeFlags.ts), not only the primary's own.
+      const workers = childrenOf(multi.process()!.pid!).map((pid) => fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0"));
+      assert.equal(workers.length, 2, JSON.stringify(workers));
+      for (const argv of workers) assert.deepEqual(argv.slice(1, 1 + servingExecArgv([]).length), servingExecArgv([]), argv.join(" "));
     } finally {
       await multi.cleanup();
     }
