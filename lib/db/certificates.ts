@@ -277,7 +277,8 @@ export async function searchCertificateRows(db: Db, f: CertificateFilter, take: 
     where: {
       AND: [
         subjectFilter,
-        f.serialHex ? { OR: [{ serialHex: f.serialHex }, ...(f.serialDec ? [{ serialDec: f.serialDec }] : [])] } : {},
+        // Only serialHex is indexed (with the issuer, serial first): a decimal serial is looked up as its hex form.
+        f.serialHex ? { serialHex: { in: [f.serialHex, ...(f.serialDec ? [BigInt(f.serialDec).toString(16)] : [])] } } : {},
         f.kind ? { kind: f.kind } : {},
         f.clientId ? { clientId: f.clientId } : {},
         f.vo ? { vo: { contains: f.vo } } : {},
