@@ -5,11 +5,13 @@
  * and with NODE_ENV=production each one is refused (cf. oidc-provider's
  * "mustChange" pattern).
  */
+import os from "node:os";
 import path from "node:path";
 import { z } from "zod";
 import { invalidConfig } from "./errors";
 import { parseDuration } from "./duration";
 import { parseSlashDn } from "./pki/dn";
+import type { SigningThread } from "./pki/custody";
 import { MIN_PROXY_SECONDS } from "./limits";
 import type { UpstreamTuning } from "./upstream";
 import { operationsConfig, operationsEnv, type OperationsConfig } from "./limits/settings";
@@ -170,8 +172,11 @@ export interface Config {
   kek: Buffer;
   subject: { base: string; defaultOrganisation: string };
   userCert: { keyBits: number; lifetimeSeconds: number; renewBeforeSeconds: number; policyOid: string };
-  /** keyPoolCpu: the share of one core the key pool's filling may use, 0 < share ≤ 1. */
-  proxy: { defaultLifetimeSeconds: number; maxLifetimeSeconds: number; keyPoolSize: number; keyPoolCpu: number };
+  /**
+   * keyPoolCpu: the share of one core the key pool's filling may use, 0 < share ≤ 1. signOn: where
+   * user keys sign proxies (lib/pki/custody.ts), from the workers and the cores (proxySigningThread).
+   */
+  proxy: { defaultLifetimeSeconds: number; maxLifetimeSeconds: number; keyPoolSize: number; keyPoolCpu: number; signOn: SigningThread };
   portal: {
     port: number;
     listenHost: string;
@@ -230,6 +235,15 @@ const LOOPBACK_HOSTS = new Set(["localhost", "127.0.0.1", "[::1]"]);
  * The port a loopback public URL points at when it is not the listen port, else null. Behind a
  * reverse proxy the public URL names another host, and any port is fine.
  */
+/**
+ * Where proxies are signed (lib/pki/custody.ts): on each worker's event loop when every core has a
+ * worker already — the thread pool would add a hand-off per signature and no parallelism — else in
+ * the thread pool, so fewer processes than cores still sign on every core.
+ */
+export function proxySigningThread(workers: number, cores: number): SigningThread {
+  return workers >= cores ? "event-loop" : "thread-pool";
+}
+
 export function localPortMismatch(publicUrl: string, listenPort: number): number | null {
   const u = new URL(publicUrl);
   if (!LOOPBACK_HOSTS.has(u.hostname)) return null;
@@ -387,6 +401,7 @@ export function loadConfig(
       maxLifetimeSeconds: e.CERTBRIDGE_PROXY_MAX_LIFETIME,
       keyPoolSize: e.CERTBRIDGE_KEY_POOL_SIZE,
       keyPoolCpu: e.CERTBRIDGE_KEY_POOL_CPU,
+      signOn: proxySigningThread(e.CERTBRIDGE_WORKERS, os.availableParallelism()),
     },
     portal: {
       port: e.CERTBRIDGE_PORT,

@@ -10,7 +10,7 @@ import crypto from "node:crypto";
 import os from "node:os";
 import path from "node:path";
 import { CertbridgeError } from "../lib/errors";
-import { DEV_CA_PASSPHRASE, DEV_COOKIE_KEYS, DEV_KEK, loadConfig, type Config } from "../lib/config";
+import { DEV_CA_PASSPHRASE, DEV_COOKIE_KEYS, DEV_KEK, loadConfig, proxySigningThread, type Config } from "../lib/config";
 
 const KEK = crypto.randomBytes(32);
 /** Named administrators: without any, the console warns that nobody can use it. */
@@ -429,5 +429,24 @@ describe("the upstream relying party's settings", () => {
     assert.equal(given.config.upstreamTuning.privateKeyFile, "/etc/certbridge/rp.pem");
     assert.ok(given.warnings.some((w) => /CERTBRIDGE_UPSTREAM_CLIENT_SECRET is ignored/.test(w)));
     assertInvalidConfig({ CERTBRIDGE_UPSTREAM_ISSUER: UPSTREAM.CERTBRIDGE_UPSTREAM_ISSUER, CERTBRIDGE_UPSTREAM_TOKEN_AUTH: "private_key_jwt" }, [/CERTBRIDGE_UPSTREAM_ISSUER and CERTBRIDGE_UPSTREAM_CLIENT_ID must be given together/], "no client id");
+  });
+});
+
+describe("where proxies are signed", () => {
+  const table: [workers: number, cores: number, expected: ReturnType<typeof proxySigningThread>][] = [
+    [1, 1, "event-loop"],
+    [1, 2, "thread-pool"],
+    [2, 2, "event-loop"],
+    [3, 2, "event-loop"],
+    [2, 8, "thread-pool"],
+  ];
+  for (const [workers, cores, expected] of table) {
+    test(`${workers} worker(s) on ${cores} core(s): ${expected}`, () => assert.equal(proxySigningThread(workers, cores), expected));
+  }
+
+  test("the configuration carries it, from CERTBRIDGE_WORKERS and this machine's cores", () => {
+    const cores = os.availableParallelism();
+    assert.equal(loadConfig({ CERTBRIDGE_WORKERS: String(cores) }, () => {}).proxy.signOn, "event-loop");
+    if (cores > 1) assert.equal(loadConfig({ CERTBRIDGE_WORKERS: "1" }, () => {}).proxy.signOn, "thread-pool");
   });
 });

@@ -110,6 +110,33 @@ describe("known answers (fixed keys, fixed clock)", () => {
   });
 });
 
+describe("software key signing thread (lib/pki/custody.ts)", () => {
+  const data = new TextEncoder().encode("tbsCertificate stand-in");
+  const der = new Uint8Array(crypto.createPrivateKey(KAT_USER_KEY).export({ type: "pkcs8", format: "der" }));
+
+  test("both threads give the same PKCS#1 v1.5 signature (deterministic), one that verifies", async () => {
+    const onLoop = await SoftwareKey.fromPkcs8(der, "event-loop").sign(data);
+    const inPool = await SoftwareKey.fromPkcs8(der, "thread-pool").sign(data);
+    assert.deepEqual(onLoop, inPool);
+    assert.ok(crypto.verify("sha256", data, crypto.createPublicKey(KAT_USER_KEY), onLoop));
+  });
+
+  test("on the event loop the signature is done before the call returns; in the pool it is not", async () => {
+    const settledAfterOneTurn = async (signing: Promise<Uint8Array>) => {
+      let settled = false;
+      void signing.then(() => (settled = true));
+      await Promise.resolve();
+      await Promise.resolve();
+      const now = settled;
+      await signing;
+      return now;
+    };
+    assert.equal(await settledAfterOneTurn(SoftwareKey.fromPkcs8(der, "event-loop").sign(data)), true);
+    assert.equal(await settledAfterOneTurn(SoftwareKey.fromPkcs8(der, "thread-pool").sign(data)), false);
+    assert.equal(await settledAfterOneTurn(SoftwareKey.fromPkcs8(der).sign(data)), false, "the pool is the default");
+  });
+});
+
 describe("CA certificate profile", () => {
   test("self-signed, CA:TRUE critical, keyCertSign+cRLSign, SKI = AKI = SHA-1 of the key", async () => {
     const c = parse(caDer);

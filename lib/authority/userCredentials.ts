@@ -28,7 +28,7 @@ export interface IssuedBy {
 export interface UserCredentialDeps {
   db: Db;
   ca: CertificateAuthority;
-  config: Pick<Config, "kek" | "userCert" | "ca">;
+  config: Pick<Config, "kek" | "userCert" | "ca" | "proxy">;
   clock: Clock;
 }
 
@@ -65,7 +65,7 @@ export class UserCredentials {
     if (cached) return cached;
     const row = currentId ? await findUserCertificateWithKey(db, identity.id, minNotAfter) : null;
     if (row?.keyEnc) {
-      const key = SoftwareKey.fromPkcs8(openSealedKey(config.kek, row.keyEnc, userKeyContext(row.id)));
+      const key = SoftwareKey.fromPkcs8(openSealedKey(config.kek, row.keyEnc, userKeyContext(row.id)), config.proxy.signOn);
       const cred = { id: row.id, parts: certificateParts(der.pemBlocks(row.pem)[0]!.der), pem: row.pem, key };
       this.opened.set(cred.id, cred);
       return cred;
@@ -80,7 +80,7 @@ export class UserCredentials {
   private async issue(identity: Identity, by: IssuedBy): Promise<UserCredential> {
     const { config, ca, db } = this.deps;
     const now = this.deps.clock();
-    const key = await SoftwareKey.generate(config.userCert.keyBits);
+    const key = await SoftwareKey.generate(config.userCert.keyBits, config.proxy.signOn);
     // Never beyond the CA's own end: a chain cannot outlive its root.
     const notAfter = new Date(Math.min(now.getTime() + config.userCert.lifetimeSeconds * 1000, ca.parts.notAfter.getTime()));
     const certDer = await buildUserCertificate(ca, {

@@ -27,20 +27,31 @@ export interface KeyCustody {
   sign(data: Uint8Array): Promise<Uint8Array>;
 }
 
+/**
+ * Where a software key's RSA signatures are computed. "thread-pool": in libuv's pool, so one
+ * process's concurrent issuances use every core. "event-loop": synchronously, for processes that
+ * each have a core of their own (as many workers as cores): the pool would add a hand-off between
+ * threads per signature and no parallelism (lib/config.ts decides, bench/throughput.ts shows it).
+ */
+export type SigningThread = "thread-pool" | "event-loop";
+
 /** A private key held in process memory. */
 export class SoftwareKey implements KeyCustody {
   readonly publicKeySpki: Uint8Array;
   readonly bits: number;
   readonly signatureAlgorithm = SHA256_WITH_RSA_ALGORITHM;
 
-  constructor(private readonly key: KeyObject) {
+  constructor(
+    private readonly key: KeyObject,
+    private readonly signOn: SigningThread = "thread-pool",
+  ) {
     if (key.type !== "private" || key.asymmetricKeyType !== "rsa") throw new Error("SoftwareKey needs an RSA private key");
     this.publicKeySpki = new Uint8Array(crypto.createPublicKey(key).export({ type: "spki", format: "der" }));
     this.bits = key.asymmetricKeyDetails?.modulusLength ?? 0;
   }
 
-  /** The async form runs in libuv's thread pool, so concurrent issuances use every core. */
   sign(data: Uint8Array): Promise<Uint8Array> {
+    if (this.signOn === "event-loop") return Promise.resolve(new Uint8Array(crypto.sign("sha256", data, this.key)));
     return new Promise((resolve, reject) =>
       crypto.sign("sha256", data, this.key, (err, sig) => (err ? reject(err) : resolve(new Uint8Array(sig)))),
     );
@@ -56,17 +67,17 @@ export class SoftwareKey implements KeyCustody {
     return encryptPkcs8(this.exportPkcs8(), passphrase);
   }
 
-  static async generate(bits: number): Promise<SoftwareKey> {
+  static async generate(bits: number, signOn?: SigningThread): Promise<SoftwareKey> {
     const { privateKey } = await new Promise<{ privateKey: KeyObject }>((resolve, reject) =>
       crypto.generateKeyPair("rsa", { modulusLength: bits, publicExponent: 0x10001 }, (err, _pub, privateKey) =>
         err ? reject(err) : resolve({ privateKey }),
       ),
     );
-    return new SoftwareKey(privateKey);
+    return new SoftwareKey(privateKey, signOn);
   }
 
-  static fromPkcs8(der: Uint8Array): SoftwareKey {
-    return new SoftwareKey(crypto.createPrivateKey({ key: Buffer.from(der), format: "der", type: "pkcs8" }));
+  static fromPkcs8(der: Uint8Array, signOn?: SigningThread): SoftwareKey {
+    return new SoftwareKey(crypto.createPrivateKey({ key: Buffer.from(der), format: "der", type: "pkcs8" }), signOn);
   }
 
   /** PEM in PKCS#8 (plain or encrypted) or PKCS#1 form. */
