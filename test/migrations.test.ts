@@ -9,7 +9,9 @@ import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { ROOT } from "./helpers";
+import { createPgDatabase, ROOT } from "./helpers";
+import { openDatabase } from "../lib/db";
+import { openMigratedDatabase } from "../lib/db/migrate";
 
 function migrateDiff(databaseUrl: string, migrations: string, schema: string) {
   return spawnSync(
@@ -35,5 +37,16 @@ describe("migrations match the schema", () => {
     const r = migrateDiff(process.env.CERTBRIDGE_TEST_POSTGRES ?? "postgresql://postgres@127.0.0.1:5432/postgres", "prisma/pg/migrations", "prisma/pg/schema.prisma");
     assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`);
     assert.match(r.stdout, /No difference detected/);
+  });
+
+  test("PostgreSQL: every migration deploys on a new database, as the server applies them (its driver splits scripts at each semicolon, even in a comment)", async () => {
+    const { url, drop } = await createPgDatabase(process.env.CERTBRIDGE_TEST_POSTGRES ?? "postgresql://postgres@127.0.0.1:5432/postgres");
+    try {
+      const { db, applied } = await openMigratedDatabase(url, openDatabase);
+      await db.$disconnect();
+      assert.deepEqual(applied, fs.readdirSync(path.join(ROOT, "prisma/pg/migrations")).filter((m) => /^\d/.test(m)).sort());
+    } finally {
+      await drop();
+    }
   });
 });
