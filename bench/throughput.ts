@@ -69,7 +69,7 @@ import { pemBlocks } from "../lib/pki/der";
 import { opensslCsr, ROOT, run, tempDir, TEST_DATABASE } from "../test/helpers";
 import { freePort, loginThroughPortal, redeem, startPortalServer, type PortalServer } from "../test/portalHarness";
 import { formatSummary, summarizeFiles } from "./lib/cpuProfile";
-import { childrenOf, processCpuSeconds, rssMb } from "./lib/proc";
+import { childrenOf, cpuByProcessNamed, cpuSecondsBetween, machineCpuSeconds, processCpuSeconds, rssMb } from "./lib/proc";
 import { measure as measureMyProxy, myproxyServerVersion, startRealMyProxyServer, type Level as MyProxyLevel } from "./lib/myproxyServer";
 
 const env = process.env;
@@ -219,6 +219,11 @@ interface HeyRun {
   /** CPU of the server (primary and workers) per second of wall time; 1.0 = one core busy */
   serverCpu: number;
   serverCpuMsPerRequest: number;
+  /** The same for PostgreSQL's processes (server and backends), when the portal uses it; NaN otherwise */
+  databaseCpu: number;
+  databaseCpuMsPerRequest: number;
+  /** The whole machine's busy share, all cores (1.0 = every core busy) */
+  machineBusy: number;
   heyError?: string;
 }
 
@@ -233,6 +238,10 @@ async function heyAt(url: string, serverPid: number | undefined, token: string, 
   // hey gives each of its workers n / c requests, rounded down (and refuses n < c): ask a multiple of c.
   n = Math.max(1, Math.ceil(n / concurrency)) * concurrency;
   const cpu0 = serverPid ? processCpuSeconds(serverPid) : NaN;
+  // PostgreSQL on this machine serves the portal: its CPU is part of each request's cost.
+  const onPostgres = TEST_DATABASE.startsWith("postgres");
+  const db0 = cpuByProcessNamed("postgres");
+  const machine0 = machineCpuSeconds();
   const wall0 = performance.now();
   const r = await spawnCollect("hey", [
     ...["-m", "POST", "-T", "application/x-www-form-urlencoded", "-D", bodyFile, "-H", `Authorization: Bearer ${token}`],
@@ -240,6 +249,8 @@ async function heyAt(url: string, serverPid: number | undefined, token: string, 
   ]);
   const wall = (performance.now() - wall0) / 1000;
   const serverCpuSeconds = serverPid ? processCpuSeconds(serverPid) - cpu0 : NaN;
+  const databaseCpuSeconds = onPostgres ? cpuSecondsBetween(db0, cpuByProcessNamed("postgres")) : NaN;
+  const machine1 = machineCpuSeconds();
   // response-time,DNS+dialup,DNS,Request-write,Response-delay,Response-read,status-code,offset (seconds)
   const latencies: number[] = [];
   const statuses = new Map<number, number>();
@@ -268,12 +279,18 @@ async function heyAt(url: string, serverPid: number | undefined, token: string, 
     max: latencies.at(-1) ?? NaN,
     serverCpu: serverCpuSeconds / wall,
     serverCpuMsPerRequest: (1000 * serverCpuSeconds) / n,
+    databaseCpu: databaseCpuSeconds / wall,
+    databaseCpuMsPerRequest: (1000 * databaseCpuSeconds) / n,
+    machineBusy: (machine1.busy - machine0.busy) / (machine1.total - machine0.total),
     heyError: r.status === 0 ? undefined : `hey exited ${r.status}: ${r.stderr.slice(0, 500)}`,
   };
 }
 
 function printRun(r: HeyRun, label = `${String(r.concurrency).padStart(3)} concurrent`) {
-  const cpu = Number.isFinite(r.serverCpu) ? `   server CPU ${(100 * r.serverCpu).toFixed(0)} % (${r.serverCpuMsPerRequest.toFixed(2)} ms/request)` : "";
+  const cpu =
+    (Number.isFinite(r.serverCpu) ? `   server CPU ${(100 * r.serverCpu).toFixed(0)} % (${r.serverCpuMsPerRequest.toFixed(2)} ms/request)` : "") +
+    (Number.isFinite(r.databaseCpu) ? `, PostgreSQL ${(100 * r.databaseCpu).toFixed(0)} % (${r.databaseCpuMsPerRequest.toFixed(2)} ms/request)` : "") +
+    (Number.isFinite(r.machineBusy) ? `, machine ${(100 * r.machineBusy).toFixed(0)} % of ${CORES} cores busy` : "");
   console.log(
     `  ${label}  ${String(r.requested).padStart(6)} req  ${fmt(r.perSecond).padStart(6)} /s   p50 ${ms(r.p50).padStart(9)}  p90 ${ms(r.p90).padStart(9)}  p99 ${ms(r.p99).padStart(9)}  max ${ms(r.max).padStart(9)}   failures ${failures(r)}${cpu}`,
   );
@@ -609,6 +626,14 @@ function printSummary(r: Results) {
     const bound = 1 / (1 / r.nodeSign + 1 / r.floor.run.perSecond);
     console.log(`  HTTP alone (bare node:http, hey, 64 concurrent)         ${fmt(r.floor.run.perSecond).padStart(8)} /s`);
     console.log(`  bound: one node:crypto signature + that HTTP exchange   ${fmt(bound).padStart(8)} /s   (Certbridge at 64 concurrent: ${pct(r.csr.at(-1)?.perSecond ?? NaN, bound)} of it)`);
+  }
+  const top = r.csr.at(-1);
+  if (top && Number.isFinite(top.databaseCpuMsPerRequest)) {
+    // On PostgreSQL the database's own processes share the cores: what one proxy costs all of them together bounds the rate.
+    const perProxy = top.serverCpuMsPerRequest + top.databaseCpuMsPerRequest;
+    console.log(
+      `  CPU per proxy at ${top.concurrency} concurrent: portal ${top.serverCpuMsPerRequest.toFixed(2)} ms + PostgreSQL ${top.databaseCpuMsPerRequest.toFixed(2)} ms = ${perProxy.toFixed(2)} ms   → at most ${fmt((CORES * 1000) / perProxy).padStart(6)} /s on ${CORES} cores (before hey's share)`,
+    );
   }
   if (r.myproxy) {
     const m = r.myproxy;
