@@ -6,7 +6,7 @@
  * routeOf: no query string, identifiers folded to ":id") is logged, never the
  * URL, headers or body.
  */
-import crypto from "node:crypto";
+import { pooledRandomBytes } from "./random";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { metrics, routeOf } from "./metrics";
 
@@ -30,7 +30,7 @@ export const REQUEST_ID_HEADER = "x-request-id";
  */
 export function trackRequest(req: IncomingMessage, res: ServerResponse, ip: string, sink: LogSink | null): string {
   const started = process.hrtime.bigint();
-  const id = crypto.randomBytes(9).toString("base64url");
+  const id = pooledRandomBytes(9).toString("base64url");
   res.setHeader(REQUEST_ID_HEADER, id);
   const route = routeOf(req.url ?? "/");
   let done = false;

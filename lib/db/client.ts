@@ -5,6 +5,7 @@
  * so both expose the same API and the rest of the code sees one `Db` type.
  */
 import crypto from "node:crypto";
+import { pooledRandomBytes } from "../random";
 import fs from "node:fs";
 import path from "node:path";
 import { PrismaBetterSQLite3 } from "@prisma/adapter-better-sqlite3";
@@ -101,7 +102,7 @@ export const newId = () => crypto.randomUUID();
  * right edge of the primary-key index (and of AuditEvent's certificateId index) instead of landing
  * on a random page of it, which is a page fewer to write per index and row. Not for secrets.
  */
-export function newTimeOrderedId(nowMs: number = Date.now(), random: Uint8Array = crypto.randomBytes(10)): string {
+export function newTimeOrderedId(nowMs: number = Date.now(), random: Uint8Array = pooledRandomBytes(10)): string {
   const b = Buffer.alloc(16);
   b.writeUIntBE(nowMs, 0, 6);
   b.set(random.subarray(0, 10), 6);

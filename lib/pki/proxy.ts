@@ -6,7 +6,7 @@
  * - keyUsage critical digitalSignature + keyEncipherment, never CA or keyCertSign;
  * - notBefore back-dated 5 minutes against clock skew, as grid-proxy-init does.
  */
-import crypto from "node:crypto";
+import { pooledRandomBytes } from "../random";
 import type { KeyCustody } from "./custody";
 import * as der from "./der";
 import { OID, ext, encodeTbsCertificate, signStructure, KeyUsage, type CertificateParts, type Extension } from "./x509";
@@ -26,7 +26,7 @@ export interface ProxyRequest {
 }
 
 /** A random serial in 1..2^31-1. */
-export function randomProxySerial(random: (n: number) => Uint8Array = (n) => crypto.randomBytes(n)): number {
+export function randomProxySerial(random: (n: number) => Uint8Array = pooledRandomBytes): number {
   const b = random(4);
   const v = ((b[0]! & 0x7f) << 24) | (b[1]! << 16) | (b[2]! << 8) | b[3]!;
   return v === 0 ? 1 : v;
