@@ -15,6 +15,7 @@ import {
   findCurrentUserCertificateId,
   findOidcPayload,
   IssuanceWriter,
+  isOidcPayloadLive,
   isUniqueViolation,
   newId,
   storeIssuedCertificate,
@@ -172,6 +173,25 @@ describe("the driver beside Prisma", () => {
     assert.equal(row?.expiresAt?.getTime(), expiresAt.getTime());
     assert.equal(row?.consumedAt, null);
     assert.equal(await findOidcPayload(portal.cb.db, "Grant", id), undefined, "model and id both match");
+  });
+
+  test("a grant's liveness: present and not yet expired (to the millisecond), or without an end", async () => {
+    const db = portal.cb.db;
+    const endsAt = at("2031-05-06T07:08:09.010Z");
+    const ending = `grant-${newId()}`;
+    const endless = `grant-${newId()}`;
+    for (const [id, expiresAt] of [[ending, endsAt], [endless, null]] as const) {
+      await upsertOidcPayload(db, "Grant", id, { payload: "{}", grantId: null, accountId: identityId, clientId: "gateway", userCode: null, uid: null, expiresAt });
+    }
+    const table: [id: string, model: string, now: Date, live: boolean][] = [
+      [ending, "Grant", new Date(endsAt.getTime() - 1), true],
+      [ending, "Grant", endsAt, false],
+      [ending, "Grant", new Date(endsAt.getTime() + 1), false],
+      [endless, "Grant", at("2099-01-01T00:00:00Z"), true],
+      [ending, "AccessToken", new Date(endsAt.getTime() - 1), false],
+      [`grant-${newId()}`, "Grant", new Date(0), false],
+    ];
+    for (const [id, model, now, live] of table) assert.equal(await isOidcPayloadLive(db, model, id, now), live, `${model} ${id === ending ? "ending" : id === endless ? "endless" : "missing"} at ${now.toISOString()}`);
   });
 
   test("a group commit waits for a Prisma transaction open on the connection instead of joining it", async () => {

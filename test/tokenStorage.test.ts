@@ -152,4 +152,26 @@ describe("tokens at rest", () => {
     await portal.restart();
     assert.doesNotMatch(portal.output(), /rows rewritten/);
   });
+
+  test("a used access token whose sealed row then changes is refused: what was opened before is not served from memory", async () => {
+    const token = (await redeem(await loginThroughPortal(portal.url))).access_token;
+    const { csrPem } = opensslCsr(portal.dir);
+    assert.equal((await getproxy(token, csrPem)).status, 200);
+    const db = await openDatabase(databaseUrl());
+    try {
+      const rows = await db.oidcPayload.findMany({ where: { model: "AccessToken" }, select: { id: true, payload: true } });
+      assert.ok(rows.length > 0);
+      // One character of each ciphertext changed (the envelope stays well-formed): GCM's tag no longer matches.
+      const flip = (sealed: string) => sealed.slice(0, -1) + (sealed.endsWith("A") ? "B" : "A");
+      for (const r of rows) await db.oidcPayload.updateMany({ where: { model: "AccessToken", id: r.id }, data: { payload: flip(r.payload) } });
+      // A row that fails to open is the database's fault, not the caller's: a server error (and no proxy).
+      const tampered = await getproxy(token, csrPem);
+      assert.equal(tampered.status, 500, "the tampered row is opened again, and fails");
+      assert.equal(((await tampered.json()) as { error: string }).error, "server_error");
+      for (const r of rows) await db.oidcPayload.updateMany({ where: { model: "AccessToken", id: r.id }, data: { payload: r.payload } });
+      assert.equal((await getproxy(token, csrPem)).status, 200, "the restored row works again");
+    } finally {
+      await closeDatabase(db);
+    }
+  });
 });

@@ -45,6 +45,19 @@ export async function findOidcPayload(db: Db, model: string, id: string): Promis
   return row && { payload: row.payload, expiresAt: dateOf(row.expiresAt), consumedAt: dateOf(row.consumedAt) };
 }
 
+const FIND_OIDC_PAYLOAD_EXPIRY = statement("find_oidc_payload_expiry", `SELECT "expiresAt" FROM "OidcPayload" WHERE "model" = ? AND "id" = ? LIMIT 1`);
+
+/**
+ * Whether an artefact exists and has not expired at `now`, without reading its payload: the
+ * consent check every /getproxy call makes on the token's grant (a revoked grant's row is gone).
+ */
+export async function isOidcPayloadLive(db: Db, model: string, id: string, now: Date): Promise<boolean> {
+  const [row] = await directSqlOf(db).all<{ expiresAt: unknown }>(FIND_OIDC_PAYLOAD_EXPIRY, [model, id]);
+  if (!row) return false;
+  const expiresAt = dateOf(row.expiresAt);
+  return expiresAt === null || expiresAt.getTime() > now.getTime();
+}
+
 /** One artefact by its session uid or (hashed) device user code, with its stored id. */
 export function findOidcPayloadBy(db: Db, model: string, where: { uid: string } | { userCode: string }) {
   return db.oidcPayload.findFirst({ where: { model, ...where }, select: { id: true, payload: true, expiresAt: true, consumedAt: true } });

@@ -28,10 +28,19 @@ export class TrustedProxies {
     }
   }
 
+  /** Answers by address, kept: every request asks about its peer, and peers are few (bounded all the same). */
+  private readonly known = new Map<string, boolean>();
+
   has(ip: string): boolean {
+    if (this.cidrs.length === 0) return false;
+    const hit = this.known.get(ip);
+    if (hit !== undefined) return hit;
     const a = normalizeIp(ip);
     const type = net.isIP(a);
-    return type !== 0 && this.list.check(a, type === 4 ? "ipv4" : "ipv6");
+    const trusted = type !== 0 && this.list.check(a, type === 4 ? "ipv4" : "ipv6");
+    if (this.known.size >= 4096) this.known.clear();
+    this.known.set(ip, trusted);
+    return trusted;
   }
 }
 

@@ -20,6 +20,7 @@ import {
 } from "../db";
 import { findGatewayClientMetadata } from "./clients";
 import { HASHED_ID_PREFIX, SECRET_ID_MODELS, TokenVault } from "./tokenVault";
+import { Lru } from "../lru";
 
 /** How the adapter treats used refresh tokens, and its clock (tests inject one). */
 export interface AdapterOptions {
@@ -46,6 +47,12 @@ export function prismaAdapterFactory(db: Db, kek: Buffer, namespace = "", opts: 
   const graceMs = (opts.refreshTokenGraceSeconds ?? 0) * 1000;
   const expiry = (expiresIn?: number) => (expiresIn ? new Date(now() + expiresIn * 1000) : null);
   const vault = new TokenVault(kek);
+  /**
+   * Access tokens opened before, by stored id: every /getproxy call still reads the token's row
+   * (revocation and expiry are the row's), and a row holding the same sealed text opens to the
+   * same JSON, so AES-GCM runs once per token and process. Memory only, bounded.
+   */
+  const openedAccessTokens = new Lru<{ sealed: string; json: string }>(10_000);
 
   function toPayload(model: string, row: OidcPayloadRow | null | undefined, open: (stored: string) => string): AdapterPayload | undefined {
     if (!row || (row.expiresAt && new Date(row.expiresAt).getTime() <= now())) return undefined;
@@ -74,7 +81,14 @@ export function prismaAdapterFactory(db: Db, kek: Buffer, namespace = "", opts: 
     }
 
     private opener(storedId: string) {
-      return (payload: string) => vault.open(this.model, storedId, payload);
+      if (this.kind !== "AccessToken") return (payload: string) => vault.open(this.model, storedId, payload);
+      return (sealed: string) => {
+        const hit = openedAccessTokens.get(storedId);
+        if (hit?.sealed === sealed) return hit.json;
+        const json = vault.open(this.model, storedId, sealed);
+        openedAccessTokens.set(storedId, { sealed, json });
+        return json;
+      };
     }
 
     async upsert(id: string, payload: AdapterPayload, expiresIn: number): Promise<void> {
@@ -115,7 +129,9 @@ export function prismaAdapterFactory(db: Db, kek: Buffer, namespace = "", opts: 
     }
 
     async destroy(id: string): Promise<void> {
-      await deleteOidcPayload(db, this.model, this.stored(id));
+      const storedId = this.stored(id);
+      await deleteOidcPayload(db, this.model, storedId);
+      openedAccessTokens.delete(storedId);
     }
 
     /** Revoking a grant takes every token issued under it (RFC 7009 §2.1, cascading). */
