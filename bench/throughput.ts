@@ -36,7 +36,7 @@
  *      both to node:crypto's), Certbridge / myproxy-server.
  *
  * Options (environment):
- *   BENCH_REQUESTS="1000,4000,8000"  CSR-mode requests at 1, 16 and 64 concurrent
+ *   BENCH_REQUESTS="1000,4000,16000" CSR-mode requests at 1, 16 and 64 concurrent (64: some seconds, so a pause of the machine weighs less)
  *   BENCH_OPENSSL_SECONDS=5           each OpenSSL measurement
  *   BENCH_MYPROXY_LEVEL=16            the CSR level (1, 16 or 64) myproxy-server repeats; 0 skips it
  *   BENCH_ISSUANCES=100000            CSR-mode issuances of the memory run (in 4 steps); 0 skips it
@@ -74,7 +74,7 @@ import { measure as measureMyProxy, myproxyServerVersion, startRealMyProxyServer
 
 const env = process.env;
 const CSR_LEVELS = [1, 16, 64];
-const REQUESTS = (env.BENCH_REQUESTS ?? "1000,4000,8000").split(",").map(Number);
+const REQUESTS = (env.BENCH_REQUESTS ?? "1000,4000,16000").split(",").map(Number);
 const OPENSSL_SECONDS = Number(env.BENCH_OPENSSL_SECONDS ?? 5);
 const MYPROXY_LEVEL = Number(env.BENCH_MYPROXY_LEVEL ?? 16);
 const ISSUANCES = Number(env.BENCH_ISSUANCES ?? 100_000);
