@@ -31,35 +31,6 @@ export function listenOn(server: Server, port: number, host: string, setting: st
 
 const MAX_BODY = 64 * 1024;
 
-/**
- * The request body, or null once it exceeds `max` bytes. Events rather than the async iterator:
- * no promise per chunk.
- */
-function readBody(req: IncomingMessage, max: number): Promise<Buffer | null> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const onData = (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > max) {
-        // The rest is read and dropped; the 413 closes the connection (lib/webHardening.ts).
-        req.off("data", onData);
-        req.off("end", onEnd);
-        req.resume();
-        resolve(null);
-        return;
-      }
-      chunks.push(chunk);
-    };
-    const onEnd = () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
-    req.on("data", onData);
-    req.once("end", onEnd);
-    req.once("error", reject);
-    // A client gone before the body's end: nothing to answer, but nothing left waiting either (after 'end' this does nothing).
-    req.once("close", () => reject(new Error("the request closed before its body ended")));
-  });
-}
-
 /** Write a transport-neutral result to a Node response. */
 export function writeResult(res: ServerResponse, r: HttpResult): void {
   res.writeHead(r.status, r.headers);
@@ -84,9 +55,14 @@ export async function serveGetProxy(portal: Portal, req: IncomingMessage, res: S
   // Most calls carry no query string: no URL to parse then.
   const params: [string, string][] = rawUrl.includes("?") ? [...new URL(rawUrl, "http://localhost").searchParams.entries()] : [];
   if (req.method === "POST") {
-    const received = await readBody(req, MAX_BODY);
-    if (received === null) return writeError(res, new CertbridgeError("invalid_request", `the request body exceeds ${MAX_BODY} bytes`, { status: 413 }));
-    const body = received.toString("utf8");
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of req as AsyncIterable<Buffer>) {
+      size += chunk.length;
+      if (size > MAX_BODY) return writeError(res, new CertbridgeError("invalid_request", `the request body exceeds ${MAX_BODY} bytes`, { status: 413 }));
+      chunks.push(chunk);
+    }
+    const body = Buffer.concat(chunks).toString("utf8");
     const type = String(req.headers["content-type"] ?? "");
     if (body.length > 0) {
       if (!type.startsWith("application/x-www-form-urlencoded")) {
