@@ -25,6 +25,7 @@ import {
 import { dateOf, pgTime, sqliteTime } from "../lib/db/direct";
 import { closeDatabase, isDatabaseUnavailable, newTimeOrderedId, openDatabase, sqliteFilePath } from "../lib/db";
 import { createRequire } from "node:module";
+import { GRANT_CHECK_MS, prismaAdapterFactory, takeGrantCheck } from "../lib/oidc/adapter";
 
 let portal: TestPortal;
 let identityId: string;
@@ -173,6 +174,37 @@ describe("the driver beside Prisma", () => {
     assert.equal(row?.expiresAt?.getTime(), expiresAt.getTime());
     assert.equal(row?.consumedAt, null);
     assert.equal(await findOidcPayload(portal.cb.db, "Grant", id), undefined, "model and id both match");
+  });
+
+  test("an access token is read with its grant in one statement; the bearer check takes that answer once, for its own grant, while fresh", async () => {
+    let clock = Date.parse("2030-01-01T00:00:00Z");
+    const Adapter = prismaAdapterFactory(portal.cb.db, portal.cb.config.kek, "", { now: () => clock });
+    const tokens = new Adapter("AccessToken");
+    const grants = new Adapter("Grant");
+    const grantId = `grant-${newId()}`;
+    const gone = `grant-${newId()}`;
+    await grants.upsert(grantId, { kind: "Grant", jti: grantId, accountId: identityId, clientId: "gateway", exp: clock / 1000 + 60 }, 60);
+    const issue = async (grant: string) => {
+      const token = crypto.randomBytes(32).toString("base64url");
+      await tokens.upsert(token, { kind: "AccessToken", jti: token, grantId: grant, accountId: identityId, clientId: "gateway", exp: clock / 1000 + 3600 }, 3600);
+      return token;
+    };
+    const live = await issue(grantId);
+    const orphan = await issue(gone);
+
+    assert.equal((await tokens.find(live))?.grantId, grantId);
+    assert.equal(takeGrantCheck(live, grantId, clock), true);
+    assert.equal(takeGrantCheck(live, grantId, clock), undefined, "taken once");
+    assert.equal((await tokens.find(orphan))?.grantId, gone);
+    assert.equal(takeGrantCheck(orphan, gone, clock), false, "the grant's row is gone");
+    await tokens.find(live);
+    assert.equal(takeGrantCheck(live, "another-grant", clock), undefined, "only for the token's own grant");
+    await tokens.find(live);
+    assert.equal(takeGrantCheck(live, grantId, clock + GRANT_CHECK_MS + 1), undefined, "not believed when stale");
+    clock += 61_000; // the grant has expired, the token has not
+    await tokens.find(live);
+    assert.equal(takeGrantCheck(live, grantId, clock), false, "an expired grant");
+    assert.equal(takeGrantCheck(crypto.randomBytes(32).toString("base64url"), grantId, clock), undefined, "never looked up");
   });
 
   test("a grant's liveness: present and not yet expired (to the millisecond), or without an end", async () => {

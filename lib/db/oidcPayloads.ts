@@ -45,6 +45,39 @@ export async function findOidcPayload(db: Db, model: string, id: string): Promis
   return row && { payload: row.payload, expiresAt: dateOf(row.expiresAt), consumedAt: dateOf(row.consumedAt) };
 }
 
+const FIND_OIDC_PAYLOAD_WITH_GRANT = statement(
+  "find_oidc_payload_with_grant",
+  `SELECT t."payload", t."expiresAt", t."consumedAt", t."grantId", g."id" AS "grantRowId", g."expiresAt" AS "grantExpiresAt"
+     FROM "OidcPayload" t LEFT JOIN "OidcPayload" g ON g."model" = ? AND g."id" = t."grantId"
+    WHERE t."model" = ? AND t."id" = ? LIMIT 1`,
+);
+
+/**
+ * One artefact by id with its grant's row (in `grantModel`) read in the same statement: the token
+ * and the consent it stands on, as of one moment, in one round trip. `grant` is null when the
+ * artefact names no grant or its grant's row is gone.
+ */
+export async function findOidcPayloadWithGrant(
+  db: Db,
+  model: string,
+  id: string,
+  grantModel: string,
+): Promise<(OidcPayloadRow & { grantId: string | null; grant: { expiresAt: Date | null } | null }) | undefined> {
+  const [row] = await directSqlOf(db).all<{ payload: string; expiresAt: unknown; consumedAt: unknown; grantId: string | null; grantRowId: string | null; grantExpiresAt: unknown }>(
+    FIND_OIDC_PAYLOAD_WITH_GRANT,
+    [grantModel, model, id],
+  );
+  return (
+    row && {
+      payload: row.payload,
+      expiresAt: dateOf(row.expiresAt),
+      consumedAt: dateOf(row.consumedAt),
+      grantId: row.grantId,
+      grant: row.grantRowId === null ? null : { expiresAt: dateOf(row.grantExpiresAt) },
+    }
+  );
+}
+
 const FIND_OIDC_PAYLOAD_EXPIRY = statement("find_oidc_payload_expiry", `SELECT "expiresAt" FROM "OidcPayload" WHERE "model" = ? AND "id" = ? LIMIT 1`);
 
 /**

@@ -12,6 +12,7 @@ import {
   deleteOidcPayloadsOfGrant,
   findOidcPayload,
   findOidcPayloadBy,
+  findOidcPayloadWithGrant,
   findUnhashedOidcPayloads,
   rewriteOidcPayloadIds,
   upsertOidcPayload,
@@ -21,6 +22,34 @@ import {
 import { findGatewayClientMetadata } from "./clients";
 import { HASHED_ID_PREFIX, SECRET_ID_MODELS, TokenVault } from "./tokenVault";
 import { Lru } from "../lru";
+
+/**
+ * The consent behind an access token, read with the token (one statement, one round trip) when the
+ * portal's provider looks the token up, for the bearer check that follows at once
+ * (verifyProxyBearer): keyed by the token as presented, taken once, believed for GRANT_CHECK_MS at
+ * most. A caller that finds nothing here asks the database itself.
+ */
+const grantChecks = new Map<string, { grantId: string | null; live: boolean; at: number }>();
+export const GRANT_CHECK_MS = 1_000;
+
+/**
+ * Whether `grantId` stood when the access token `token` was just read: true or false, or undefined
+ * when that lookup is not on record (another path, too long ago, another grant).
+ */
+export function takeGrantCheck(token: string, grantId: string, now: number = Date.now()): boolean | undefined {
+  const seen = grantChecks.get(token);
+  if (!seen) return undefined;
+  grantChecks.delete(token);
+  if (seen.grantId !== grantId || now - seen.at > GRANT_CHECK_MS || now < seen.at) return undefined;
+  return seen.live;
+}
+
+function noteGrantCheck(token: string, grantId: string | null, live: boolean, at: number): void {
+  // Lookups nobody takes (userinfo, introspection) are dropped once stale; the map stays small.
+  if (grantChecks.size >= 1_000) for (const [k, v] of grantChecks) if (at - v.at > GRANT_CHECK_MS) grantChecks.delete(k);
+  if (grantChecks.size >= 10_000) grantChecks.clear();
+  grantChecks.set(token, { grantId, live, at });
+}
 
 /** How the adapter treats used refresh tokens, and its clock (tests inject one). */
 export interface AdapterOptions {
@@ -113,6 +142,15 @@ export function prismaAdapterFactory(db: Db, kek: Buffer, namespace = "", opts: 
     async find(id: string): Promise<AdapterPayload | undefined> {
       if (this.registryClients) return (await findGatewayClientMetadata(db, kek, id)) as AdapterPayload | undefined;
       const storedId = this.stored(id);
+      if (this.kind === "AccessToken" && !namespace) {
+        const row = await findOidcPayloadWithGrant(db, this.model, storedId, "Grant");
+        const payload = toPayload(this.kind, row, this.opener(storedId));
+        if (row && payload) {
+          const at = now();
+          noteGrantCheck(id, row.grantId, row.grant !== null && (row.grant.expiresAt === null || row.grant.expiresAt.getTime() > at), at);
+        }
+        return payload;
+      }
       return toPayload(this.kind, await findOidcPayload(db, this.model, storedId), this.opener(storedId));
     }
 

@@ -11,6 +11,7 @@ import { CertbridgeError, invalidClient } from "../../errors";
 import { findIdentityClaims, isOidcPayloadLive, type Db } from "../../db";
 import { allowedVosOf, findClient, findGatewayClientMetadata, PROXY_SCOPES } from "../../oidc/clients";
 import { secretsEqual } from "../../pki/seal";
+import { takeGrantCheck } from "../../oidc/adapter";
 import { TtlCache } from "../../lru";
 import { personOf, type Provisioner, type Requester } from "../types";
 
@@ -57,8 +58,10 @@ export async function verifyProxyBearer(
   const client = clientId ? await (opts.loadClient ?? ((id: string) => findClient(db, id)))(clientId) : null;
   if (!client) throw invalidToken("the client this token was issued to no longer exists");
   if (client.status !== "active") throw invalidToken(`the client ${client.id} is suspended`);
-  // The grant's row only (existence and expiry, as Grant.find decides): its payload is not needed here.
-  if (!at.grantId || !(await isOidcPayloadLive(db, "Grant", at.grantId, new Date()))) throw invalidToken("the user's consent for this client was revoked");
+  // The grant's row only (existence and expiry, as Grant.find decides), mostly read with the token
+  // just now (lib/oidc/adapter.ts); its payload is not needed here.
+  const grantLive = at.grantId ? (takeGrantCheck(token, at.grantId) ?? (await isOidcPayloadLive(db, "Grant", at.grantId, new Date()))) : false;
+  if (!grantLive) throw invalidToken("the user's consent for this client was revoked");
   const scopes = new Set((at.scope ?? "").split(" "));
   if (!PROXY_SCOPES.some((s) => scopes.has(s))) {
     throw new CertbridgeError("insufficient_scope", `the token lacks the proxy scope (${PROXY_SCOPES.join(" or ")})`);
