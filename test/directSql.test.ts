@@ -25,7 +25,7 @@ import {
 import { dateOf, pgTime, sqliteTime } from "../lib/db/direct";
 import { closeDatabase, isDatabaseUnavailable, newTimeOrderedId, openDatabase, sqliteFilePath } from "../lib/db";
 import { createRequire } from "node:module";
-import { GRANT_CHECK_MS, prismaAdapterFactory, takeGrantCheck } from "../lib/oidc/adapter";
+import { prismaAdapterFactory, SNAPSHOT_MS, takeBearerReadings } from "../lib/oidc/adapter";
 
 let portal: TestPortal;
 let identityId: string;
@@ -176,35 +176,54 @@ describe("the driver beside Prisma", () => {
     assert.equal(await findOidcPayload(portal.cb.db, "Grant", id), undefined, "model and id both match");
   });
 
-  test("an access token is read with its grant in one statement; the bearer check takes that answer once, for its own grant, while fresh", async () => {
+  test("an access token is read with its grant and its person's current user certificate in one statement; the bearer check takes that once, for its own grant, while fresh", async () => {
+    const db = portal.cb.db;
     let clock = Date.parse("2030-01-01T00:00:00Z");
-    const Adapter = prismaAdapterFactory(portal.cb.db, portal.cb.config.kek, "", { now: () => clock });
+    const Adapter = prismaAdapterFactory(db, portal.cb.config.kek, "", { now: () => clock });
     const tokens = new Adapter("AccessToken");
     const grants = new Adapter("Grant");
+    // A person of this test's own: two user certificates, the newer one revoked.
+    const sub = `snapshot-${crypto.randomUUID()}`;
+    const person = (
+      await createIdentity(
+        db,
+        { identifierHash: crypto.createHash("sha256").update(sub).digest("hex"), issuer: "https://idp.test", sub, subject: `/DC=org/CN=${sub}`, displayName: "Snapshot", email: null, organisation: "test", claims: {} },
+        { action: "identity.create", actor: "test" },
+      )
+    ).id;
+    const userCert = (notAfter: string, serial: number) =>
+      storeIssuedCertificate(db, proxy(serial, { kind: "user", identityId: person, issuer: "/DC=org/CN=CA", notAfter: at(notAfter), keySource: "server", parentId: undefined }), { action: "certificate.issue", actor: "test" });
+    const older = await userCert("2031-01-01T00:00:00.000Z", 0x51);
+    const newer = await userCert("2031-06-01T00:00:00.000Z", 0x52);
+    await db.certificate.update({ where: { id: newer }, data: { status: "revoked" } });
+
     const grantId = `grant-${newId()}`;
     const gone = `grant-${newId()}`;
-    await grants.upsert(grantId, { kind: "Grant", jti: grantId, accountId: identityId, clientId: "gateway", exp: clock / 1000 + 60 }, 60);
-    const issue = async (grant: string) => {
+    await grants.upsert(grantId, { kind: "Grant", jti: grantId, accountId: person, clientId: "gateway", exp: clock / 1000 + 60 }, 60);
+    const issue = async (grant: string, account = person) => {
       const token = crypto.randomBytes(32).toString("base64url");
-      await tokens.upsert(token, { kind: "AccessToken", jti: token, grantId: grant, accountId: identityId, clientId: "gateway", exp: clock / 1000 + 3600 }, 3600);
+      await tokens.upsert(token, { kind: "AccessToken", jti: token, grantId: grant, accountId: account, clientId: "gateway", exp: clock / 1000 + 3600 }, 3600);
       return token;
     };
     const live = await issue(grantId);
     const orphan = await issue(gone);
+    const nobody = await issue(grantId, `nobody-${newId()}`);
 
     assert.equal((await tokens.find(live))?.grantId, grantId);
-    assert.equal(takeGrantCheck(live, grantId, clock), true);
-    assert.equal(takeGrantCheck(live, grantId, clock), undefined, "taken once");
+    assert.deepEqual(takeBearerReadings(live, grantId, clock), { grantLive: true, userCertificate: { id: older, notAfter: at("2031-01-01T00:00:00.000Z") } }, "the newest valid one: not the revoked");
+    assert.equal(takeBearerReadings(live, grantId, clock), undefined, "taken once");
     assert.equal((await tokens.find(orphan))?.grantId, gone);
-    assert.equal(takeGrantCheck(orphan, gone, clock), false, "the grant's row is gone");
+    assert.equal(takeBearerReadings(orphan, gone, clock)?.grantLive, false, "the grant's row is gone");
+    await tokens.find(nobody);
+    assert.deepEqual(takeBearerReadings(nobody, grantId, clock), { grantLive: true, userCertificate: null }, "an account without a user certificate");
     await tokens.find(live);
-    assert.equal(takeGrantCheck(live, "another-grant", clock), undefined, "only for the token's own grant");
+    assert.equal(takeBearerReadings(live, "another-grant", clock), undefined, "only for the token's own grant");
     await tokens.find(live);
-    assert.equal(takeGrantCheck(live, grantId, clock + GRANT_CHECK_MS + 1), undefined, "not believed when stale");
+    assert.equal(takeBearerReadings(live, grantId, clock + SNAPSHOT_MS + 1), undefined, "not believed when stale");
     clock += 61_000; // the grant has expired, the token has not
     await tokens.find(live);
-    assert.equal(takeGrantCheck(live, grantId, clock), false, "an expired grant");
-    assert.equal(takeGrantCheck(crypto.randomBytes(32).toString("base64url"), grantId, clock), undefined, "never looked up");
+    assert.equal(takeBearerReadings(live, grantId, clock)?.grantLive, false, "an expired grant");
+    assert.equal(takeBearerReadings(crypto.randomBytes(32).toString("base64url"), grantId, clock), undefined, "never looked up");
   });
 
   test("a grant's liveness: present and not yet expired (to the millisecond), or without an end", async () => {

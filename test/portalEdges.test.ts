@@ -219,6 +219,26 @@ describe("the MasterPortal scope and the audit record", () => {
   });
 });
 
+describe("revocation between two calls", () => {
+  test("a user certificate revoked by another process (as another instance would) never signs the next proxy, although the token is reused", async () => {
+    const t = await redeem(await loginThroughPortal(portal.url));
+    const csr = opensslCsr(portal.dir, "revoked-between");
+    const get = async () => {
+      const res = await fetch(`${portal.url}/getproxy`, { method: "POST", headers: { authorization: `Bearer ${t.access_token}` }, body: new URLSearchParams({ certreq: csr.csrPem }) });
+      assert.equal(res.status, 200);
+      const pem = await res.text();
+      return pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g)![1]!;
+    };
+    const first = await get();
+    const signer = await db.certificate.findFirst({ where: { kind: "user", pem: { startsWith: first } }, select: { id: true, status: true } });
+    assert.equal(signer?.status, "valid");
+    await db.certificate.update({ where: { id: signer!.id }, data: { status: "revoked", revokedAt: new Date(), revocationReason: 1 } });
+    const second = await get();
+    assert.notEqual(second, first, "a new user certificate signs");
+    assert.equal((await db.certificate.findFirst({ where: { kind: "user", pem: { startsWith: second } }, select: { status: true } }))?.status, "valid");
+  });
+});
+
 describe("several worker processes", () => {
   test("with CERTBRIDGE_WORKERS=2 every flow works whichever worker answers (state, keys and the dev IdP are shared)", async () => {
     const multi = await startPortalServer({ CERTBRIDGE_WORKERS: "2" });

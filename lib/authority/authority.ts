@@ -158,7 +158,7 @@ export class Authority {
       // 5. sign with the user key; a user certificate that would end first is renewed
       stage = "sign";
       reached.name = stage;
-      const user = await this.userCredentials.ensure(identity, notAfter, { actor: requester.actor, ip: requester.ip, clientId });
+      const user = await this.userCredentials.ensure(identity, notAfter, { actor: requester.actor, ip: requester.ip, clientId }, requester.userCertificateSeen);
       if (user.parts.notAfter < notAfter) notAfter = user.parts.notAfter; // CA ends before the proxy would
       const serverKey = callerKey ? undefined : await keyPool.take();
       const spki = callerKey?.spki ?? serverKey!.spki;

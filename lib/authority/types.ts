@@ -42,6 +42,11 @@ export interface Requester {
   notAfterCap?: Date;
   /** More for the audit record, e.g. the SSH key's fingerprint. */
   auditDetails?: Record<string, unknown>;
+  /**
+   * The person's newest valid user certificate as read a moment ago with their bearer token (null:
+   * none); undefined when not read, and the issuance asks the database (lib/authority/userCredentials.ts).
+   */
+  userCertificateSeen?: { id: string; notAfter: Date } | null;
 }
 
 /** What is asked for. */

@@ -54,13 +54,16 @@ export class UserCredentials {
 
   /**
    * The person's user credential, valid at least until `needUntil` (and for the
-   * configured renewal margin); issues a new one when needed.
+   * configured renewal margin); issues a new one when needed. `seen`: the person's newest valid
+   * user certificate as just read with their token (Requester.userCertificateSeen), which answers
+   * the same question as findCurrentUserCertificateId without another read; undefined: ask.
    */
-  async ensure(identity: Identity, needUntil: Date, by: IssuedBy): Promise<UserCredential> {
+  async ensure(identity: Identity, needUntil: Date, by: IssuedBy, seen?: { id: string; notAfter: Date } | null): Promise<UserCredential> {
     const { db, config, clock } = this.deps;
     const now = clock();
     const minNotAfter = new Date(Math.max(needUntil.getTime(), now.getTime() + config.userCert.renewBeforeSeconds * 1000));
-    const currentId = await findCurrentUserCertificateId(db, identity.id, minNotAfter);
+    // The newest valid one lasts long enough, or none does.
+    const currentId = seen !== undefined ? (seen && seen.notAfter.getTime() >= minNotAfter.getTime() ? seen.id : null) : await findCurrentUserCertificateId(db, identity.id, minNotAfter);
     const cached = currentId ? this.opened.get(currentId) : undefined;
     if (cached) return cached;
     const row = currentId ? await findUserCertificateWithKey(db, identity.id, minNotAfter) : null;

@@ -12,7 +12,7 @@ import {
   deleteOidcPayloadsOfGrant,
   findOidcPayload,
   findOidcPayloadBy,
-  findOidcPayloadWithGrant,
+  findBearerSnapshot,
   findUnhashedOidcPayloads,
   rewriteOidcPayloadIds,
   upsertOidcPayload,
@@ -24,31 +24,34 @@ import { HASHED_ID_PREFIX, SECRET_ID_MODELS, TokenVault } from "./tokenVault";
 import { Lru } from "../lru";
 
 /**
- * The consent behind an access token, read with the token (one statement, one round trip) when the
- * portal's provider looks the token up, for the bearer check that follows at once
- * (verifyProxyBearer): keyed by the token as presented, taken once, believed for GRANT_CHECK_MS at
- * most. A caller that finds nothing here asks the database itself.
+ * What the portal's provider read with an access token (lib/db findBearerSnapshot: its grant's row
+ * and its person's current user certificate, in the same statement), for the bearer check that
+ * follows at once (verifyProxyBearer) and the issuance after it: keyed by the token as presented,
+ * taken once, believed for SNAPSHOT_MS at most. A caller that finds nothing here asks the database.
  */
-const grantChecks = new Map<string, { grantId: string | null; live: boolean; at: number }>();
-export const GRANT_CHECK_MS = 1_000;
+export interface BearerReadings {
+  /** The grant stood (its row is there and has not expired). */
+  grantLive: boolean;
+  /** The person's newest valid user certificate when the token was read (null: none). */
+  userCertificate: { id: string; notAfter: Date } | null;
+}
+const snapshots = new Map<string, BearerReadings & { grantId: string | null; at: number }>();
+export const SNAPSHOT_MS = 1_000;
 
-/**
- * Whether `grantId` stood when the access token `token` was just read: true or false, or undefined
- * when that lookup is not on record (another path, too long ago, another grant).
- */
-export function takeGrantCheck(token: string, grantId: string, now: number = Date.now()): boolean | undefined {
-  const seen = grantChecks.get(token);
+/** What was read with the access token `token` just now, for its grant `grantId`; undefined when not on record (another path, too long ago, another grant). */
+export function takeBearerReadings(token: string, grantId: string, now: number = Date.now()): BearerReadings | undefined {
+  const seen = snapshots.get(token);
   if (!seen) return undefined;
-  grantChecks.delete(token);
-  if (seen.grantId !== grantId || now - seen.at > GRANT_CHECK_MS || now < seen.at) return undefined;
-  return seen.live;
+  snapshots.delete(token);
+  if (seen.grantId !== grantId || now - seen.at > SNAPSHOT_MS || now < seen.at) return undefined;
+  return { grantLive: seen.grantLive, userCertificate: seen.userCertificate };
 }
 
-function noteGrantCheck(token: string, grantId: string | null, live: boolean, at: number): void {
+function noteBearerReadings(token: string, grantId: string | null, readings: BearerReadings, at: number): void {
   // Lookups nobody takes (userinfo, introspection) are dropped once stale; the map stays small.
-  if (grantChecks.size >= 1_000) for (const [k, v] of grantChecks) if (at - v.at > GRANT_CHECK_MS) grantChecks.delete(k);
-  if (grantChecks.size >= 10_000) grantChecks.clear();
-  grantChecks.set(token, { grantId, live, at });
+  if (snapshots.size >= 1_000) for (const [k, v] of snapshots) if (at - v.at > SNAPSHOT_MS) snapshots.delete(k);
+  if (snapshots.size >= 10_000) snapshots.clear();
+  snapshots.set(token, { ...readings, grantId, at });
 }
 
 /** How the adapter treats used refresh tokens, and its clock (tests inject one). */
@@ -143,11 +146,12 @@ export function prismaAdapterFactory(db: Db, kek: Buffer, namespace = "", opts: 
       if (this.registryClients) return (await findGatewayClientMetadata(db, kek, id)) as AdapterPayload | undefined;
       const storedId = this.stored(id);
       if (this.kind === "AccessToken" && !namespace) {
-        const row = await findOidcPayloadWithGrant(db, this.model, storedId, "Grant");
+        const row = await findBearerSnapshot(db, this.model, storedId, "Grant");
         const payload = toPayload(this.kind, row, this.opener(storedId));
         if (row && payload) {
           const at = now();
-          noteGrantCheck(id, row.grantId, row.grant !== null && (row.grant.expiresAt === null || row.grant.expiresAt.getTime() > at), at);
+          const grantLive = row.grant !== null && (row.grant.expiresAt === null || row.grant.expiresAt.getTime() > at);
+          noteBearerReadings(id, row.grantId, { grantLive, userCertificate: row.userCertificate }, at);
         }
         return payload;
       }

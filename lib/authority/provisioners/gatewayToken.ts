@@ -11,7 +11,7 @@ import { CertbridgeError, invalidClient } from "../../errors";
 import { findIdentityClaims, isOidcPayloadLive, type Db } from "../../db";
 import { allowedVosOf, findClient, findGatewayClientMetadata, PROXY_SCOPES } from "../../oidc/clients";
 import { secretsEqual } from "../../pki/seal";
-import { takeGrantCheck } from "../../oidc/adapter";
+import { takeBearerReadings } from "../../oidc/adapter";
 import { TtlCache } from "../../lru";
 import { personOf, type Provisioner, type Requester } from "../types";
 
@@ -60,13 +60,15 @@ export async function verifyProxyBearer(
   if (client.status !== "active") throw invalidToken(`the client ${client.id} is suspended`);
   // The grant's row only (existence and expiry, as Grant.find decides), mostly read with the token
   // just now (lib/oidc/adapter.ts); its payload is not needed here.
-  const grantLive = at.grantId ? (takeGrantCheck(token, at.grantId) ?? (await isOidcPayloadLive(db, "Grant", at.grantId, new Date()))) : false;
+  const readings = at.grantId ? takeBearerReadings(token, at.grantId) : undefined;
+  const grantLive = at.grantId ? (readings?.grantLive ?? (await isOidcPayloadLive(db, "Grant", at.grantId, new Date()))) : false;
   if (!grantLive) throw invalidToken("the user's consent for this client was revoked");
   const scopes = new Set((at.scope ?? "").split(" "));
   if (!PROXY_SCOPES.some((s) => scopes.has(s))) {
     throw new CertbridgeError("insufficient_scope", `the token lacks the proxy scope (${PROXY_SCOPES.join(" or ")})`);
   }
-  return { at, client };
+  // The person's current user certificate as read with the token, when it was (the issuance's revocation check).
+  return { at, client, userCertificateSeen: readings?.userCertificate };
 }
 
 export interface GatewayTokenInput {
@@ -92,7 +94,7 @@ export function gatewayToken(deps: { db: Db; kek: Buffer; provider: Provider; ca
   return {
     name: "gateway-token",
     async authorize(input) {
-      const { at, client } = await verifyProxyBearer(db, deps.provider, input.token, {
+      const { at, client, userCertificateSeen } = await verifyProxyBearer(db, deps.provider, input.token, {
         loadClient: (id) => caches.clients.getOrLoad(id, () => findClient(db, id)),
         seen: input.seen,
       });
@@ -113,6 +115,7 @@ export function gatewayToken(deps: { db: Db; kek: Buffer; provider: Provider; ca
         client: { id: client.id, maxLifetimeSeconds: client.maxProxyLifetime },
         allowedVos: allowedVosOf(client),
         tokenExpiresAt: at.exp ?? 0,
+        userCertificateSeen,
       };
     },
   };
