@@ -45,17 +45,19 @@ export async function findOidcPayload(db: Db, model: string, id: string): Promis
   return row && { payload: row.payload, expiresAt: dateOf(row.expiresAt), consumedAt: dateOf(row.consumedAt) };
 }
 
+/** The token's person's newest valid user certificate (one column of it). */
+const CURRENT_USER_CERTIFICATE = `SELECT u.$column FROM "Certificate" u WHERE u."identityId" = t."accountId" AND u."kind" = 'user' AND u."status" = 'valid' ORDER BY u."notAfter" DESC LIMIT 1`;
+
 const FIND_BEARER_SNAPSHOT = statement(
   "find_bearer_snapshot",
+  // Scalar subqueries, each one probe of Certificate's (identityId, kind, notAfter) index: a join on
+  // a correlated subquery made PostgreSQL's plan scan the table.
   `SELECT t."payload", t."expiresAt", t."consumedAt", t."grantId",
           g."id" AS "grantRowId", g."expiresAt" AS "grantExpiresAt",
-          c."id" AS "userCertificateId", c."notAfter" AS "userCertificateNotAfter"
+          (${CURRENT_USER_CERTIFICATE.replace("$column", `"id"`)}) AS "userCertificateId",
+          (${CURRENT_USER_CERTIFICATE.replace("$column", `"notAfter"`)}) AS "userCertificateNotAfter"
      FROM "OidcPayload" t
      LEFT JOIN "OidcPayload" g ON g."model" = ? AND g."id" = t."grantId"
-     LEFT JOIN "Certificate" c ON c."id" = (
-       SELECT u."id" FROM "Certificate" u
-        WHERE u."identityId" = t."accountId" AND u."kind" = 'user' AND u."status" = 'valid'
-        ORDER BY u."notAfter" DESC LIMIT 1)
     WHERE t."model" = ? AND t."id" = ? LIMIT 1`,
 );
 
