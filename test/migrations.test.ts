@@ -17,7 +17,7 @@ function migrateDiff(databaseUrl: string, migrations: string, schema: string) {
   return spawnSync(
     process.execPath,
     [path.join(ROOT, "node_modules/prisma/build/index.js"), "migrate", "diff", "--from-migrations", migrations, "--to-schema-datamodel", schema, "--exit-code"],
-    { cwd: ROOT, env: { ...process.env, DATABASE_URL: databaseUrl, PRISMA_HIDE_UPDATE_MESSAGE: "1" }, encoding: "utf8", timeout: 120_000 },
+    { cwd: ROOT, env: { ...process.env, DATABASE_URL: databaseUrl, PRISMA_HIDE_UPDATE_MESSAGE: "1", CHECKPOINT_DISABLE: "1" }, encoding: "utf8", timeout: 120_000 },
   );
 }
 
