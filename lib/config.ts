@@ -232,10 +232,6 @@ export interface Config {
 const LOOPBACK_HOSTS = new Set(["localhost", "127.0.0.1", "[::1]"]);
 
 /**
- * The port a loopback public URL points at when it is not the listen port, else null. Behind a
- * reverse proxy the public URL names another host, and any port is fine.
- */
-/**
  * Where proxies are signed (lib/pki/custody.ts): on each worker's event loop when every core has a
  * worker already — the thread pool would add a hand-off per signature and no parallelism — else in
  * the thread pool, so fewer processes than cores still sign on every core.
@@ -244,6 +240,10 @@ export function proxySigningThread(workers: number, cores: number): SigningThrea
   return workers >= cores ? "event-loop" : "thread-pool";
 }
 
+/**
+ * The port a loopback public URL points at when it is not the listen port, else null. Behind a
+ * reverse proxy the public URL names another host, and any port is fine.
+ */
 export function localPortMismatch(publicUrl: string, listenPort: number): number | null {
   const u = new URL(publicUrl);
   if (!LOOPBACK_HOSTS.has(u.hostname)) return null;

@@ -5,7 +5,6 @@
  * so both expose the same API and the rest of the code sees one `Db` type.
  */
 import crypto from "node:crypto";
-import { pooledRandomBytes } from "../random";
 import fs from "node:fs";
 import path from "node:path";
 import { PrismaBetterSQLite3 } from "@prisma/adapter-better-sqlite3";
@@ -13,6 +12,7 @@ import { PrismaPg } from "@prisma/adapter-pg";
 import pg from "pg";
 import { PrismaClient as SqliteClient } from "./generated/sqlite/client";
 import { PrismaClient as PgClient } from "./generated/pg/client";
+import { pooledRandomBytes } from "../random";
 import { pgDirect, sqliteDirect, type DirectSql, type SqliteConnection } from "./direct";
 import { guardPgPool, guardPgTransactions, guardSqliteTransactions, pgPoolConfig, SQLITE_TRANSACTION_WAIT_MS, TRANSACTION_OPTIONS } from "./faults";
 
