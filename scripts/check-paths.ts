@@ -41,7 +41,8 @@ export function scanText(file: string, text: string, roots: readonly string[]): 
     for (const m of line.matchAll(IMPORT)) at(`imports by absolute path ${m[2]}`);
     for (const m of line.matchAll(READ)) {
       const p = m[2]!;
-      if (!SYSTEM_ROOTS.some((r) => p.startsWith(r)) && p !== "/") at(`reads by absolute path ${p}`);
+      // A system folder itself ("/proc") as well as what lies in it.
+      if (!SYSTEM_ROOTS.some((r) => p.startsWith(r) || p === r.slice(0, -1)) && p !== "/") at(`reads by absolute path ${p}`);
     }
   });
   if (/(^|\/)tsconfig[^/]*\.json$/.test(file)) {
