@@ -21,7 +21,7 @@ describe("absolute paths in source files (table)", () => {
       [`const h = require("${S}opt/checkout/lib/h.js");`, /imports by absolute path/],
       [`/// <reference path="${S}home/other/types.d.ts" />`, /imports by absolute path/],
       [`fs.readFileSync("${S}work/main/examples/vos.json", "utf8")`, /reads by absolute path/],
-      [`fs.readdirSync("/procfs-copy")`, /reads by absolute path/],
+      [`fs.readdirSync("${S}procfs-copy")`, /reads by absolute path/],
       [`fs.existsSync('${S}srv/ci/checkout/.next/BUILD_ID')`, /reads by absolute path/],
       [`const dir = "${S}home/dev/certbridge/data";`, /names the absolute path \/home\/dev\/certbridge\//],
       [`cp ${S}home/dev/shared/notes/x.md .`, /names the absolute path \/home\/dev\//],
