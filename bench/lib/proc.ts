@@ -30,13 +30,9 @@ function ownCpuSeconds(pid: number): number {
 
 /** CPU seconds (user + system, all threads) used so far by a process and its descendants (the cluster's workers), or NaN. */
 export function processCpuSeconds(pid: number): number {
-  try {
-    const own = ownCpuSeconds(pid);
-    if (!Number.isFinite(own)) return NaN;
-    return own + childrenOf(pid).reduce((sum, c) => sum + processCpuSeconds(c), 0);
-  } catch {
-    return NaN;
-  }
+  const own = ownCpuSeconds(pid);
+  if (!Number.isFinite(own)) return NaN;
+  return own + childrenOf(pid).reduce((sum, c) => sum + processCpuSeconds(c), 0);
 }
 
 /** VmRSS in MB, or NaN. */

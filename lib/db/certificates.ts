@@ -135,7 +135,6 @@ export class IssuanceWriter {
     });
   }
 
-
   private async drain(): Promise<void> {
     this.writing = true;
     // Let the callers that are ready in this turn of the event loop join the batch.

@@ -60,9 +60,10 @@ export async function verifyProxyBearer(
   if (client.status !== "active") throw invalidToken(`the client ${client.id} is suspended`);
   // The grant's row only (existence and expiry, as Grant.find decides), mostly read with the token
   // just now (lib/oidc/adapter.ts); its payload is not needed here.
-  const readings = at.grantId ? takeBearerReadings(token, at.grantId) : undefined;
-  const grantLive = at.grantId ? (readings?.grantLive ?? (await isOidcPayloadLive(db, "Grant", at.grantId, new Date()))) : false;
-  if (!grantLive) throw invalidToken("the user's consent for this client was revoked");
+  const revoked = () => invalidToken("the user's consent for this client was revoked");
+  if (!at.grantId) throw revoked();
+  const readings = takeBearerReadings(token, at.grantId);
+  if (!(readings?.grantLive ?? (await isOidcPayloadLive(db, "Grant", at.grantId, new Date())))) throw revoked();
   const scopes = new Set((at.scope ?? "").split(" "));
   if (!PROXY_SCOPES.some((s) => scopes.has(s))) {
     throw new CertbridgeError("insufficient_scope", `the token lacks the proxy scope (${PROXY_SCOPES.join(" or ")})`);
