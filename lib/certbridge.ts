@@ -76,7 +76,7 @@ export async function openCa(config: Config, clock: Clock, create: boolean, log:
 export async function startCertbridge(config: Config, opts: StartOptions = {}): Promise<Certbridge> {
   const clock = opts.clock ?? systemClock;
   const log = opts.log ?? ((m: string) => console.error(`certbridge: ${m}`));
-  const { db, applied } = await openMigratedDatabase(config.databaseUrl, openDatabase);
+  const { db, applied } = await openMigratedDatabase(config.databaseUrl, (url) => openDatabase(url, { checkpointThread: true }));
   try {
     if (applied.length) log(`applied database migrations: ${applied.join(", ")}`);
     // Another instance of this deployment already set the database up with its CA: a new one here

@@ -144,6 +144,7 @@ function createMetrics() {
     limiterErrors: new Counter("certbridge_rate_limiter_errors_total", "Rate-limit counter updates that failed (the request was let through)."),
     sshConnectionsRefused: new Counter("certbridge_ssh_connections_refused_total", "SSH connections closed by a limit: per_ip, global, handshake_timeout, auth_attempts.", ["reason"]),
     keyPool: new Gauge("certbridge_key_pool_keys", "Pre-generated proxy keys ready (state=available) and the pool's capacity (state=capacity).", ["state"]),
+    checkpointSeconds: new Histogram("certbridge_database_checkpoint_duration_seconds", "SQLite WAL checkpoints that copied pages, on the checkpoint thread (lib/db/walCheckpoints.ts).", [], LATENCY_BUCKETS),
     dbPool: new Gauge("certbridge_database_pool_connections", "PostgreSQL pool connections by state (total, idle, waiting).", ["state"]),
     sshConnections: new Gauge("certbridge_ssh_connections", "Open SSH connections."),
     eventLoopDelay: new Gauge("certbridge_event_loop_delay_seconds", "Event loop delay, 99th percentile since the last scrape."),

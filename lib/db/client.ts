@@ -15,6 +15,8 @@ import { PrismaClient as PgClient } from "./generated/pg/client";
 import { pooledRandomBytes } from "../random";
 import { pgDirect, sqliteDirect, type DirectSql, type SqliteConnection } from "./direct";
 import { guardPgPool, guardPgTransactions, guardSqliteTransactions, pgPoolConfig, SQLITE_TRANSACTION_WAIT_MS, TRANSACTION_OPTIONS } from "./faults";
+import { startWalCheckpointer, type WalCheckpointer } from "./walCheckpoints";
+import { metrics } from "../metrics";
 
 export type Db = InstanceType<typeof SqliteClient>;
 export type DbKind = "sqlite" | "postgresql";
@@ -30,11 +32,23 @@ const logFault = (line: string) => console.error(`certbridge: ${line}`);
 /** SQLite's busy timeout: the CLI and the server (or two workers) may write at the same time. */
 const SQLITE_BUSY_TIMEOUT_MS = 10_000;
 
+/** SQLite's own checkpoint threshold (pages), restored when the checkpoint thread fails. */
+const SQLITE_DEFAULT_AUTOCHECKPOINT = 1000;
+
+export interface OpenOptions {
+  sqliteSlotWaitMs?: number;
+  /**
+   * SQLite: WAL checkpoints on a thread of their own (lib/db/walCheckpoints.ts) instead of inside
+   * the commits of this connection. For a serving process; a short-lived one (the CLI) need not.
+   */
+  checkpointThread?: boolean;
+}
+
 /**
  * Every wait is bounded (lib/db/faults.ts): connection acquire, statement, transaction start and
  * run time; a broken connection or a failed COMMIT releases what it held.
  */
-export async function openDatabase(url: string, opts: { sqliteSlotWaitMs?: number } = {}): Promise<Db> {
+export async function openDatabase(url: string, opts: OpenOptions = {}): Promise<Db> {
   if (dbKindOf(url) === "postgresql") {
     const pool = guardPgPool(new pg.Pool(pgPoolConfig(url)), logFault);
     // Same models, same generated API: the PostgreSQL client is structurally the SQLite one.
@@ -53,6 +67,19 @@ export async function openDatabase(url: string, opts: { sqliteSlotWaitMs?: numbe
   // WAL lets readers (the consoles) run while an issuance commits.
   await db.$queryRawUnsafe("PRAGMA journal_mode = WAL");
   await db.$queryRawUnsafe("PRAGMA synchronous = NORMAL");
+  if (opts.checkpointThread) {
+    const checkpointer = await startWalCheckpointer(file, {
+      onReport: (r) => metrics.checkpointSeconds.observe({}, r.seconds),
+      onFailure: (e) => {
+        logFault(`SQLite WAL checkpoint thread failed (${e instanceof Error ? e.message : String(e)}): commits checkpoint again`);
+        checkpointers.delete(db);
+        db.$queryRawUnsafe(`PRAGMA wal_autocheckpoint = ${SQLITE_DEFAULT_AUTOCHECKPOINT}`).catch((err: unknown) => logFault(`restoring wal_autocheckpoint failed: ${String(err)}`));
+      },
+    });
+    checkpointers.set(db, checkpointer);
+    // Only now that the thread runs: commits no longer checkpoint by themselves.
+    await db.$queryRawUnsafe("PRAGMA wal_autocheckpoint = 0");
+  }
   // Prisma has connected (the PRAGMAs above): the hot path's statements share that connection.
   directs.set(
     db,
@@ -66,6 +93,14 @@ export async function openDatabase(url: string, opts: { sqliteSlotWaitMs?: numbe
     ),
   );
   return db;
+}
+
+/** The WAL checkpoint thread of an SQLite client opened with checkpointThread. */
+const checkpointers = new WeakMap<Db, WalCheckpointer>();
+
+/** The WAL checkpoint thread of a client, if it has one running. */
+export function walCheckpointerOf(db: Db): WalCheckpointer | undefined {
+  return checkpointers.get(db);
 }
 
 /** The PostgreSQL pool behind a client (for the metrics' pool gauge). */
@@ -91,6 +126,9 @@ export function databasePoolState(db: Db): { total: number; idle: number; waitin
 }
 
 export async function closeDatabase(db: Db): Promise<void> {
+  const checkpointer = checkpointers.get(db);
+  checkpointers.delete(db);
+  await checkpointer?.stop();
   await db.$disconnect();
 }
 

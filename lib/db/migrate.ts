@@ -8,7 +8,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
-import { dbKindOf, type Db } from "./client";
+import { closeDatabase, dbKindOf, type Db } from "./client";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
 
@@ -42,7 +42,7 @@ export async function openMigratedDatabase(url: string, open: (url: string) => P
   const applied = await appliedMigrations(db);
   const pending = migrationNames(url).filter((m) => !applied.has(m));
   if (pending.length === 0) return { db, applied: [] };
-  await db.$disconnect();
+  await closeDatabase(db);
   const cli = path.join(ROOT, "node_modules", "prisma", "build", "index.js");
   try {
     await promisify(execFile)(process.execPath, [cli, "migrate", "deploy"], {
