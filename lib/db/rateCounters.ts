@@ -4,21 +4,30 @@
  * CONFLICT DO UPDATE … RETURNING, the same text on SQLite ≥ 3.35 and
  * PostgreSQL), so concurrent instances never lose a count.
  */
-import type { Db } from "./client";
+import { directSqlOf, type Db } from "./client";
+import { statement } from "./direct";
+
+// On the driver (lib/db/direct.ts): every instance writes its batched counts a few times a second
+// and re-reads failure counts as often, and through Prisma each of those statements cost more CPU
+// than a proxy's database work (bench/throughput.ts profile, PostgreSQL).
+const INCREMENT_RATE_COUNTER = statement(
+  "increment_rate_counter",
+  `INSERT INTO "RateCounter" ("key", "windowStart", "count", "windowEnd") VALUES (?, ?, ?, ?)
+   ON CONFLICT ("key", "windowStart") DO UPDATE SET "count" = "RateCounter"."count" + excluded."count"
+   RETURNING "count"`,
+);
+const READ_RATE_COUNTER = statement("read_rate_counter", `SELECT "count" FROM "RateCounter" WHERE "key" = ? AND "windowStart" = ?`);
 
 /** Add `by` to the counter of `key` in the window starting at `windowStart` (seconds); returns the new count. */
 export async function incrementRateCounter(db: Db, key: string, windowStart: number, windowEnd: number, by = 1): Promise<number> {
-  const rows = await db.$queryRaw<{ count: number | bigint }[]>`
-    INSERT INTO "RateCounter" ("key", "windowStart", "count", "windowEnd") VALUES (${key}, ${BigInt(windowStart)}, ${by}, ${BigInt(windowEnd)})
-    ON CONFLICT ("key", "windowStart") DO UPDATE SET "count" = "RateCounter"."count" + ${by}
-    RETURNING "count"`;
+  const rows = await directSqlOf(db).writeReturning<{ count: number | string }>(INCREMENT_RATE_COUNTER, [key, windowStart, by, windowEnd]);
   return Number(rows[0]?.count ?? by);
 }
 
 /** The counter of `key` in the window starting at `windowStart`; 0 when none. */
 export async function readRateCounter(db: Db, key: string, windowStart: number): Promise<number> {
-  const row = await db.rateCounter.findUnique({ where: { key_windowStart: { key, windowStart: BigInt(windowStart) } }, select: { count: true } });
-  return row?.count ?? 0;
+  const rows = await directSqlOf(db).all<{ count: number | string }>(READ_RATE_COUNTER, [key, windowStart]);
+  return Number(rows[0]?.count ?? 0);
 }
 
 /** Drop counters whose window ended before `nowSeconds` (housekeeping). */
