@@ -67,19 +67,7 @@ export async function openDatabase(url: string, opts: OpenOptions = {}): Promise
   // WAL lets readers (the consoles) run while an issuance commits.
   await db.$queryRawUnsafe("PRAGMA journal_mode = WAL");
   await db.$queryRawUnsafe("PRAGMA synchronous = NORMAL");
-  if (opts.checkpointThread) {
-    const checkpointer = await startWalCheckpointer(file, {
-      onReport: (r) => metrics.checkpointSeconds.observe({}, r.seconds),
-      onFailure: (e) => {
-        logFault(`SQLite WAL checkpoint thread failed (${e instanceof Error ? e.message : String(e)}): commits checkpoint again`);
-        checkpointers.delete(db);
-        db.$queryRawUnsafe(`PRAGMA wal_autocheckpoint = ${SQLITE_DEFAULT_AUTOCHECKPOINT}`).catch((err: unknown) => logFault(`restoring wal_autocheckpoint failed: ${String(err)}`));
-      },
-    });
-    checkpointers.set(db, checkpointer);
-    // Only now that the thread runs: commits no longer checkpoint by themselves.
-    await db.$queryRawUnsafe("PRAGMA wal_autocheckpoint = 0");
-  }
+  if (opts.checkpointThread) await checkpointOffThread(db, file);
   // Prisma has connected (the PRAGMAs above): the hot path's statements share that connection.
   directs.set(
     db,
@@ -97,6 +85,36 @@ export async function openDatabase(url: string, opts: OpenOptions = {}): Promise
 
 /** The WAL checkpoint thread of an SQLite client opened with checkpointThread. */
 const checkpointers = new WeakMap<Db, WalCheckpointer>();
+
+/**
+ * Start the checkpoint thread and, once it runs, stop this connection's own checkpoints. Whatever
+ * goes wrong with the thread leaves the connection checkpointing by itself (a slower commit now and
+ * then, never an unbounded WAL), and the process serves on.
+ */
+async function checkpointOffThread(db: Db, file: string): Promise<void> {
+  let failed = false;
+  const checkpointInCommits = () =>
+    db.$queryRawUnsafe(`PRAGMA wal_autocheckpoint = ${SQLITE_DEFAULT_AUTOCHECKPOINT}`).catch((e: unknown) => logFault(`restoring wal_autocheckpoint failed: ${String(e)}`));
+  let checkpointer: WalCheckpointer;
+  try {
+    checkpointer = await startWalCheckpointer(file, {
+      onReport: (r) => metrics.checkpointSeconds.observe({}, r.seconds),
+      onFailure: (e) => {
+        failed = true;
+        logFault(`SQLite WAL checkpoint thread failed (${e instanceof Error ? e.message : String(e)}): commits checkpoint again`);
+        checkpointers.delete(db);
+        void checkpointInCommits();
+      },
+    });
+  } catch (e) {
+    logFault(`SQLite WAL checkpoint thread did not start (${e instanceof Error ? e.message : String(e)}): commits checkpoint as usual`);
+    return;
+  }
+  checkpointers.set(db, checkpointer);
+  await db.$queryRawUnsafe("PRAGMA wal_autocheckpoint = 0");
+  // A failure heard while the line above ran may have restored the setting before it: again.
+  if (failed) await checkpointInCommits();
+}
 
 /** The WAL checkpoint thread of a client, if it has one running. */
 export function walCheckpointerOf(db: Db): WalCheckpointer | undefined {
