@@ -215,7 +215,7 @@ async function main() {
   // Several event loops share the port: the main thread, not the CPU, limits one process.
   let stopping = false;
   const listening = new Set<number>();
-  cluster.setupPrimary({ execArgv: servingExecArgv(process.execArgv) });
+  cluster.setupPrimary({ execArgv: servingExecArgv(process.execArgv, undefined, { heapMb: config.portal.workerHeapMb }) });
   for (let i = 0; i < config.portal.workers; i++) cluster.fork();
   cluster.on("listening", (worker) => listening.add(worker.id));
   // Every worker meets the same start-up problem: say it once.

@@ -90,6 +90,15 @@ const envSchema = z.object({
   CERTBRIDGE_PORT: z.coerce.number().int().min(1).max(65535).default(3000),
   CERTBRIDGE_LISTEN_HOST: z.string().min(1).default("localhost"),
   CERTBRIDGE_WORKERS: z.coerce.number().int().min(1).max(64).default(1),
+  // A worker's V8 old-space ceiling (MB): without one V8 lets the heap of a busy worker grow to
+  // several hundred MB of garbage (bench/throughput.ts memory run). 0: V8's own sizing.
+  CERTBRIDGE_WORKER_HEAP_MB: z.coerce
+    .number()
+    .int()
+    .refine((v) => v === 0 || (v >= 128 && v <= 65_536), "must be 0 (V8's own sizing) or 128 to 65536")
+    .default(256),
+  // Read only to see whether the operator already set a heap size there (it then wins).
+  NODE_OPTIONS: z.string().optional(),
   // SIGTERM: how long requests in flight may take to finish before their connections are closed.
   CERTBRIDGE_SHUTDOWN_GRACE: duration().prefault("20s"),
   CERTBRIDGE_COOKIE_KEYS: z.string().min(1).optional(),
@@ -182,6 +191,8 @@ export interface Config {
     listenHost: string;
     /** Server processes sharing the port (node:cluster); each runs its own event loop. */
     workers: number;
+    /** --max-old-space-size of each worker (MB); 0: none given (V8's sizing, or the operator's NODE_OPTIONS). */
+    workerHeapMb: number;
     /** SIGTERM/SIGINT: the longest wait for requests in flight (lib/shutdown.ts). */
     shutdownGraceSeconds: number;
     /** The OIDC issuer gateways see (discovery at /.well-known/openid-configuration); endpoints live under /oidc/ */
@@ -407,6 +418,7 @@ export function loadConfig(
       port: e.CERTBRIDGE_PORT,
       listenHost: e.CERTBRIDGE_LISTEN_HOST,
       workers: e.CERTBRIDGE_WORKERS,
+      workerHeapMb: /--max[-_]old[-_]space[-_]size/.test(e.NODE_OPTIONS ?? "") ? 0 : e.CERTBRIDGE_WORKER_HEAP_MB,
       shutdownGraceSeconds: e.CERTBRIDGE_SHUTDOWN_GRACE,
       issuer: publicUrl,
       cookieKeys: cookieKeys.split(",").map((k) => k.trim()).filter(Boolean),

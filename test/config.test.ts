@@ -444,6 +444,15 @@ describe("where proxies are signed", () => {
     test(`${workers} worker(s) on ${cores} core(s): ${expected}`, () => assert.equal(proxySigningThread(workers, cores), expected));
   }
 
+  test("a worker's heap ceiling: 256 MB unless set, 0 for V8's own sizing, none over an operator's NODE_OPTIONS, nonsense refused", () => {
+    const quiet = () => {};
+    assert.equal(loadConfig({}, quiet).portal.workerHeapMb, 256);
+    assert.equal(loadConfig({ CERTBRIDGE_WORKER_HEAP_MB: "1024" }, quiet).portal.workerHeapMb, 1024);
+    assert.equal(loadConfig({ CERTBRIDGE_WORKER_HEAP_MB: "0" }, quiet).portal.workerHeapMb, 0);
+    assert.equal(loadConfig({ NODE_OPTIONS: "--max-old-space-size=2048 --trace-warnings" }, quiet).portal.workerHeapMb, 0);
+    for (const bad of ["64", "-1", "lots", "256.5"]) assert.throws(() => loadConfig({ CERTBRIDGE_WORKER_HEAP_MB: bad }, quiet), /CERTBRIDGE_WORKER_HEAP_MB/, bad);
+  });
+
   test("the configuration carries it, from CERTBRIDGE_WORKERS and this machine's cores", () => {
     const cores = os.availableParallelism();
     assert.equal(loadConfig({ CERTBRIDGE_WORKERS: String(cores) }, () => {}).proxy.signOn, "event-loop");

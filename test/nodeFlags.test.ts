@@ -19,6 +19,16 @@ describe("the serving processes' Node flags", () => {
     });
   }
 
+  const heapTable: { name: string; execArgv: string[]; heapMb: number; expected: string[] }[] = [
+    { name: "a heap ceiling is added after the context flag", execArgv: ["--import", "tsx"], heapMb: 256, expected: [ASYNC_CONTEXT_FRAME, "--max-old-space-size=256", "--import", "tsx"] },
+    { name: "none for 0 (V8's own sizing)", execArgv: ["--import", "tsx"], heapMb: 0, expected: [ASYNC_CONTEXT_FRAME, "--import", "tsx"] },
+    { name: "the operator's own ceiling stands", execArgv: ["--max-old-space-size=1024"], heapMb: 256, expected: [ASYNC_CONTEXT_FRAME, "--max-old-space-size=1024"] },
+    { name: "in V8's underscore spelling too", execArgv: ["--max_old_space_size=900"], heapMb: 256, expected: [ASYNC_CONTEXT_FRAME, "--max_old_space_size=900"] },
+  ];
+  for (const row of heapTable) {
+    test(row.name, () => assert.deepEqual(servingExecArgv(row.execArgv, node22, { heapMb: row.heapMb }), row.expected));
+  }
+
   test("this Node accepts the flag (engines: Node 22.13 or later has it)", () => {
     assert.ok(servingExecArgv([]).includes(ASYNC_CONTEXT_FRAME) || Number(process.versions.node.split(".")[0]) >= 24);
   });

@@ -254,7 +254,10 @@ describe("several worker processes", () => {
       // The workers run with the serving flags (lib/nodeFlags.ts), not only the primary's own.
       const workers = childrenOf(multi.process()!.pid!).map((pid) => fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0"));
       assert.equal(workers.length, 2, JSON.stringify(workers));
-      for (const argv of workers) assert.deepEqual(argv.slice(1, 1 + servingExecArgv([]).length), servingExecArgv([]), argv.join(" "));
+      for (const argv of workers) {
+        assert.deepEqual(argv.slice(1, 1 + servingExecArgv([]).length), servingExecArgv([]), argv.join(" "));
+        assert.ok(argv.includes("--max-old-space-size=256"), `the default heap ceiling: ${argv.join(" ")}`);
+      }
     } finally {
       await multi.cleanup();
     }
