@@ -13,6 +13,7 @@ import { parseDuration } from "./duration";
 import { parseSlashDn } from "./pki/dn";
 import type { SigningThread } from "./pki/custody";
 import { MIN_PROXY_SECONDS } from "./limits";
+import { setsHeapCeiling } from "./nodeFlags";
 import type { UpstreamTuning } from "./upstream";
 import { operationsConfig, operationsEnv, type OperationsConfig } from "./limits/settings";
 
@@ -418,7 +419,7 @@ export function loadConfig(
       port: e.CERTBRIDGE_PORT,
       listenHost: e.CERTBRIDGE_LISTEN_HOST,
       workers: e.CERTBRIDGE_WORKERS,
-      workerHeapMb: /--max[-_]old[-_]space[-_]size/.test(e.NODE_OPTIONS ?? "") ? 0 : e.CERTBRIDGE_WORKER_HEAP_MB,
+      workerHeapMb: setsHeapCeiling((e.NODE_OPTIONS ?? "").split(/\s+/)) ? 0 : e.CERTBRIDGE_WORKER_HEAP_MB,
       shutdownGraceSeconds: e.CERTBRIDGE_SHUTDOWN_GRACE,
       issuer: publicUrl,
       cookieKeys: cookieKeys.split(",").map((k) => k.trim()).filter(Boolean),

@@ -21,11 +21,8 @@
 import { createRequire } from "node:module";
 import { Worker } from "node:worker_threads";
 
-/** What the thread reports after a checkpoint that copied pages. */
+/** What the thread reports after a checkpoint that copied pages: how long it took. */
 export interface CheckpointReport {
-  /** Pages in the WAL (PRAGMA wal_checkpoint's log) and pages this checkpoint copied back. */
-  walPages: number;
-  copiedPages: number;
   seconds: number;
 }
 
@@ -60,10 +57,9 @@ const timer = setInterval(() => {
   // log: pages in the WAL; checkpointed: how many of them are back in the database (-1, -1: not
   // in WAL mode). Both start again from 0 when a writer rewinds the WAL after a full checkpoint.
   if (r.log < done) done = 0;
-  const copied = r.checkpointed - done;
-  if (copied <= 0) return;
+  if (r.checkpointed <= done) return;
   done = r.checkpointed;
-  parentPort.postMessage({ walPages: r.log, copiedPages: copied, seconds: Number(process.hrtime.bigint() - t0) / 1e9 });
+  parentPort.postMessage({ seconds: Number(process.hrtime.bigint() - t0) / 1e9 });
 }, workerData.everyMs);
 parentPort.on("message", (m) => {
   if (m !== "stop") return;
