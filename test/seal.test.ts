@@ -102,6 +102,24 @@ test("a malformed envelope is an unknown format", () => {
   }
 });
 
+test("a part spelled with unused trailing bits set is an unknown format, not the same envelope", () => {
+  const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  // The lowest bit of the last character is never significant when the bytes end in a partial group.
+  const lowBitSet = (text: string) => text.slice(0, -1) + alphabet[alphabet.indexOf(text.at(-1)!) ^ 1]!;
+  // 31 and 32 bytes: ciphertexts 1 and 2 bytes over a multiple of 3; the IV (12) fills its groups, the tag (16) does not.
+  for (const plaintext of [new Uint8Array(crypto.randomBytes(31)), new Uint8Array(crypto.randomBytes(32))]) {
+    const envelope = sealKey(KEK, plaintext, CONTEXT);
+    const fields = envelope.split(".");
+    for (const [label, index] of [["tag", 2], ["ciphertext", 3]] as const) {
+      const changed = [...fields];
+      changed[index] = lowBitSet(fields[index]!);
+      assert.ok(Buffer.from(changed[index]!, "base64url").equals(Buffer.from(fields[index]!, "base64url")), `${label}: a lenient decoder reads the same bytes`);
+      assert.throws(() => openSealedKey(KEK, changed.join("."), CONTEXT), /sealed key has an unknown format/, `${plaintext.length} bytes, ${label}`);
+    }
+    assert.ok(Buffer.from(openSealedKey(KEK, envelope, CONTEXT)).equals(Buffer.from(plaintext)));
+  }
+});
+
 test("two seals of the same plaintext differ (random IV)", () => {
   const a = sealKey(KEK, PLAINTEXT, CONTEXT);
   const b = sealKey(KEK, PLAINTEXT, CONTEXT);

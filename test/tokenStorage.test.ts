@@ -161,8 +161,14 @@ describe("tokens at rest", () => {
     try {
       const rows = await db.oidcPayload.findMany({ where: { model: "AccessToken" }, select: { id: true, payload: true } });
       assert.ok(rows.length > 0);
-      // One character of each ciphertext changed (the envelope stays well-formed): GCM's tag no longer matches.
-      const flip = (sealed: string) => sealed.slice(0, -1) + (sealed.endsWith("A") ? "B" : "A");
+      // One bit of each ciphertext's first byte changed, the envelope re-encoded well-formed: GCM's tag no longer matches.
+      // (Changing the last base64url character instead can touch only unused bits, which the opener refuses as a format error.)
+      const flip = (sealed: string) => {
+        const fields = sealed.split(".");
+        const ciphertext = Buffer.from(fields[3]!, "base64url");
+        ciphertext[0]! ^= 0x01;
+        return [...fields.slice(0, 3), ciphertext.toString("base64url")].join(".");
+      };
       for (const r of rows) await db.oidcPayload.updateMany({ where: { model: "AccessToken", id: r.id }, data: { payload: flip(r.payload) } });
       // A row that fails to open is the database's fault, not the caller's: a server error (and no proxy).
       const tampered = await getproxy(token, csrPem);

@@ -28,13 +28,20 @@ export function openSealedKey(kek: Buffer, envelope: string, context: string): U
   }
   const iv = Buffer.from(ivText!, "base64url");
   const tag = Buffer.from(tagText!, "base64url");
+  const ct = Buffer.from(ctText!, "base64url");
+  // One envelope, one spelling: base64url's last character can carry unused low bits
+  // (RFC 4648 §3.5), and a decoder that ignores them would accept a changed record as
+  // unchanged. Only the canonical encoding of the decoded bytes is accepted.
+  if (iv.toString("base64url") !== ivText || tag.toString("base64url") !== tagText || ct.toString("base64url") !== ctText) {
+    throw new Error("sealed key has an unknown format");
+  }
   // A short tag would make forgery far easier (NIST SP 800-38D §5.2.1.2): insist on all 128 bits.
   if (iv.length !== 12 || tag.length !== 16) throw new Error("sealed key does not open: wrong key-encryption key or tampered record");
   const decipher = crypto.createDecipheriv("aes-256-gcm", kek, iv, { authTagLength: 16 });
   decipher.setAAD(Buffer.from(context, "utf8"));
   decipher.setAuthTag(tag);
   try {
-    return new Uint8Array(Buffer.concat([decipher.update(Buffer.from(ctText!, "base64url")), decipher.final()]));
+    return new Uint8Array(Buffer.concat([decipher.update(ct), decipher.final()]));
   } catch (e) {
     throw new Error("sealed key does not open: wrong key-encryption key or tampered record", { cause: e });
   }
