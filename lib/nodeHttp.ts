@@ -8,6 +8,7 @@ import type { Server } from "node:net";
 import type { Portal } from "./portal";
 import { CertbridgeError, invalidConfig, invalidRequest } from "./errors";
 import { errorResult, type HttpResult } from "./http";
+import { readBoundedBody } from "./requestBody";
 
 /**
  * Listen, turning the usual operator mistakes into one line that names the setting to change
@@ -55,14 +56,9 @@ export async function serveGetProxy(portal: Portal, req: IncomingMessage, res: S
   // Most calls carry no query string: no URL to parse then.
   const params: [string, string][] = rawUrl.includes("?") ? [...new URL(rawUrl, "http://localhost").searchParams.entries()] : [];
   if (req.method === "POST") {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    for await (const chunk of req as AsyncIterable<Buffer>) {
-      size += chunk.length;
-      if (size > MAX_BODY) return writeError(res, new CertbridgeError("invalid_request", `the request body exceeds ${MAX_BODY} bytes`, { status: 413 }));
-      chunks.push(chunk);
-    }
-    const body = Buffer.concat(chunks).toString("utf8");
+    const read = await readBoundedBody(req, MAX_BODY);
+    if ("tooLarge" in read) return writeError(res, new CertbridgeError("invalid_request", `the request body exceeds ${MAX_BODY} bytes`, { status: 413 }));
+    const body = read.body.toString("utf8");
     const type = String(req.headers["content-type"] ?? "");
     if (body.length > 0) {
       if (!type.startsWith("application/x-www-form-urlencoded")) {

@@ -13,6 +13,7 @@
  * - HSTS (RFC 6797) when the public URL is https.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Socket } from "node:net";
 import { PAGE_STYLE_SOURCE } from "./oidc/pages";
 
 const COMMON = ["base-uri 'none'", "object-src 'none'", "frame-ancestors 'none'", "img-src 'self' data:", "font-src 'self'", "connect-src 'self'"];
@@ -46,14 +47,21 @@ export function hasDuplicateAuthorization(req: IncomingMessage): boolean {
   return false;
 }
 
-/** How long a refused upload's sender may keep the connection after the 413 went out. */
+/** How long a refused upload's sender has to read the 413 before the connection is dropped. */
 const REFUSED_BODY_GRACE_MS = 1_000;
 
 /**
- * A 413 (body too large) from any handler ends the connection: `Connection: close` on the answer,
- * then the socket is closed as soon as the answer is out, and destroyed shortly after if the
- * sender keeps streaming — instead of reading (and holding the connection for) the rest of a body
- * that will never be used.
+ * A 413 (body too large) from any handler ends the connection, without reading the rest of a body
+ * that will never be used: `Connection: close` on the answer, the reading handler has paused the
+ * request (lib/requestBody.ts), and once the answer is out the connection is half-closed and
+ * dropped after a grace period.
+ *
+ * Node ends a connection that is not kept alive with `socket.destroySoon()`: a FIN, then a
+ * destroy as soon as it is written. With the sender still streaming, that destroy finds unread
+ * input and the kernel sends a reset (RFC 1122 §4.2.2.13), and a reset makes the sender's kernel
+ * drop what it had received but not yet read — the 413 itself, for about half of the refused
+ * uploads in a loop here. So this socket lingers instead: FIN after the answer, then the grace period for the
+ * sender to read it (it is not read from meanwhile: its buffers fill and it stops), then destroy.
  */
 export function closeAfterRefusedBody(req: IncomingMessage, res: ServerResponse): void {
   const writeHead = res.writeHead;
@@ -61,13 +69,15 @@ export function closeAfterRefusedBody(req: IncomingMessage, res: ServerResponse)
     if (args[0] === 413) {
       this.setHeader("connection", "close");
       this.shouldKeepAlive = false;
+      const socket = req.socket as Socket & { destroySoon?: () => void };
+      socket.destroySoon = () => lingerThenClose(socket);
     }
     return writeHead.apply(this, args);
   } as ServerResponse["writeHead"];
-  res.once("finish", () => {
-    if (res.statusCode !== 413) return;
-    const socket = req.socket;
-    socket.end();
-    setTimeout(() => socket.destroy(), REFUSED_BODY_GRACE_MS).unref();
-  });
+}
+
+function lingerThenClose(socket: Socket): void {
+  socket.end();
+  const drop = setTimeout(() => socket.destroy(), REFUSED_BODY_GRACE_MS).unref();
+  socket.once("close", () => clearTimeout(drop));
 }

@@ -25,6 +25,7 @@
 import { IncomingMessage, type ServerResponse } from "node:http";
 import { z } from "zod";
 import { parseBasicCredentials } from "../basicAuth";
+import { FORM_BODY_LIMIT, readBoundedBody } from "../requestBody";
 
 export const COMPAT_PROFILES = ["masterportal"] as const;
 export type CompatProfile = (typeof COMPAT_PROFILES)[number];
@@ -59,7 +60,6 @@ export const normalizeScope = (scope: string): string => scope.split(/[\s+]+/).f
 
 // --- the request pre-processor in front of oidc-provider ------------------------------------------
 
-const MAX_BODY = 56 * 1024; // oidc-provider's own limit
 
 /** The paths the pre-processor looks at (the OA4MP alias `/token` included). */
 const AUTHORIZATION = "/oidc/auth";
@@ -78,19 +78,6 @@ function basicCredentials(header: string | undefined): { id: string; secret: str
 }
 
 const formEncode = (s: string) => encodeURIComponent(s).replace(/%20/g, "+");
-
-class BodyTooLarge extends Error {}
-
-async function readBody(req: IncomingMessage): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > MAX_BODY) throw new BodyTooLarge();
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks);
-}
 
 /** A request oidc-provider reads as if it had come so: same socket, new method, URL, headers and body. */
 function replayedRequest(original: IncomingMessage, method: string, url: string, headers: IncomingMessage["headers"], body: Buffer): IncomingMessage {
@@ -158,12 +145,9 @@ export async function serveCompatRequest(
   // The body is read (bounded) to learn the client; for a client without the profile the same
   // bytes are replayed unchanged.
   if (isPost) {
-    try {
-      body = await readBody(req);
-    } catch (e) {
-      if (e instanceof BodyTooLarge) return writeOauthError(res, 413, "invalid_request", "the request body is too large");
-      throw e;
-    }
+    const read = await readBoundedBody(req, FORM_BODY_LIMIT);
+    if ("tooLarge" in read) return writeOauthError(res, 413, "invalid_request", "the request body is too large");
+    body = read.body;
     if (type.startsWith("application/x-www-form-urlencoded")) bodyParams = [...new URLSearchParams(body.toString("utf8")).entries()];
   }
   const all = [...bodyParams, ...query];

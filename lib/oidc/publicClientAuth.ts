@@ -9,13 +9,14 @@
  * A confidential client gains nothing: with no secret it is refused as before (its method is
  * client_secret_basic, never `none`).
  */
+import type { IncomingMessage } from "node:http";
 import querystring from "node:querystring";
 import { parseBasicCredentials } from "../basicAuth";
+import { FORM_BODY_LIMIT, readBoundedBody } from "../requestBody";
 
 /** The back-channel endpoints that authenticate clients (provider.ts routes). */
 export const CLIENT_AUTH_PATHS = ["/oidc/token", "/oidc/device/auth", "/oidc/token/revocation", "/oidc/token/introspection"] as const;
 
-const MAX_BODY = 56 * 1024; // oidc-provider's own limit
 
 /** The client id of a Basic header with an empty secret (lib/basicAuth.ts), or null for any other header. */
 export function emptySecretClientId(authorization: string | undefined): string | null {
@@ -28,7 +29,7 @@ interface Ctx {
   method: string;
   path: string;
   headers: Record<string, string | string[] | undefined>;
-  req: NodeJS.ReadableStream & { body?: unknown; headers: Record<string, unknown> };
+  req: IncomingMessage & { body?: unknown };
   request: { body?: unknown };
   status: number;
   body: unknown;
@@ -45,18 +46,13 @@ export function publicClientBasicAuth() {
     let body: string;
     if (typeof ctx.req.body === "string") body = ctx.req.body;
     else {
-      const chunks: Buffer[] = [];
-      let size = 0;
-      for await (const chunk of ctx.req) {
-        size += (chunk as Buffer).length;
-        if (size > MAX_BODY) {
-          ctx.status = 413;
-          ctx.body = { error: "invalid_request", error_description: "request entity too large" };
-          return;
-        }
-        chunks.push(chunk as Buffer);
+      const read = await readBoundedBody(ctx.req, FORM_BODY_LIMIT);
+      if ("tooLarge" in read) {
+        ctx.status = 413;
+        ctx.body = { error: "invalid_request", error_description: "request entity too large" };
+        return;
       }
-      body = Buffer.concat(chunks).toString("utf8");
+      body = read.body.toString("utf8");
     }
     const form = querystring.parse(body);
     if (form.client_id !== undefined && form.client_id !== clientId) {

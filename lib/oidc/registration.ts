@@ -18,12 +18,14 @@
  * - no RFC 7592 management: the operator edits, suspends or removes it like any client.
  * Each registration is audited (client.register, actor `registration`).
  */
+import type { IncomingMessage } from "node:http";
 import crypto from "node:crypto";
 import { z } from "zod";
 import { countClientsWithIdPrefix, type Db } from "../db";
 import { CertbridgeError } from "../errors";
 import { CLIENT_SCOPES, DYNAMIC_CLIENT_PREFIX, registerClient } from "./clients";
 import { DEVICE_CODE_GRANT } from "./cliClient";
+import { readBoundedBody } from "../requestBody";
 
 export const REGISTRATION_PATH = "/oidc/reg";
 export { DYNAMIC_CLIENT_PREFIX };
@@ -125,7 +127,7 @@ interface Ctx {
   method: string;
   path: string;
   ip: string;
-  req: NodeJS.ReadableStream;
+  req: IncomingMessage;
   status: number;
   body: unknown;
   is: (t: string) => string | false | null;
@@ -150,16 +152,11 @@ export function registrationEndpoint(db: Db, kek: Buffer, issuer: string, settin
     try {
       if (ctx.method !== "POST") throw new RegistrationError("invalid_request", "register with POST", 405);
       if (!ctx.is("application/json")) throw new RegistrationError("invalid_request", "the registration request must be JSON (RFC 7591 §3.1)");
-      const chunks: Buffer[] = [];
-      let size = 0;
-      for await (const chunk of ctx.req) {
-        size += (chunk as Buffer).length;
-        if (size > MAX_BODY) throw new RegistrationError("invalid_request", "request entity too large", 413);
-        chunks.push(chunk as Buffer);
-      }
+      const read = await readBoundedBody(ctx.req, MAX_BODY);
+      if ("tooLarge" in read) throw new RegistrationError("invalid_request", "request entity too large", 413);
       let body: unknown;
       try {
-        body = JSON.parse(Buffer.concat(chunks).toString("utf8"));
+        body = JSON.parse(read.body.toString("utf8"));
       } catch {
         throw new RegistrationError("invalid_request", "the body is not JSON");
       }

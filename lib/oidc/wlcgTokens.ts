@@ -3,11 +3,13 @@
  * token request rewrite), with the database behind them: a client's token policy comes with its
  * metadata (`certbridge_token_policy`), a person's groups from their verified claims.
  */
+import type { IncomingMessage } from "node:http";
 import type { KoaContextWithOIDC, ResourceServer } from "oidc-provider";
 import { errors } from "oidc-provider";
 import { findIdentityClaims, type Db } from "../db";
 import { audienceAllowed, decideScopes, parseStoredTokenPolicy, TOKEN_POLICY_PROPERTY, WLCG_ANY_AUDIENCE, WLCG_SCOPES, type TokenPolicy } from "./scopePolicy";
 import { rewriteTokenRequest, tokenGroups, wlcgGroupsFromClaims, wlcgRequestOf } from "./wlcg";
+import { FORM_BODY_LIMIT, readBoundedBody } from "../requestBody";
 
 export { TOKEN_POLICY_PROPERTY };
 
@@ -141,7 +143,7 @@ export function wlcgTokenHooks(db: Db, staticFqansOf: (subjectDn: string) => str
         ctx: {
           method: string;
           path: string;
-          req: NodeJS.ReadableStream & { body?: unknown; headers: Record<string, unknown> };
+          req: IncomingMessage & { body?: unknown };
           request: { body?: unknown };
           status: number;
           body: unknown;
@@ -150,18 +152,13 @@ export function wlcgTokenHooks(db: Db, staticFqansOf: (subjectDn: string) => str
         next: () => Promise<unknown>,
       ) => {
         if (ctx.method !== "POST" || ctx.path !== tokenPath || !ctx.is("application/x-www-form-urlencoded")) return next();
-        const chunks: Buffer[] = [];
-        let size = 0;
-        for await (const chunk of ctx.req) {
-          size += (chunk as Buffer).length;
-          if (size > 56 * 1024) {
-            ctx.status = 413;
-            ctx.body = { error: "invalid_request", error_description: "request entity too large" };
-            return;
-          }
-          chunks.push(chunk as Buffer);
+        const read = await readBoundedBody(ctx.req, FORM_BODY_LIMIT);
+        if ("tooLarge" in read) {
+          ctx.status = 413;
+          ctx.body = { error: "invalid_request", error_description: "request entity too large" };
+          return;
         }
-        const body = Buffer.concat(chunks).toString("utf8");
+        const body = read.body.toString("utf8");
         const rewritten = rewriteTokenRequest(ctx, body);
         if (rewritten && "error" in rewritten) {
           ctx.status = 400;
