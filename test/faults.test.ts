@@ -309,9 +309,9 @@ describe("SQLite on a full filesystem under load", { timeout: 300_000 }, () => {
   });
 
   test("the database's filesystem filled up, then freed: 503 and readiness failing during, writes work again after, no restart", { skip: !available && "unshare -m is not permitted here" }, async (t) => {
-    // The server runs in its own mount namespace with its database on a 24 MB tmpfs; the test reaches
+    // The server runs in its own mount namespace with its database on a 128 MB tmpfs (room for the seconds of load before the fault on a fast machine); the test reaches
     // that filesystem through /proc/<pid>/root (the server's view of the file tree) to fill and free it.
-    const wrap = ["unshare", "-m", "--propagation", "private", "sh", "-c", 'mount -t tmpfs -o size=24m,mode=0700 tmpfs "$0" && exec "$@"', dbDir];
+    const wrap = ["unshare", "-m", "--propagation", "private", "sh", "-c", 'mount -t tmpfs -o size=128m,mode=0700 tmpfs "$0" && exec "$@"', dbDir];
     portal = await startPortalServer({ ...UNLIMITED, CERTBRIDGE_ACCESS_TOKEN_TTL: "1h", DATABASE_URL: `file:${path.join(dbDir, "certbridge.db")}` }, [], { wrap });
     const inServer = (p: string) => path.join(`/proc/${portal!.process()!.pid}/root`, p);
     const fill = inServer(path.join(dbDir, "fill"));
@@ -326,6 +326,8 @@ describe("SQLite on a full filesystem under load", { timeout: 300_000 }, () => {
     try {
       await sleep(3_000);
       const t1 = Date.now();
+      const sizes = () => ["certbridge.db", "certbridge.db-wal"].map((f) => `${f} ${(fs.statSync(inServer(path.join(dbDir, f)), { throwIfNoEntry: false })?.size ?? 0) / 1048576 | 0} MB`).join(", ");
+      t.diagnostic(`before the fault: ${sizes()}`);
       // Fill the filesystem to the last byte.
       const fd = fs.openSync(fill, "w");
       try {
@@ -349,6 +351,7 @@ describe("SQLite on a full filesystem under load", { timeout: 300_000 }, () => {
       const t2 = Date.now();
       await sleep(4_000);
       const t3 = Date.now();
+      t.diagnostic(`at the end: ${sizes()}`);
       await load.stop();
 
       figures(t, "before", load, t0, t1);

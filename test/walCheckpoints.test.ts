@@ -1,8 +1,8 @@
 /**
  * SQLite WAL checkpoints on their own thread (lib/db/walCheckpoints.ts): the
  * serving connection stops checkpointing only while the thread runs, the
- * thread moves what commits leave in the WAL into the database file, and a
- * thread that fails says so (the client then turns SQLite's own checkpoints
+ * thread moves what commits leave in the WAL into the database file, keeps the
+ * WAL file bounded under concurrent writers, and a thread that fails says so (the client then turns SQLite's own checkpoints
  * back on).
  */
 import { after, describe, test } from "node:test";
@@ -11,8 +11,19 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { closeDatabase, openDatabase, walCheckpointerOf, type Db } from "../lib/db";
+import { createRequire } from "node:module";
+import { Worker } from "node:worker_threads";
 import { startWalCheckpointer } from "../lib/db/walCheckpoints";
 import { metrics } from "../lib/metrics";
+
+/** better-sqlite3 (no type declarations), as far as this test uses it. */
+interface SqliteConnection {
+  pragma(text: string): unknown;
+  exec(sql: string): void;
+  prepare(sql: string): { run(): unknown; get(): unknown };
+  close(): void;
+}
+const Database = createRequire(import.meta.url)("better-sqlite3") as new (file: string) => SqliteConnection;
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "certbridge-wal-"));
 after(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -49,6 +60,53 @@ describe("WAL checkpoints off the event loop", () => {
       await closeDatabase(db);
     }
     assert.equal(walCheckpointerOf(db), undefined, "closing the database stops the thread");
+  });
+
+  test("two writers that never pause: PASSIVE checkpoints alone let the WAL file grow; the TRUNCATE threshold bounds it", async (t) => {
+    const ROWS = 6_000; // per writer, ≈ 3 KB each, one commit each: ≈ 140 MB of WAL frames in all
+    const TRUNCATE_PAGES = 256; // 1 MiB
+    const driver = createRequire(import.meta.url).resolve("better-sqlite3");
+    const largestWal = async (label: string, truncatePages: number): Promise<number> => {
+      const file = path.join(dir, `${label}.db`);
+      const serving = new Database(file);
+      serving.pragma("journal_mode = WAL");
+      serving.pragma("synchronous = NORMAL");
+      serving.pragma("busy_timeout = 5000");
+      serving.pragma("wal_autocheckpoint = 0");
+      serving.exec("CREATE TABLE filler (id INTEGER PRIMARY KEY, body BLOB NOT NULL)");
+      const checkpointer = await startWalCheckpointer(file, { everyMs: 5, truncatePages, onFailure: (e) => assert.fail(String(e)) });
+      // The other writer, a second serving process as it were: on its own thread, so the two really overlap.
+      const other = new Worker(
+        `const { workerData: w } = require("node:worker_threads");
+         const c = new (require(w.driver))(w.file);
+         c.pragma("busy_timeout = 5000"); c.pragma("wal_autocheckpoint = 0");
+         const insert = c.prepare("INSERT INTO filler (body) VALUES (randomblob(3000))"), read = c.prepare("SELECT count(*) FROM filler");
+         for (let i = 0; i < w.rows; i++) { insert.run(); read.get(); }
+         c.close();`,
+        { eval: true, workerData: { driver, file, rows: ROWS } },
+      );
+      const otherDone = new Promise((r) => other.once("exit", r));
+      const insert = serving.prepare("INSERT INTO filler (body) VALUES (randomblob(3000))");
+      const read = serving.prepare("SELECT count(*) FROM filler");
+      let largest = 0;
+      for (let i = 0; i < ROWS; i += 10) {
+        for (let j = 0; j < 10; j++) (insert.run(), read.get());
+        largest = Math.max(largest, fs.statSync(`${file}-wal`).size);
+        await new Promise((r) => setImmediate(r));
+      }
+      await otherDone;
+      await checkpointer.stop();
+      assert.equal(Number((serving.prepare("SELECT count(*) AS n FROM filler").get() as { n: number }).n), 2 * ROWS, "every row is there");
+      serving.close();
+      return largest;
+    };
+    const mb = (bytes: number) => `${(bytes / 1048576).toFixed(1)} MB`;
+    const passiveOnly = await largestWal("passive-only", Number.POSITIVE_INFINITY);
+    const bounded = await largestWal("bounded", TRUNCATE_PAGES);
+    t.diagnostic(`largest WAL file: ${mb(passiveOnly)} with PASSIVE checkpoints only, ${mb(bounded)} with the threshold`);
+    assert.ok(passiveOnly > 12 * 1048576, `without the threshold the WAL grows (${mb(passiveOnly)})`);
+    // Bounded, not exact: a TRUNCATE that cannot get the lock within its wait tries again at the next tick.
+    assert.ok(bounded < 24 * 1048576 && bounded < passiveOnly / 4, `with a threshold of 1 MiB the WAL stays small (${mb(bounded)}; ${mb(passiveOnly)} without)`);
   });
 
   test("without the thread (the CLI), SQLite checkpoints in the commits as usual", async () => {
