@@ -25,6 +25,9 @@ export type BoundedBody = { body: Buffer } | { tooLarge: true };
  * reading up to the limit first costs at most `limit` bytes.
  */
 export function readBoundedBody(req: IncomingMessage, limit: number): Promise<BoundedBody> {
+  // Nothing will be emitted any more: read already (empty, as iterating it would give), or gone.
+  if (req.readableEnded) return Promise.resolve({ body: Buffer.alloc(0) });
+  if (req.destroyed) return Promise.reject(new Error("the request is closed"));
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;

@@ -7,6 +7,7 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import http from "node:http";
 import net from "node:net";
+import { PassThrough } from "node:stream";
 import type { AddressInfo } from "node:net";
 import { readBoundedBody, type BoundedBody } from "../lib/requestBody";
 
@@ -100,4 +101,18 @@ test("a sender that goes away mid-body rejects the read (no caller left waiting)
   const { outcome } = await settled;
   assert.ok("error" in outcome, JSON.stringify(outcome));
   assert.match(outcome.error, /aborted|closed before the request body ended/);
+});
+
+test("a body already read, or a request already closed, settles at once instead of waiting for events that will not come", async () => {
+  const withinTwoSeconds = <T>(p: Promise<T>) => Promise.race([p, new Promise<"still waiting">((r) => setTimeout(() => r("still waiting"), 2_000).unref())]);
+  const ended = Object.assign(new PassThrough(), { headers: {} });
+  ended.resume();
+  ended.end("a=1");
+  await new Promise((r) => ended.once("end", r));
+  const read = await withinTwoSeconds(readBoundedBody(ended as unknown as http.IncomingMessage, LIMIT));
+  assert.ok(read !== "still waiting" && "body" in read && read.body.length === 0, JSON.stringify(read));
+  const closed = Object.assign(new PassThrough(), { headers: {} });
+  closed.destroy();
+  const outcome = await withinTwoSeconds(readBoundedBody(closed as unknown as http.IncomingMessage, LIMIT).then(() => "resolved", (e: Error) => e.message));
+  assert.match(outcome, /closed/, "rejected");
 });

@@ -60,7 +60,6 @@ export const normalizeScope = (scope: string): string => scope.split(/[\s+]+/).f
 
 // --- the request pre-processor in front of oidc-provider ------------------------------------------
 
-
 /** The paths the pre-processor looks at (the OA4MP alias `/token` included). */
 const AUTHORIZATION = "/oidc/auth";
 const TOKEN = "/oidc/token";

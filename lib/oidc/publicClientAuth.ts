@@ -17,7 +17,6 @@ import { FORM_BODY_LIMIT, readBoundedBody } from "../requestBody";
 /** The back-channel endpoints that authenticate clients (provider.ts routes). */
 export const CLIENT_AUTH_PATHS = ["/oidc/token", "/oidc/device/auth", "/oidc/token/revocation", "/oidc/token/introspection"] as const;
 
-
 /** The client id of a Basic header with an empty secret (lib/basicAuth.ts), or null for any other header. */
 export function emptySecretClientId(authorization: string | undefined): string | null {
   const basic = parseBasicCredentials(authorization);
