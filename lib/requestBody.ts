@@ -35,7 +35,6 @@ export function readBoundedBody(req: IncomingMessage, limit: number): Promise<Bo
       req.off("data", onData);
       req.off("end", onEnd);
       req.off("error", onError);
-      req.off("aborted", onAborted);
       req.off("close", onClose);
     };
     const onData = (chunk: Buffer) => {
@@ -55,13 +54,11 @@ export function readBoundedBody(req: IncomingMessage, limit: number): Promise<Bo
       settle();
       reject(e);
     };
-    const onAborted = () => onError(new Error("the request was aborted by its sender"));
-    // Closed before its end without an error event (the socket went away): never leave the caller waiting.
+    // Closed before its end (the sender went away; an error event may or may not come first): never leave the caller waiting.
     const onClose = () => onError(new Error("the connection closed before the request body ended"));
     req.on("data", onData);
     req.once("end", onEnd);
     req.once("error", onError);
-    req.once("aborted", onAborted);
     req.once("close", onClose);
   });
 }

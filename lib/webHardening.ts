@@ -60,8 +60,9 @@ const REFUSED_BODY_GRACE_MS = 1_000;
  * destroy as soon as it is written. With the sender still streaming, that destroy finds unread
  * input and the kernel sends a reset (RFC 1122 §4.2.2.13), and a reset makes the sender's kernel
  * drop what it had received but not yet read — the 413 itself, for about half of the refused
- * uploads in a loop here. So this socket lingers instead: FIN after the answer, then the grace period for the
- * sender to read it (it is not read from meanwhile: its buffers fill and it stops), then destroy.
+ * uploads in a loop here. So this socket lingers instead: FIN after the answer, then the grace
+ * period for the sender to read it (it is not read from meanwhile: its buffers fill and it
+ * stops), then destroy.
  */
 export function closeAfterRefusedBody(req: IncomingMessage, res: ServerResponse): void {
   const writeHead = res.writeHead;

@@ -309,8 +309,9 @@ describe("SQLite on a full filesystem under load", { timeout: 300_000 }, () => {
   });
 
   test("the database's filesystem filled up, then freed: 503 and readiness failing during, writes work again after, no restart", { skip: !available && "unshare -m is not permitted here" }, async (t) => {
-    // The server runs in its own mount namespace with its database on a 128 MB tmpfs (room for the seconds of load before the fault on a fast machine); the test reaches
-    // that filesystem through /proc/<pid>/root (the server's view of the file tree) to fill and free it.
+    // The server runs in its own mount namespace with its database on a 128 MB tmpfs (room for the
+    // seconds of load before the fault on a fast machine); the test reaches that filesystem through
+    // /proc/<pid>/root (the server's view of the file tree) to fill and free it.
     const wrap = ["unshare", "-m", "--propagation", "private", "sh", "-c", 'mount -t tmpfs -o size=128m,mode=0700 tmpfs "$0" && exec "$@"', dbDir];
     portal = await startPortalServer({ ...UNLIMITED, CERTBRIDGE_ACCESS_TOKEN_TTL: "1h", DATABASE_URL: `file:${path.join(dbDir, "certbridge.db")}` }, [], { wrap });
     const inServer = (p: string) => path.join(`/proc/${portal!.process()!.pid}/root`, p);

@@ -17,13 +17,13 @@ import { startWalCheckpointer } from "../lib/db/walCheckpoints";
 import { metrics } from "../lib/metrics";
 
 /** better-sqlite3 (no type declarations), as far as this test uses it. */
-interface SqliteConnection {
+interface RawSqlite {
   pragma(text: string): unknown;
   exec(sql: string): void;
   prepare(sql: string): { run(): unknown; get(): unknown };
   close(): void;
 }
-const Database = createRequire(import.meta.url)("better-sqlite3") as new (file: string) => SqliteConnection;
+const Database = createRequire(import.meta.url)("better-sqlite3") as new (file: string) => RawSqlite;
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "certbridge-wal-"));
 after(() => fs.rmSync(dir, { recursive: true, force: true }));
